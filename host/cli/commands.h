@@ -1,0 +1,14 @@
+/* One function per `tailquant VERB`. Each returns a process exit code: 0 success,
+ * 2 bad input (a message naming the file, line, key or value was printed), 1 anything else. */
+#ifndef TQ_CLI_COMMANDS_H
+#define TQ_CLI_COMMANDS_H
+
+int tq_cmd_devices(int argc, char **argv);
+int tq_cmd_train(int argc, char **argv);
+int tq_cmd_bench(int argc, char **argv);
+int tq_cmd_quantize(int argc, char **argv);
+
+/* Prints "tailquant: <message>" to stderr and returns the exit code for the status. */
+int tq_cli_report(const char *verb, int status, const char *msg);
+
+#endif

@@ -1,0 +1,43 @@
+/* tailquant: the command line. Verbs live in host/cli/; this file only dispatches. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+typedef struct verb {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+} verb;
+
+static const verb verbs[] = {
+    {"devices", tq_cmd_devices, "list OpenCL platforms and devices"},
+};
+
+static void usage(FILE *f) {
+  fprintf(f, "tailquant %s: data-parallel SGD with heavy-tail-aware gradient quantization\n\n"
+             "usage: tailquant VERB [options]   (tailquant VERB --help for a verb's options)\n\n",
+          TQ_VERSION);
+  for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+    fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("tailquant %s\n", TQ_VERSION);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+    if (!strcmp(argv[1], verbs[i].name)) return verbs[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "tailquant: unknown verb '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,31 @@
+/* Loaded first (file names sort): the counter-based generator every kernel shares.
+ * Bit-identical to host/util/philox.h; see there for the stream layout. */
+
+#define TQ_RNG_DROPOUT 1u
+#define TQ_RNG_QUANTIZE 2u
+
+inline uint4 tq_philox4x32(uint4 c, uint2 k) {
+  for (int r = 0; r < 10; r++) {
+    uint hi0 = mul_hi(0xD2511F53u, c.x), lo0 = 0xD2511F53u * c.x;
+    uint hi1 = mul_hi(0xCD9E8D57u, c.z), lo1 = 0xCD9E8D57u * c.z;
+    c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+    k += (uint2)(0x9E3779B9u, 0xBB67AE85u);
+  }
+  return c;
+}
+
+inline float tq_u01(uint x) { return (float)(x >> 8) * (1.0f / 16777216.0f); }
+
+inline uint tq_rng_draw(uint seed, uint worker, uint iteration, uint tensor, uint domain,
+                        uint element) {
+  uint4 o = tq_philox4x32((uint4)(element >> 2, tensor, iteration, domain), (uint2)(seed, worker));
+  uint j = element & 3u;
+  return j == 0 ? o.x : j == 1 ? o.y : j == 2 ? o.z : o.w;
+}
+
+/* Test hook: out[i] = draw for element i of the given stream. */
+__kernel void philox_fill(__global uint *out, uint n, uint seed, uint worker, uint iteration,
+                          uint tensor, uint domain) {
+  uint i = get_global_id(0);
+  if (i < n) out[i] = tq_rng_draw(seed, worker, iteration, tensor, domain, i);
+}

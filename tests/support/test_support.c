@@ -1,0 +1,82 @@
+#include "test_support.h"
+
+#include <CUnit/Basic.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static tq_cl g_cl;
+static int g_cl_state; /* 0 untried, 1 open, -1 failed */
+
+static void close_cl(void) {
+  if (g_cl_state == 1) tq_cl_close(&g_cl);
+}
+
+tq_cl *tq_test_cl(void) {
+  if (g_cl_state == 0) {
+    tq_err e = {0};
+    const char *spec = getenv("TQ_TEST_DEVICE");
+    if (tq_cl_open(&g_cl, spec ? spec : "auto", false, &e) == TQ_OK) {
+      g_cl_state = 1;
+      atexit(close_cl);
+    } else {
+      fprintf(stderr, "\n  cannot open the test device: %s\n", e.msg);
+      g_cl_state = -1;
+    }
+  }
+  CU_ASSERT_FATAL(g_cl_state == 1);
+  return &g_cl;
+}
+
+void tq_test_add_suite(const char *name, const tq_test_case *cases) {
+  CU_pSuite s = CU_add_suite(name, NULL, NULL);
+  if (!s) return;
+  for (int i = 0; cases[i].name; i++) CU_add_test(s, cases[i].name, cases[i].fn);
+}
+
+int tq_test_run(void) {
+  CU_basic_set_mode(CU_BRM_VERBOSE);
+  CU_basic_run_tests();
+  unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+  unsigned ran = CU_get_number_of_tests_run();
+  CU_cleanup_registry();
+  if (ran == 0) {
+    fprintf(stderr, "no test ran\n");
+    return 1;
+  }
+  return failed ? 1 : 0;
+}
+
+double tq_test_max_rel_diff(const float *a, const float *b, size_t n, double floor,
+                            size_t *where) {
+  double worst = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < n; i++) {
+    double den = fabs((double)b[i]);
+    if (den < floor) den = floor;
+    double d = fabs((double)a[i] - (double)b[i]) / den;
+    if (!(d <= worst)) { /* NaN counts as worst */
+      worst = isnan(d) ? INFINITY : d;
+      at = i;
+    }
+  }
+  if (where) *where = at;
+  return worst;
+}
+
+static uint64_t next(tq_test_rng *r) {
+  uint64_t x = r->s ? r->s : 0x9E3779B97F4A7C15ull;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  r->s = x;
+  return x * 0x2545F4914F6CDD1Dull;
+}
+
+double tq_test_uniform(tq_test_rng *r) { return (double)(next(r) >> 11) * (1.0 / 9007199254740992.0); }
+
+double tq_test_normal(tq_test_rng *r) {
+  double u1 = tq_test_uniform(r), u2 = tq_test_uniform(r);
+  if (u1 < 1e-300) u1 = 1e-300;
+  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
