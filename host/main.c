@@ -12,6 +12,7 @@ typedef struct verb {
 
 static const verb verbs[] = {
     {"devices", tq_cmd_devices, "list OpenCL platforms and devices"},
+    {"bench", tq_cmd_bench, "measure speed and print figures: tailquant bench WHAT"},
 };
 
 static void usage(FILE *f) {
