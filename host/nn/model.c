@@ -1,0 +1,240 @@
+#include "nn/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/cfg.h"
+#include "util/philox.h"
+
+const char *tq_layer_kind_name(tq_layer_kind k) {
+  switch (k) {
+  case TQ_LAYER_CONV2D: return "conv2d";
+  case TQ_LAYER_MAXPOOL: return "maxpool";
+  case TQ_LAYER_RELU: return "relu";
+  case TQ_LAYER_DENSE: return "dense";
+  case TQ_LAYER_DROPOUT: return "dropout";
+  case TQ_LAYER_FLATTEN: return "flatten";
+  }
+  return "?";
+}
+
+static int add_tensor(tq_model *m, const char *name, const int *dims, int ndims, int fan_in) {
+  tq_tensor *t = &m->tensors[m->ntensors];
+  snprintf(t->name, sizeof t->name, "%s", name);
+  t->ndims = ndims;
+  t->count = 1;
+  for (int i = 0; i < 4; i++) t->dims[i] = i < ndims ? dims[i] : 0;
+  for (int i = 0; i < ndims; i++) t->count *= (size_t)dims[i];
+  t->offset = m->nparams;
+  t->fan_in = fan_in;
+  m->nparams += t->count;
+  return m->ntensors++;
+}
+
+static tq_status shape_error(const tq_model *m, const tq_layer *l, int idx, tq_err *e,
+                             const char *why) {
+  return tq_fail(e, TQ_EINPUT, "%s:%d: layer %d (%s) with input %dx%dx%d: %s", m->path, l->line,
+                 idx + 1, tq_layer_kind_name(l->kind), l->in.c, l->in.h, l->in.w, why);
+}
+
+tq_status tq_model_finish(tq_model *m, tq_err *e) {
+  tq_shape cur = m->input;
+  m->ntensors = 0;
+  m->nparams = 0;
+  int nconv = 0, ndense = 0;
+  for (int i = 0; i < m->nlayers; i++) {
+    tq_layer *l = &m->layers[i];
+    l->in = cur;
+    l->w_tensor = l->b_tensor = -1;
+    char name[48];
+    switch (l->kind) {
+    case TQ_LAYER_CONV2D: {
+      if (cur.w == 1 && cur.h == 1 && i > 0 && m->layers[i - 1].kind == TQ_LAYER_FLATTEN)
+        return shape_error(m, l, i, e, "a convolution needs an image, but its input is flat");
+      int oh = (cur.h + 2 * l->pad - l->size) / l->stride + 1;
+      int ow = (cur.w + 2 * l->pad - l->size) / l->stride + 1;
+      if (cur.h + 2 * l->pad < l->size || cur.w + 2 * l->pad < l->size)
+        return shape_error(m, l, i, e, "the kernel is larger than the padded input");
+      nconv++;
+      int wd[4] = {l->units, cur.c, l->size, l->size}, bd[1] = {l->units};
+      snprintf(name, sizeof name, "conv%d.weight", nconv);
+      l->w_tensor = add_tensor(m, name, wd, 4, cur.c * l->size * l->size);
+      snprintf(name, sizeof name, "conv%d.bias", nconv);
+      l->b_tensor = add_tensor(m, name, bd, 1, 0);
+      cur = (tq_shape){l->units, oh, ow};
+      break;
+    }
+    case TQ_LAYER_MAXPOOL:
+      if (cur.h < l->size || cur.w < l->size)
+        return shape_error(m, l, i, e, "the pooling window is larger than the input");
+      cur = (tq_shape){cur.c, (cur.h - l->size) / l->stride + 1, (cur.w - l->size) / l->stride + 1};
+      break;
+    case TQ_LAYER_RELU:
+    case TQ_LAYER_DROPOUT: break;
+    case TQ_LAYER_FLATTEN: cur = (tq_shape){(int)tq_shape_size(cur), 1, 1}; break;
+    case TQ_LAYER_DENSE: {
+      if (cur.h != 1 || cur.w != 1)
+        return shape_error(m, l, i, e,
+                           "a dense layer needs a flat input: put { type = \"flatten\"; } before it");
+      ndense++;
+      int wd[2] = {l->units, cur.c}, bd[1] = {l->units};
+      snprintf(name, sizeof name, "fc%d.weight", ndense);
+      l->w_tensor = add_tensor(m, name, wd, 2, cur.c);
+      snprintf(name, sizeof name, "fc%d.bias", ndense);
+      l->b_tensor = add_tensor(m, name, bd, 1, 0);
+      cur = (tq_shape){l->units, 1, 1};
+      break;
+    }
+    }
+    l->out = cur;
+    if (tq_shape_size(cur) == 0 || cur.h <= 0 || cur.w <= 0)
+      return shape_error(m, l, i, e, "the output would be empty");
+  }
+  if (m->nlayers == 0) return tq_fail(e, TQ_EINPUT, "%s: the model has no layers", m->path);
+  const tq_layer *last = &m->layers[m->nlayers - 1];
+  if (last->kind != TQ_LAYER_DENSE || last->out.c != m->classes)
+    return tq_fail(e, TQ_EINPUT,
+                   "%s:%d: the last layer must be dense with units = classes (%d) to feed the "
+                   "softmax cross-entropy loss; it is %s with output %dx%dx%d",
+                   m->path, last->line, m->classes, tq_layer_kind_name(last->kind), last->out.c,
+                   last->out.h, last->out.w);
+  return TQ_OK;
+}
+
+static const char *const top_keys[] = {"name", "input", "classes", "layers", "loss", NULL};
+static const char *const input_keys[] = {"channels", "height", "width", NULL};
+static const char *const conv_keys[] = {"type", "filters", "size", "stride", "pad", NULL};
+static const char *const pool_keys[] = {"type", "size", "stride", NULL};
+static const char *const dense_keys[] = {"type", "units", NULL};
+static const char *const drop_keys[] = {"type", "p", NULL};
+static const char *const type_only[] = {"type", NULL};
+
+static tq_status load_layer(const config_setting_t *s, tq_layer *l, const char *file, tq_err *e) {
+  char where[600];
+  tq_cfg_where(s, file, where, sizeof where);
+  if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+    return tq_fail(e, TQ_EINPUT, "%s: each layer must be a group { type = \"...\"; ... }", where);
+  char type[32];
+  TQ_TRY(tq_cfg_string(s, "type", true, NULL, type, sizeof type, file, e));
+  memset(l, 0, sizeof *l);
+  l->line = (int)config_setting_source_line(s);
+  if (!strcmp(type, "conv2d")) {
+    l->kind = TQ_LAYER_CONV2D;
+    TQ_TRY(tq_cfg_only_keys(s, conv_keys, file, e));
+    TQ_TRY(tq_cfg_int(s, "filters", true, 0, 1, 65536, &l->units, file, e));
+    TQ_TRY(tq_cfg_int(s, "size", true, 0, 1, 64, &l->size, file, e));
+    TQ_TRY(tq_cfg_int(s, "stride", false, 1, 1, 64, &l->stride, file, e));
+    TQ_TRY(tq_cfg_int(s, "pad", false, 0, 0, 64, &l->pad, file, e));
+  } else if (!strcmp(type, "maxpool")) {
+    l->kind = TQ_LAYER_MAXPOOL;
+    TQ_TRY(tq_cfg_only_keys(s, pool_keys, file, e));
+    TQ_TRY(tq_cfg_int(s, "size", true, 0, 1, 64, &l->size, file, e));
+    TQ_TRY(tq_cfg_int(s, "stride", false, l->size, 1, 64, &l->stride, file, e));
+  } else if (!strcmp(type, "dense")) {
+    l->kind = TQ_LAYER_DENSE;
+    TQ_TRY(tq_cfg_only_keys(s, dense_keys, file, e));
+    TQ_TRY(tq_cfg_int(s, "units", true, 0, 1, 1 << 20, &l->units, file, e));
+  } else if (!strcmp(type, "dropout")) {
+    l->kind = TQ_LAYER_DROPOUT;
+    TQ_TRY(tq_cfg_only_keys(s, drop_keys, file, e));
+    double p;
+    TQ_TRY(tq_cfg_float(s, "p", false, 0.5, 0.0, 0.95, &p, file, e));
+    l->drop_p = (float)p;
+  } else if (!strcmp(type, "relu") || !strcmp(type, "flatten")) {
+    l->kind = !strcmp(type, "relu") ? TQ_LAYER_RELU : TQ_LAYER_FLATTEN;
+    TQ_TRY(tq_cfg_only_keys(s, type_only, file, e));
+  } else {
+    return tq_fail(e, TQ_EINPUT,
+                   "%s: unknown layer type '%s' (known: conv2d, maxpool, relu, dense, dropout, "
+                   "flatten)",
+                   where, type);
+  }
+  return TQ_OK;
+}
+
+tq_status tq_model_load(const char *path, tq_model *m, tq_err *e) {
+  memset(m, 0, sizeof *m);
+  snprintf(m->path, sizeof m->path, "%s", path);
+  config_t cfg;
+  config_init(&cfg);
+  tq_status s = tq_cfg_read_file(&cfg, path, e);
+  const config_setting_t *root = config_root_setting(&cfg);
+  if (s == TQ_OK) s = tq_cfg_only_keys(root, top_keys, path, e);
+  if (s == TQ_OK) s = tq_cfg_string(root, "name", true, NULL, m->name, sizeof m->name, path, e);
+  char loss[64];
+  if (s == TQ_OK)
+    s = tq_cfg_string(root, "loss", false, "softmax_cross_entropy", loss, sizeof loss, path, e);
+  if (s == TQ_OK && strcmp(loss, "softmax_cross_entropy") != 0)
+    s = tq_fail(e, TQ_EINPUT, "%s:%d: loss '%s' is not supported (only softmax_cross_entropy)",
+                path, config_setting_source_line(config_setting_get_member(root, "loss")), loss);
+  if (s == TQ_OK) s = tq_cfg_int(root, "classes", true, 0, 2, 100000, &m->classes, path, e);
+  const config_setting_t *in = config_setting_get_member(root, "input");
+  if (s == TQ_OK && (!in || config_setting_type(in) != CONFIG_TYPE_GROUP))
+    s = tq_fail(e, TQ_EINPUT,
+                "%s: missing group 'input = { channels = ...; height = ...; width = ...; }'", path);
+  if (s == TQ_OK) s = tq_cfg_only_keys(in, input_keys, path, e);
+  if (s == TQ_OK) s = tq_cfg_int(in, "channels", true, 0, 1, 4096, &m->input.c, path, e);
+  if (s == TQ_OK) s = tq_cfg_int(in, "height", true, 0, 1, 8192, &m->input.h, path, e);
+  if (s == TQ_OK) s = tq_cfg_int(in, "width", true, 0, 1, 8192, &m->input.w, path, e);
+  const config_setting_t *layers = config_setting_get_member(root, "layers");
+  if (s == TQ_OK && (!layers || config_setting_type(layers) != CONFIG_TYPE_LIST))
+    s = tq_fail(e, TQ_EINPUT, "%s: missing list 'layers = ( { type = \"conv2d\"; ... }, ... );'",
+                path);
+  if (s == TQ_OK) {
+    int n = config_setting_length(layers);
+    if (n > TQ_MAX_LAYERS)
+      s = tq_fail(e, TQ_EINPUT, "%s: %d layers; at most %d are supported", path, n, TQ_MAX_LAYERS);
+    for (int i = 0; s == TQ_OK && i < n; i++)
+      s = load_layer(config_setting_get_elem(layers, (unsigned)i), &m->layers[i], path, e);
+    m->nlayers = n;
+  }
+  if (s == TQ_OK) s = tq_model_finish(m, e);
+  config_destroy(&cfg);
+  return s;
+}
+
+void tq_model_init_params(const tq_model *m, uint32_t seed, float *params) {
+  for (int t = 0; t < m->ntensors; t++) {
+    const tq_tensor *tt = &m->tensors[t];
+    float *p = params + tt->offset;
+    if (tt->fan_in == 0) {
+      memset(p, 0, tt->count * sizeof *p);
+      continue;
+    }
+    double sd = sqrt(2.0 / tt->fan_in);
+    for (size_t i = 0; i < tt->count; i += 2) {
+      /* Box-Muller on two Philox draws; (x+1)/2^32 keeps log() away from 0. */
+      uint32_t ctr[4] = {(uint32_t)(i >> 1), (uint32_t)t, 0, TQ_RNG_INIT}, key[2] = {seed, 0}, o[4];
+      tq_philox4x32(ctr, key, o);
+      double u1 = ((double)o[0] + 1.0) / 4294967296.0, u2 = (double)o[1] / 4294967296.0;
+      double r = sqrt(-2.0 * log(u1));
+      p[i] = (float)(sd * r * cos(6.283185307179586 * u2));
+      if (i + 1 < tt->count) p[i + 1] = (float)(sd * r * sin(6.283185307179586 * u2));
+    }
+  }
+}
+
+double tq_model_flops_per_sample(const tq_model *m) {
+  double f = 0;
+  for (int i = 0; i < m->nlayers; i++) {
+    const tq_layer *l = &m->layers[i];
+    if (l->kind == TQ_LAYER_CONV2D)
+      f += 2.0 * (double)tq_shape_size(l->out) * l->in.c * l->size * l->size;
+    else if (l->kind == TQ_LAYER_DENSE)
+      f += 2.0 * (double)l->in.c * l->units;
+  }
+  return f;
+}
+
+void tq_model_describe(const tq_model *m, char *out, size_t cap) {
+  size_t used = (size_t)snprintf(out, cap, "model %s (%s): input %dx%dx%d, %zu parameters\n",
+                                 m->name, m->path, m->input.c, m->input.h, m->input.w, m->nparams);
+  for (int i = 0; i < m->nlayers && used < cap; i++) {
+    const tq_layer *l = &m->layers[i];
+    size_t np = 0;
+    if (l->w_tensor >= 0) np = m->tensors[l->w_tensor].count + m->tensors[l->b_tensor].count;
+    used += (size_t)snprintf(out + used, cap - used, "  %2d %-8s -> %4d x %3d x %3d  %9zu params\n",
+                             i + 1, tq_layer_kind_name(l->kind), l->out.c, l->out.h, l->out.w, np);
+  }
+}

@@ -1,0 +1,83 @@
+/* A network's architecture: layers, shapes and the table of named parameter tensors inside
+ * one flat parameter buffer (llm.c style). Host-only and immutable once built; device state
+ * (buffers, kernels) lives in tq_net, one per replica. */
+#ifndef TQ_NN_MODEL_H
+#define TQ_NN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+#define TQ_MAX_LAYERS 64
+#define TQ_MAX_TENSORS (2 * TQ_MAX_LAYERS)
+
+typedef enum tq_layer_kind {
+  TQ_LAYER_CONV2D,
+  TQ_LAYER_MAXPOOL,
+  TQ_LAYER_RELU,
+  TQ_LAYER_DENSE,
+  TQ_LAYER_DROPOUT,
+  TQ_LAYER_FLATTEN,
+} tq_layer_kind;
+
+/* Per-sample activation shape; dense outputs are c x 1 x 1. */
+typedef struct tq_shape {
+  int c, h, w;
+} tq_shape;
+
+static inline size_t tq_shape_size(tq_shape s) { return (size_t)s.c * s.h * s.w; }
+
+typedef struct tq_layer {
+  tq_layer_kind kind;
+  tq_shape in, out;
+  int size, stride, pad; /* conv2d, maxpool */
+  int units;             /* conv2d filters, dense outputs */
+  float drop_p;          /* dropout */
+  int w_tensor, b_tensor; /* indices into the tensor table, -1 if none */
+  int line;               /* line in the model file, for messages */
+} tq_layer;
+
+/* A named view into the flat parameter (and gradient) buffer. */
+typedef struct tq_tensor {
+  char name[48];   /* "conv1.weight" */
+  size_t offset;   /* in elements */
+  size_t count;
+  int dims[4];     /* shape, unused dims 0; weights [K][C][kh][kw] or [O][I] */
+  int ndims;
+  int fan_in;      /* for He initialisation; 0 for biases */
+} tq_tensor;
+
+typedef struct tq_model {
+  char name[64];
+  char path[512];
+  tq_shape input;
+  int classes;
+  int nlayers;
+  tq_layer layers[TQ_MAX_LAYERS];
+  int ntensors;
+  tq_tensor tensors[TQ_MAX_TENSORS];
+  size_t nparams;
+} tq_model;
+
+/* Loads a libconfig model file (see docs/models.md). Errors name the file, the line and the
+ * key; a model whose shapes do not fit (a pool larger than its input, a dense layer after an
+ * unflattened image, ...) is rejected with the layer's line. */
+tq_status tq_model_load(const char *path, tq_model *m, tq_err *e);
+
+/* Builds the shapes and tensor table of m->layers (kinds and hyper-parameters already set). */
+tq_status tq_model_finish(tq_model *m, tq_err *e);
+
+const char *tq_layer_kind_name(tq_layer_kind k);
+
+/* Seeded He initialisation into host memory (nparams floats): weights N(0, 2/fan_in) drawn
+ * from the Philox stream (seed, domain INIT), biases 0. Same seed, same parameters, anywhere. */
+void tq_model_init_params(const tq_model *m, uint32_t seed, float *params);
+
+/* Forward FLOPs per sample (multiply-adds count 2), for throughput reports. */
+double tq_model_flops_per_sample(const tq_model *m);
+
+/* One line per layer: kind, output shape, parameters. */
+void tq_model_describe(const tq_model *m, char *out, size_t cap);
+
+#endif

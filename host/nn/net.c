@@ -1,0 +1,215 @@
+#include "nn/net.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+cl_mem tq_net_layer_input(const tq_net *n, int layer) {
+  return layer == 0 ? n->input : n->act[layer - 1];
+}
+
+cl_mem tq_net_layer_dinput(const tq_net *n, int layer) {
+  return layer == 0 ? NULL : n->dact[layer - 1];
+}
+
+static tq_status make_kernels(tq_net *n, tq_err *e) {
+  struct {
+    cl_kernel *k;
+    const char *name;
+  } list[] = {{&n->k.im2col, "nn_im2col"},
+              {&n->k.col2im, "nn_col2im"},
+              {&n->k.knp_to_nchw_bias, "nn_knp_to_nchw_bias"},
+              {&n->k.nchw_to_knp, "nn_nchw_to_knp"},
+              {&n->k.row_sums, "nn_row_sums"},
+              {&n->k.add_bias_cols, "nn_add_bias_cols"},
+              {&n->k.col_sums, "nn_col_sums"},
+              {&n->k.relu_fwd, "nn_relu_fwd"},
+              {&n->k.relu_bwd, "nn_relu_bwd"},
+              {&n->k.maxpool_fwd, "nn_maxpool_fwd"},
+              {&n->k.maxpool_bwd, "nn_maxpool_bwd"},
+              {&n->k.dropout_fwd, "nn_dropout_fwd"},
+              {&n->k.dropout_bwd, "nn_dropout_bwd"},
+              {&n->k.softmax_xent, "nn_softmax_xent"},
+              {&n->k.sgd, "nn_sgd"}};
+  for (size_t i = 0; i < sizeof list / sizeof list[0]; i++)
+    TQ_TRY(tq_cl_kernel(&n->cl, list[i].name, list[i].k, e));
+  return TQ_OK;
+}
+
+static cl_mem retained(cl_mem m) {
+  clRetainMemObject(m);
+  return m;
+}
+
+static tq_status alloc_floats(tq_net *n, size_t count, cl_mem *out, const char *what, tq_err *e) {
+  tq_status s = tq_cl_alloc(&n->cl, count * sizeof(float), out, e);
+  if (s != TQ_OK)
+    tq_wrap(e, "allocating %s (%zu floats) for %s at batch %d", what, count, n->model->name,
+            n->batch);
+  return s;
+}
+
+static tq_status create(tq_net *n, tq_err *e) {
+  const tq_model *m = n->model;
+  size_t B = (size_t)n->batch, np = m->nparams;
+  TQ_TRY(make_kernels(n, e));
+  TQ_TRY(alloc_floats(n, np, &n->params, "parameters", e));
+  TQ_TRY(alloc_floats(n, np, &n->grads, "gradients", e));
+  TQ_TRY(alloc_floats(n, np, &n->momentum, "momentum", e));
+  TQ_TRY(alloc_floats(n, B * tq_shape_size(m->input), &n->input, "input batch", e));
+  TQ_TRY(tq_cl_alloc(&n->cl, B * sizeof(cl_int), &n->labels, e));
+  TQ_TRY(alloc_floats(n, B, &n->loss, "loss", e));
+  TQ_TRY(tq_cl_alloc(&n->cl, B * sizeof(cl_int), &n->correct, e));
+  size_t scratch = 1;
+  for (int i = 0; i < m->nlayers; i++) {
+    const tq_layer *l = &m->layers[i];
+    size_t out = B * tq_shape_size(l->out);
+    if (l->kind == TQ_LAYER_FLATTEN) {
+      /* A view: same memory, same layout, so forward and backward are no-ops. */
+      n->act[i] = retained(tq_net_layer_input(n, i));
+      if (i > 0)
+        n->dact[i] = retained(n->dact[i - 1]);
+      else
+        TQ_TRY(alloc_floats(n, out, &n->dact[i], "layer gradient", e));
+      continue;
+    }
+    TQ_TRY(alloc_floats(n, out, &n->act[i], "activations", e));
+    TQ_TRY(alloc_floats(n, out, &n->dact[i], "activation gradients", e));
+    if (l->kind == TQ_LAYER_CONV2D) {
+      size_t ckk = (size_t)l->in.c * l->size * l->size, npix = B * l->out.h * l->out.w;
+      TQ_TRY(alloc_floats(n, ckk * npix, &n->aux[i], "im2col columns", e));
+      if ((size_t)l->units * npix > scratch) scratch = (size_t)l->units * npix;
+    } else if (l->kind == TQ_LAYER_MAXPOOL) {
+      TQ_TRY(tq_cl_alloc(&n->cl, out * sizeof(cl_int), &n->aux[i], e));
+    }
+  }
+  TQ_TRY(alloc_floats(n, scratch, &n->scratch, "convolution scratch", e));
+  float *init = malloc(np * sizeof *init);
+  n->host_loss = malloc(B * sizeof *n->host_loss);
+  n->host_correct = malloc(B * sizeof *n->host_correct);
+  if (!init || !n->host_loss || !n->host_correct) {
+    free(init);
+    return tq_fail(e, TQ_ENOMEM, "out of host memory creating a replica of %s", m->name);
+  }
+  tq_model_init_params(m, n->seed, init);
+  tq_status s = tq_cl_write(&n->cl, n->params, 0, np * sizeof *init, init, e);
+  free(init);
+  TQ_TRY(s);
+  TQ_TRY(tq_cl_fill_zero(&n->cl, n->momentum, 0, np * sizeof(float), e));
+  TQ_TRY(tq_cl_fill_zero(&n->cl, n->grads, 0, np * sizeof(float), e));
+  TQ_TRY(tq_cl_fill_zero(&n->cl, n->input, 0, B * tq_shape_size(m->input) * sizeof(float), e));
+  return tq_cl_fill_zero(&n->cl, n->labels, 0, B * sizeof(cl_int), e);
+}
+
+tq_status tq_net_create(tq_net *n, const tq_model *m, const tq_cl *cl, int batch, uint32_t seed,
+                        uint32_t worker, tq_err *e) {
+  memset(n, 0, sizeof *n);
+  n->model = m;
+  n->cl = *cl;
+  n->batch = batch;
+  n->seed = seed;
+  n->worker = worker;
+  if (batch < 1) return tq_fail(e, TQ_EINPUT, "batch size %d must be at least 1", batch);
+  tq_status s = create(n, e);
+  if (s != TQ_OK) tq_net_destroy(n);
+  return s;
+}
+
+void tq_net_destroy(tq_net *n) {
+  if (n->cl.queue) clFinish(n->cl.queue);
+  cl_kernel *ks = (cl_kernel *)&n->k;
+  for (size_t i = 0; i < sizeof n->k / sizeof(cl_kernel); i++)
+    if (ks[i]) clReleaseKernel(ks[i]);
+  for (int i = 0; i < TQ_MAX_LAYERS; i++) {
+    tq_cl_release(&n->act[i]);
+    tq_cl_release(&n->dact[i]);
+    tq_cl_release(&n->aux[i]);
+  }
+  cl_mem *bufs[] = {&n->params, &n->grads, &n->momentum, &n->input, &n->labels,
+                    &n->scratch, &n->loss, &n->correct};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) tq_cl_release(bufs[i]);
+  free(n->host_loss);
+  free(n->host_correct);
+  memset(n, 0, sizeof *n);
+}
+
+tq_status tq_net_set_batch(tq_net *n, const float *x, const int *y, int count, tq_err *e) {
+  if (count < 1 || count > n->batch)
+    return tq_fail(e, TQ_EINTERNAL, "batch of %d samples for a replica of batch %d", count,
+                   n->batch);
+  size_t per = tq_shape_size(n->model->input);
+  /* Non-blocking writes would need the host arrays to outlive the step; these are small, and
+   * a blocking write lets the caller refill its staging buffer at once. */
+  TQ_TRY(tq_cl_write(&n->cl, n->input, 0, (size_t)count * per * sizeof(float), x, e));
+  TQ_TRY(tq_cl_write(&n->cl, n->labels, 0, (size_t)count * sizeof(int), y, e));
+  if (count < n->batch)
+    TQ_TRY(tq_cl_fill_zero(&n->cl, n->input, (size_t)count * per * sizeof(float),
+                           (size_t)(n->batch - count) * per * sizeof(float), e));
+  return TQ_OK;
+}
+
+tq_status tq_net_forward(tq_net *n, bool train, uint32_t iteration, tq_err *e) {
+  const tq_model *m = n->model;
+  for (int i = 0; i < m->nlayers; i++) {
+    switch (m->layers[i].kind) {
+    case TQ_LAYER_CONV2D: TQ_TRY(tq_conv2d_forward(n, i, e)); break;
+    case TQ_LAYER_DENSE: TQ_TRY(tq_dense_forward(n, i, e)); break;
+    case TQ_LAYER_MAXPOOL: TQ_TRY(tq_maxpool_forward(n, i, e)); break;
+    case TQ_LAYER_RELU: TQ_TRY(tq_relu_forward(n, i, e)); break;
+    case TQ_LAYER_DROPOUT: TQ_TRY(tq_dropout_forward(n, i, train, iteration, e)); break;
+    case TQ_LAYER_FLATTEN: break;
+    }
+  }
+  return TQ_OK;
+}
+
+tq_status tq_softmax_xent(tq_net *n, int count, tq_err *e) {
+  const tq_model *m = n->model;
+  int last = m->nlayers - 1;
+  cl_uint B = (cl_uint)n->batch, C = (cl_uint)m->classes, cnt = (cl_uint)count;
+  tq_karg a[] = {TQ_ARG(n->act[last]), TQ_ARG(n->labels), TQ_ARG(B), TQ_ARG(C), TQ_ARG(cnt),
+                 TQ_ARG(n->loss), TQ_ARG(n->correct), TQ_ARG(n->dact[last])};
+  return tq_cl_run1d(&n->cl, n->k.softmax_xent, B, 0, a, 8, "nn_softmax_xent", e);
+}
+
+tq_status tq_net_backward(tq_net *n, uint32_t iteration, tq_err *e) {
+  const tq_model *m = n->model;
+  for (int i = m->nlayers - 1; i >= 0; i--) {
+    bool need_dx = i > 0;
+    switch (m->layers[i].kind) {
+    case TQ_LAYER_CONV2D: TQ_TRY(tq_conv2d_backward(n, i, need_dx, e)); break;
+    case TQ_LAYER_DENSE: TQ_TRY(tq_dense_backward(n, i, need_dx, e)); break;
+    case TQ_LAYER_MAXPOOL:
+      if (need_dx) TQ_TRY(tq_maxpool_backward(n, i, e));
+      break;
+    case TQ_LAYER_RELU:
+      if (need_dx) TQ_TRY(tq_relu_backward(n, i, e));
+      break;
+    case TQ_LAYER_DROPOUT:
+      if (need_dx) TQ_TRY(tq_dropout_backward(n, i, iteration, e));
+      break;
+    case TQ_LAYER_FLATTEN: break;
+    }
+  }
+  return TQ_OK;
+}
+
+tq_status tq_net_read_loss(tq_net *n, int count, double *loss_sum, int *correct, tq_err *e) {
+  TQ_TRY(tq_cl_read(&n->cl, n->loss, 0, (size_t)count * sizeof(float), n->host_loss, e));
+  TQ_TRY(tq_cl_read(&n->cl, n->correct, 0, (size_t)count * sizeof(int), n->host_correct, e));
+  double l = 0;
+  int c = 0;
+  for (int i = 0; i < count; i++) {
+    l += n->host_loss[i];
+    c += n->host_correct[i];
+  }
+  *loss_sum = l;
+  *correct = c;
+  return TQ_OK;
+}
+
+tq_status tq_net_sgd(tq_net *n, float lr, float momentum, float weight_decay, tq_err *e) {
+  cl_uint np = (cl_uint)n->model->nparams;
+  tq_karg a[] = {TQ_ARG(n->params), TQ_ARG(n->grads), TQ_ARG(n->momentum), TQ_ARG(np),
+                 TQ_ARG(lr), TQ_ARG(momentum), TQ_ARG(weight_decay)};
+  return tq_cl_run1d(&n->cl, n->k.sgd, np, 64, a, 7, "nn_sgd", e);
+}

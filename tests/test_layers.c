@@ -1,0 +1,266 @@
+/* Every layer kind on the device against the plain-C double reference (nn_ref.c), forward
+ * and backward, plus a finite-difference gradient check of the whole network.
+ *
+ * Tolerances: the device computes in float32 and the reference in double. A value that is a
+ * sum of n terms carries an error of about n * 6e-8 times the terms' size, and with
+ * cancellation a small output can be relatively far off while the tensor as a whole is right.
+ * So tensors are compared normwise: max |device - reference| <= 1e-4 * max |reference| over
+ * the tensor (the sums here have at most ~1000 terms, so float32 lands near 1e-5). The
+ * finite-difference check allows 2e-3 relative (floor 1e-2): central differences in double
+ * with eps = 1e-6 are exact to ~1e-8, so the slack is the device's float32. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/net.h"
+#include "nn/nn_ref.h"
+#include "test_support.h"
+
+/* A network holding every layer kind, with strides, padding and overlapping pools:
+ * 2x9x9 -conv3 s2 p1-> 3x5x5 -relu- -maxpool 3/1-> 3x3x3 -conv 2x2-> 4x2x2 -relu- -flatten-> 16
+ * -dropout 0.3- -dense-> 7 -relu- -dense-> 5 */
+static void all_kinds_model(tq_model *m) {
+  memset(m, 0, sizeof *m);
+  snprintf(m->name, sizeof m->name, "all_kinds");
+  snprintf(m->path, sizeof m->path, "(test)");
+  m->input = (tq_shape){2, 9, 9};
+  m->classes = 5;
+  tq_layer L[] = {
+      {.kind = TQ_LAYER_CONV2D, .units = 3, .size = 3, .stride = 2, .pad = 1},
+      {.kind = TQ_LAYER_RELU},
+      {.kind = TQ_LAYER_MAXPOOL, .size = 3, .stride = 1},
+      {.kind = TQ_LAYER_CONV2D, .units = 4, .size = 2, .stride = 1, .pad = 0},
+      {.kind = TQ_LAYER_RELU},
+      {.kind = TQ_LAYER_FLATTEN},
+      {.kind = TQ_LAYER_DROPOUT, .drop_p = 0.3f},
+      {.kind = TQ_LAYER_DENSE, .units = 7},
+      {.kind = TQ_LAYER_RELU},
+      {.kind = TQ_LAYER_DENSE, .units = 5},
+  };
+  m->nlayers = (int)(sizeof L / sizeof L[0]);
+  memcpy(m->layers, L, sizeof L);
+  tq_err e = {0};
+  CU_ASSERT_EQUAL_FATAL(tq_model_finish(m, &e), TQ_OK);
+}
+
+typedef struct fixture {
+  tq_model m;
+  tq_net net;
+  int batch, count;
+  float *xf;
+  double *xd, *pd;
+  int *labels;
+} fixture;
+
+static void setup(fixture *f, const tq_model *m, int batch, int count, uint64_t seed) {
+  tq_err e = {0};
+  f->m = *m;
+  f->batch = batch;
+  f->count = count;
+  TQ_ASSERT_OK(tq_net_create(&f->net, &f->m, tq_test_cl(), batch, 7, 2, &e), &e);
+  size_t nx = (size_t)batch * tq_shape_size(m->input);
+  f->xf = malloc(nx * sizeof *f->xf);
+  f->xd = calloc(nx, sizeof *f->xd);
+  f->labels = calloc((size_t)batch, sizeof *f->labels);
+  tq_test_rng r = {seed};
+  for (size_t i = 0; i < (size_t)count * tq_shape_size(m->input); i++) {
+    f->xf[i] = (float)tq_test_normal(&r);
+    f->xd[i] = f->xf[i];
+  }
+  for (int b = 0; b < batch; b++) f->labels[b] = (int)(tq_test_uniform(&r) * m->classes);
+  TQ_ASSERT_OK(tq_net_set_batch(&f->net, f->xf, f->labels, count, &e), &e);
+  /* The reference starts from exactly the device's float parameters. */
+  float *pf = malloc(m->nparams * sizeof *pf);
+  f->pd = malloc(m->nparams * sizeof *f->pd);
+  TQ_ASSERT_OK(tq_cl_read(&f->net.cl, f->net.params, 0, m->nparams * sizeof *pf, pf, &e), &e);
+  for (size_t i = 0; i < m->nparams; i++) f->pd[i] = pf[i];
+  free(pf);
+}
+
+static void teardown(fixture *f) {
+  tq_net_destroy(&f->net);
+  free(f->xf);
+  free(f->xd);
+  free(f->pd);
+  free(f->labels);
+}
+
+static void run_device(fixture *f, uint32_t iteration) {
+  tq_err e = {0};
+  TQ_ASSERT_OK(tq_net_forward(&f->net, true, iteration, &e), &e);
+  TQ_ASSERT_OK(tq_softmax_xent(&f->net, f->count, &e), &e);
+  TQ_ASSERT_OK(tq_net_backward(&f->net, iteration, &e), &e);
+}
+
+/* Normwise error of a device tensor (n floats at element offset off) against the reference. */
+static double compare_buffer(fixture *f, cl_mem buf, size_t off, const double *want, size_t n,
+                             const char *what) {
+  tq_err e = {0};
+  float *got = malloc(n * sizeof *got), *wf = malloc(n * sizeof *wf);
+  CU_ASSERT_EQUAL_FATAL(tq_cl_read(&f->net.cl, buf, off * sizeof *got, n * sizeof *got, got, &e),
+                        TQ_OK);
+  double big = 0;
+  for (size_t i = 0; i < n; i++) {
+    wf[i] = (float)want[i];
+    if (fabs(want[i]) > big) big = fabs(want[i]);
+  }
+  size_t at = 0;
+  double d = tq_test_max_rel_diff(got, wf, n, big > 0 ? big : 1.0, &at);
+  if (d > 1e-4)
+    fprintf(stderr, "\n  %s: normwise error %.3g at %zu (%g vs %g, max %g)\n", what, d, at,
+            got[at], wf[at], big);
+  free(got);
+  free(wf);
+  return d;
+}
+
+/* Every layer's output and output gradient, and all parameter gradients, against ref_net. */
+static void check_against_reference(const tq_model *m, int batch, int count, uint64_t seed) {
+  fixture f;
+  setup(&f, m, batch, count, seed);
+  const uint32_t iteration = 11;
+  run_device(&f, iteration);
+  int L = m->nlayers;
+  double **acts = calloc((size_t)L, sizeof *acts), **dacts = calloc((size_t)L, sizeof *dacts);
+  for (int i = 0; i < L; i++) {
+    size_t n = (size_t)batch * tq_shape_size(m->layers[i].out);
+    acts[i] = calloc(n, sizeof(double));
+    dacts[i] = calloc(n, sizeof(double));
+  }
+  double *grads = calloc(m->nparams, sizeof *grads);
+  double loss_ref = ref_net(m, f.pd, f.xd, f.labels, batch, count, 7, 2, iteration, grads, acts,
+                            dacts);
+  for (int i = 0; i < L; i++) {
+    char what[64];
+    size_t n = (size_t)batch * tq_shape_size(m->layers[i].out);
+    snprintf(what, sizeof what, "layer %d (%s) output", i + 1, tq_layer_kind_name(m->layers[i].kind));
+    CU_ASSERT(compare_buffer(&f, f.net.act[i], 0, acts[i], n, what) <= 1e-4);
+    if (i > 0) { /* the first layer's output gradient feeds only its own weight gradient */
+      snprintf(what, sizeof what, "layer %d (%s) output gradient", i + 1,
+               tq_layer_kind_name(m->layers[i].kind));
+      CU_ASSERT(compare_buffer(&f, f.net.dact[i], 0, dacts[i], n, what) <= 1e-4);
+    }
+  }
+  for (int t = 0; t < m->ntensors; t++) {
+    const tq_tensor *tt = &m->tensors[t];
+    char what[80];
+    snprintf(what, sizeof what, "gradient of %s", tt->name);
+    CU_ASSERT(compare_buffer(&f, f.net.grads, tt->offset, grads + tt->offset, tt->count, what) <=
+              1e-4);
+  }
+  double loss_dev = 0;
+  int correct = 0;
+  tq_err e = {0};
+  TQ_ASSERT_OK(tq_net_read_loss(&f.net, count, &loss_dev, &correct, &e), &e);
+  CU_ASSERT(fabs(loss_dev - loss_ref) <= 1e-5 * fabs(loss_ref) + 1e-6);
+  for (int i = 0; i < L; i++) {
+    free(acts[i]);
+    free(dacts[i]);
+  }
+  free(acts);
+  free(dacts);
+  free(grads);
+  teardown(&f);
+}
+
+static void test_all_kinds_vs_reference(void) {
+  tq_model m;
+  all_kinds_model(&m);
+  check_against_reference(&m, 3, 3, 101);
+}
+
+static void test_short_batch_ignores_padding(void) {
+  /* count < batch: padded rows must not change the loss or the gradients. */
+  tq_model m;
+  all_kinds_model(&m);
+  check_against_reference(&m, 4, 2, 202);
+}
+
+static void test_lenet_shapes_vs_reference(void) {
+  tq_model m;
+  tq_err e = {0};
+  TQ_ASSERT_OK(tq_model_load(TQ_SOURCE_DIR "/models/lenet5.cfg", &m, &e), &e);
+  check_against_reference(&m, 4, 4, 303);
+}
+
+/* Central differences of the double reference loss against the device's float gradients, for
+ * every parameter of the all-kinds net (dropout masks are the same stream on both sides). */
+static void test_finite_differences(void) {
+  tq_model m;
+  all_kinds_model(&m);
+  fixture f;
+  setup(&f, &m, 3, 3, 404);
+  const uint32_t iteration = 5;
+  run_device(&f, iteration);
+  float *g = malloc(m.nparams * sizeof *g);
+  tq_err e = {0};
+  TQ_ASSERT_OK(tq_cl_read(&f.net.cl, f.net.grads, 0, m.nparams * sizeof *g, g, &e), &e);
+  double *gref = calloc(m.nparams, sizeof *gref);
+  ref_net(&m, f.pd, f.xd, f.labels, 3, 3, 7, 2, iteration, gref, NULL, NULL);
+  const double eps = 1e-6;
+  double worst_dev = 0, worst_ref = 0;
+  for (size_t i = 0; i < m.nparams; i++) {
+    double keep = f.pd[i];
+    f.pd[i] = keep + eps;
+    double lp = ref_net(&m, f.pd, f.xd, f.labels, 3, 3, 7, 2, iteration, NULL, NULL, NULL) / 3;
+    f.pd[i] = keep - eps;
+    double lm = ref_net(&m, f.pd, f.xd, f.labels, 3, 3, 7, 2, iteration, NULL, NULL, NULL) / 3;
+    f.pd[i] = keep;
+    double fd = (lp - lm) / (2 * eps), scale = fmax(fabs(fd), 1e-2);
+    double dd = fabs(g[i] - fd) / scale, dr = fabs(gref[i] - fd) / scale;
+    if (dd > worst_dev) worst_dev = dd;
+    if (dr > worst_ref) worst_ref = dr;
+  }
+  printf("\n  finite differences over %zu parameters: device max rel err %.2e, reference %.2e\n",
+         m.nparams, worst_dev, worst_ref);
+  CU_ASSERT(worst_ref < 1e-6); /* the reference's analytic gradient is right */
+  CU_ASSERT(worst_dev < 2e-3); /* and so is the device's */
+  free(g);
+  free(gref);
+  teardown(&f);
+}
+
+static void test_sgd_matches_formula(void) {
+  tq_model m;
+  all_kinds_model(&m);
+  fixture f;
+  setup(&f, &m, 2, 2, 505);
+  tq_err e = {0};
+  size_t n = m.nparams;
+  float *theta = malloc(n * sizeof *theta), *grad = malloc(n * sizeof *grad),
+        *got = malloc(n * sizeof *got), *mom = calloc(n, sizeof *mom);
+  tq_test_rng r = {9};
+  for (size_t i = 0; i < n; i++) grad[i] = (float)tq_test_normal(&r);
+  TQ_ASSERT_OK(tq_cl_read(&f.net.cl, f.net.params, 0, n * sizeof *theta, theta, &e), &e);
+  TQ_ASSERT_OK(tq_cl_write(&f.net.cl, f.net.grads, 0, n * sizeof *grad, grad, &e), &e);
+  const float lr = 0.05f, mu = 0.9f, wd = 5e-4f;
+  for (int step = 0; step < 3; step++) {
+    TQ_ASSERT_OK(tq_net_sgd(&f.net, lr, mu, wd, &e), &e);
+    for (size_t i = 0; i < n; i++) {
+      float d = grad[i] + wd * theta[i];
+      mom[i] = mu * mom[i] + d;
+      theta[i] -= lr * mom[i];
+    }
+  }
+  TQ_ASSERT_OK(tq_cl_read(&f.net.cl, f.net.params, 0, n * sizeof *got, got, &e), &e);
+  CU_ASSERT(tq_test_max_rel_diff(got, theta, n, 1e-3, NULL) < 1e-5);
+  free(theta);
+  free(grad);
+  free(got);
+  free(mom);
+  teardown(&f);
+}
+
+int main(void) {
+  if (CU_initialize_registry() != CUE_SUCCESS) return 1;
+  static const tq_test_case cases[] = {
+      {"every layer kind vs reference, forward and backward", test_all_kinds_vs_reference},
+      {"short batch: padded rows ignored", test_short_batch_ignores_padding},
+      {"lenet5 shapes vs reference", test_lenet_shapes_vs_reference},
+      {"finite-difference gradient check", test_finite_differences},
+      {"sgd with momentum and weight decay", test_sgd_matches_formula},
+      {NULL, NULL}};
+  tq_test_add_suite("layers", cases);
+  return tq_test_run();
+}
