@@ -11,6 +11,7 @@ typedef struct verb {
 } verb;
 
 static const verb verbs[] = {
+    {"train", tq_cmd_train, "train a model: tailquant train CONFIG [--set key=value ...]"},
     {"devices", tq_cmd_devices, "list OpenCL platforms and devices"},
     {"bench", tq_cmd_bench, "measure speed and print figures: tailquant bench WHAT"},
 };

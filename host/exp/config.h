@@ -1,0 +1,52 @@
+/* Experiment files (libconfig). One schema table (config.c) lists every key with its type,
+ * range, default and meaning; it drives validation (unknown keys are errors), defaults,
+ * `--set key=value` overrides, and the resolved configuration written beside the results.
+ * docs/configuration.md documents the same keys (a test keeps the two in step).
+ *
+ * Paths in data.* and model.file are relative to the experiment file's folder; output.dir is
+ * relative to the current directory. */
+#ifndef TQ_EXP_CONFIG_H
+#define TQ_EXP_CONFIG_H
+
+#include <stdbool.h>
+
+#include "util/err.h"
+
+#define TQ_PATH_MAX 1024
+
+typedef struct tq_experiment {
+  char source[TQ_PATH_MAX]; /* the experiment file */
+
+  /* experiment */
+  char name[64];
+  int seed;
+  /* data */
+  char train_images[TQ_PATH_MAX], train_labels[TQ_PATH_MAX];
+  char test_images[TQ_PATH_MAX], test_labels[TQ_PATH_MAX];
+  int classes;
+  char normalize[16]; /* "auto" (from the training set) or "given" */
+  double mean, std;
+  /* model */
+  char model_file[TQ_PATH_MAX];
+  /* train */
+  int batch_size, epochs, iterations, eval_every;
+  double lr, momentum, weight_decay;
+  /* device */
+  char device[128];
+  /* output */
+  char out_dir[TQ_PATH_MAX];
+} tq_experiment;
+
+/* Reads and validates an experiment file, then applies the overrides ("key=value" strings,
+ * e.g. "train.lr=0.1"), then resolves paths. Errors name the file, line and key (or the
+ * --set argument). */
+tq_status tq_experiment_load(const char *path, const char *const *overrides, int noverrides,
+                             tq_experiment *x, tq_err *e);
+
+/* Writes the fully resolved configuration (every key, defaults included) in libconfig syntax. */
+tq_status tq_experiment_write(const tq_experiment *x, const char *path, tq_err *e);
+
+/* The schema, for documentation checks: key i's dotted name, or NULL past the end. */
+const char *tq_experiment_key(int i);
+
+#endif
