@@ -1,0 +1,125 @@
+#include "data/dataset.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/idx.h"
+
+/* The first label that is not below classes, or n if all are. */
+static size_t first_bad_label(const uint8_t *labels, size_t n, uint32_t classes) {
+  for (size_t i = 0; i < n; i++)
+    if (labels[i] >= classes) return i;
+  return n;
+}
+
+tq_status tq_dataset_load(const char *images_path, const char *labels_path, uint32_t classes,
+                          tq_dataset *out, tq_err *e) {
+  memset(out, 0, sizeof *out);
+  if (classes < 1 || classes > TQ_DATASET_MAX_CLASSES)
+    return tq_fail(e, TQ_EINPUT, "%s: class count %" PRIu32 " is outside 1..%d (labels are one byte)",
+                   labels_path, classes, TQ_DATASET_MAX_CLASSES);
+  tq_idx im = {0}, lb = {0};
+  TQ_TRY(tq_idx_read_images(images_path, &im, e));
+  tq_status s = tq_idx_read_labels(labels_path, &lb, e);
+  if (s == TQ_OK && im.dims[0] != lb.dims[0])
+    s = tq_fail(e, TQ_EINPUT,
+                "count mismatch: %s holds %" PRIu32 " images but %s holds %" PRIu32 " labels",
+                images_path, im.dims[0], labels_path, lb.dims[0]);
+  if (s == TQ_OK) {
+    size_t bad = first_bad_label(lb.data, lb.bytes, classes);
+    if (bad < lb.bytes)
+      s = tq_fail(e, TQ_EINPUT,
+                  "%s: label %u at index %zu is not below the class count %" PRIu32, labels_path,
+                  lb.data[bad], bad, classes);
+  }
+  if (s != TQ_OK) {
+    tq_idx_free(&im);
+    tq_idx_free(&lb);
+    return s;
+  }
+  /* The buffers move into the dataset: no copy. */
+  out->n = im.dims[0];
+  out->c = 1;
+  out->h = im.dims[1];
+  out->w = im.dims[2];
+  out->classes = classes;
+  out->pixels = im.data;
+  out->labels = lb.data;
+  return TQ_OK;
+}
+
+void tq_dataset_free(tq_dataset *ds) {
+  if (!ds) return;
+  free(ds->pixels);
+  free(ds->labels);
+  memset(ds, 0, sizeof *ds);
+}
+
+size_t tq_dataset_image_size(const tq_dataset *ds) {
+  return (size_t)ds->c * ds->h * ds->w;
+}
+
+void tq_dataset_pixel_stats(const tq_dataset *ds, double *mean, double *std) {
+  /* Integer sums cannot lose precision: at most 2^31 pixels of at most 255 (sum < 2^39) and
+   * 255^2 (sum of squares < 2^47), far inside uint64. */
+  size_t total = (size_t)ds->n * tq_dataset_image_size(ds);
+  uint64_t s = 0, q = 0;
+  for (size_t i = 0; i < total; i++) {
+    uint64_t v = ds->pixels[i];
+    s += v;
+    q += v * v;
+  }
+  if (total == 0) {
+    *mean = 0;
+    *std = 0;
+    return;
+  }
+  double m = (double)s / (double)total;           /* in 0..255 */
+  double var = (double)q / (double)total - m * m; /* E[v^2] - E[v]^2, both ~1e4: no cancellation
+                                                     trouble at double precision */
+  *mean = m / 255.0;
+  *std = var > 0 ? sqrt(var) / 255.0 : 0.0;
+}
+
+tq_status tq_norm_check(tq_norm norm, const char *what, tq_err *e) {
+  if (!isfinite(norm.mean))
+    return tq_fail(e, TQ_EINPUT, "%s: normalisation mean %g is not a finite number", what,
+                   norm.mean);
+  if (!isfinite(norm.std) || !(norm.std > 0))
+    return tq_fail(e, TQ_EINPUT, "%s: normalisation std %g must be a finite number > 0", what,
+                   norm.std);
+  return TQ_OK;
+}
+
+tq_status tq_norm_from_dataset(const tq_dataset *ds, const char *what, tq_norm *out,
+                               tq_err *e) {
+  tq_dataset_pixel_stats(ds, &out->mean, &out->std);
+  if (!(out->std > 0))
+    return tq_fail(e, TQ_EINPUT,
+                   "%s: every pixel has the same value (mean %g): the standard deviation is zero,"
+                   " so the data cannot be normalised",
+                   what, out->mean);
+  return TQ_OK;
+}
+
+tq_status tq_dataset_fill_batch(const tq_dataset *ds, const uint32_t *idx, size_t count,
+                                tq_norm norm, float *x, int32_t *y, tq_err *e) {
+  TQ_TRY(tq_norm_check(norm, "batch", e));
+  for (size_t b = 0; b < count; b++)
+    if (idx[b] >= ds->n)
+      return tq_fail(e, TQ_EINTERNAL, "batch index %zu is %" PRIu32 ", beyond the %" PRIu32
+                     " images of the dataset", b, idx[b], ds->n);
+  /* A pixel has only 256 values: normalise each once, in double, then look them up. */
+  float lut[256];
+  for (int v = 0; v < 256; v++) lut[v] = (float)(((double)v / 255.0 - norm.mean) / norm.std);
+  size_t img = tq_dataset_image_size(ds);
+  for (size_t b = 0; b < count; b++) {
+    const uint8_t *src = ds->pixels + (size_t)idx[b] * img;
+    float *dst = x + b * img;
+    for (size_t i = 0; i < img; i++) dst[i] = lut[src[i]];
+    if (y) y[b] = ds->labels[idx[b]];
+  }
+  return TQ_OK;
+}
