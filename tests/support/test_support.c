@@ -80,3 +80,37 @@ double tq_test_normal(tq_test_rng *r) {
   if (u1 < 1e-300) u1 = 1e-300;
   return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
+
+#include <sys/wait.h>
+
+#include "tmpfile.h"
+
+const char *tq_test_write_tmp(const char *name, const char *text) {
+  static char paths[8][512];
+  static int slot;
+  static char dir[64];
+  if (!dir[0]) {
+    snprintf(dir, sizeof dir, "/tmp/tq_test_XXXXXX");
+    if (!mkdtemp(dir)) return NULL;
+  }
+  char *p = paths[slot++ % 8];
+  snprintf(p, 512, "%s/%s", dir, name);
+  FILE *f = fopen(p, "w");
+  if (!f) return NULL;
+  fputs(text, f);
+  fclose(f);
+  return p;
+}
+
+int tq_test_run_cmd(const char *cmd, char *out, int cap) {
+  char full[4096];
+  snprintf(full, sizeof full, "%s 2>&1", cmd);
+  FILE *f = popen(full, "r");
+  if (!f) return -1;
+  int n = 0, c;
+  while ((c = fgetc(f)) != EOF)
+    if (n < cap - 1) out[n++] = (char)c;
+  out[n] = '\0';
+  int st = pclose(f);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

@@ -1,0 +1,143 @@
+/* Model files: the shipped models load with the right parameter counts, and each class of bad
+ * model file is rejected with the file, line and key. Host-only. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/model.h"
+#include "test_support.h"
+#include "tmpfile.h"
+
+static void test_shipped_models(void) {
+  struct {
+    const char *file;
+    size_t params;
+  } want[] = {{"lenet5.cfg", 61706}, {"alexnet_small.cfg", 2965386}, {"mlp.cfg", 235146}};
+  for (int i = 0; i < 3; i++) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/models/%s", TQ_SOURCE_DIR, want[i].file);
+    tq_model m;
+    tq_err e = {0};
+    TQ_ASSERT_OK(tq_model_load(path, &m, &e), &e);
+    CU_ASSERT_EQUAL(m.nparams, want[i].params);
+    CU_ASSERT_EQUAL(m.classes, 10);
+  }
+  /* LeNet-5 tensor table: names, offsets contiguous, shapes. */
+  tq_model m;
+  tq_err e = {0};
+  TQ_ASSERT_OK(tq_model_load(TQ_SOURCE_DIR "/models/lenet5.cfg", &m, &e), &e);
+  CU_ASSERT_EQUAL(m.ntensors, 10);
+  CU_ASSERT_STRING_EQUAL(m.tensors[0].name, "conv1.weight");
+  CU_ASSERT_EQUAL(m.tensors[0].count, 150);
+  CU_ASSERT_STRING_EQUAL(m.tensors[5].name, "fc1.bias");
+  for (int t = 1; t < m.ntensors; t++)
+    CU_ASSERT_EQUAL(m.tensors[t].offset, m.tensors[t - 1].offset + m.tensors[t - 1].count);
+  CU_ASSERT_EQUAL(m.layers[6].out.c, 400); /* flatten of 16x5x5 */
+  /* 0.83 MFLOP per image forward, counting a multiply-add as 2 (platform notes' figure). */
+  double mflop = tq_model_flops_per_sample(&m) / 1e6;
+  CU_ASSERT(mflop > 0.82 && mflop < 0.85);
+}
+
+static const char *base =
+    "name = \"t\";\ninput = { channels = 1; height = 8; width = 8; };\nclasses = 3;\n";
+
+/* Loads `layers` under the standard header; expects TQ_EINPUT and every `needles` string. */
+static void expect_error(const char *layers, const char *const *needles) {
+  char text[2048];
+  snprintf(text, sizeof text, "%slayers = (\n%s\n);\n", base, layers);
+  const char *path = tq_test_write_tmp("model.cfg", text);
+  tq_model m;
+  tq_err e = {0};
+  CU_ASSERT_EQUAL(tq_model_load(path, &m, &e), TQ_EINPUT);
+  CU_ASSERT(strstr(e.msg, path) != NULL);
+  for (int i = 0; needles[i]; i++) {
+    if (!strstr(e.msg, needles[i])) fprintf(stderr, "\n  '%s' not in: %s\n", needles[i], e.msg);
+    CU_ASSERT(strstr(e.msg, needles[i]) != NULL);
+  }
+}
+
+static void test_bad_models(void) {
+  /* unknown key in a layer, with its line */
+  expect_error("{ type = \"flatten\"; },\n{ type = \"dense\"; units = 3; colour = 2; }",
+               (const char *const[]){":6", "colour", "units", NULL});
+  /* wrong type */
+  expect_error("{ type = \"flatten\"; },\n{ type = \"dense\"; units = \"three\"; }",
+               (const char *const[]){":6", "units", "integer", NULL});
+  /* out of range */
+  expect_error("{ type = \"conv2d\"; filters = 0; size = 3; },\n{ type = \"flatten\"; },\n"
+               "{ type = \"dense\"; units = 3; }",
+               (const char *const[]){"filters", "out of range", NULL});
+  /* unknown layer type */
+  expect_error("{ type = \"convolution\"; }", (const char *const[]){"convolution", "conv2d", NULL});
+  /* dense without flatten */
+  expect_error("{ type = \"dense\"; units = 3; }", (const char *const[]){":5", "flatten", NULL});
+  /* pooling window larger than the image */
+  expect_error("{ type = \"maxpool\"; size = 9; },\n{ type = \"flatten\"; },\n{ type = \"dense\"; units = 3; }",
+               (const char *const[]){":5", "larger than the input", NULL});
+  /* kernel larger than the padded input */
+  expect_error("{ type = \"conv2d\"; filters = 2; size = 11; },\n{ type = \"flatten\"; },\n"
+               "{ type = \"dense\"; units = 3; }",
+               (const char *const[]){"larger than the padded input", NULL});
+  /* last layer does not produce `classes` outputs */
+  expect_error("{ type = \"flatten\"; },\n{ type = \"dense\"; units = 4; }",
+               (const char *const[]){"classes (3)", NULL});
+  /* missing required key */
+  expect_error("{ type = \"maxpool\"; },\n{ type = \"flatten\"; },\n{ type = \"dense\"; units = 3; }",
+               (const char *const[]){"missing key", "size", NULL});
+}
+
+static void test_bad_files(void) {
+  tq_model m;
+  tq_err e = {0};
+  CU_ASSERT_EQUAL(tq_model_load("/nonexistent/model.cfg", &m, &e), TQ_EINPUT);
+  CU_ASSERT(strstr(e.msg, "/nonexistent/model.cfg") != NULL);
+  /* syntax error: file and line from libconfig */
+  const char *path = tq_test_write_tmp("syntax.cfg", "name = \"x\";\nclasses = 3\ninput = {;\n");
+  tq_err e2 = {0};
+  CU_ASSERT_EQUAL(tq_model_load(path, &m, &e2), TQ_EINPUT);
+  CU_ASSERT(strstr(e2.msg, path) != NULL);
+  CU_ASSERT(strstr(e2.msg, ":3") != NULL);
+  /* unknown top-level key */
+  path = tq_test_write_tmp("top.cfg", "name = \"x\";\nclases = 3;\n");
+  tq_err e3 = {0};
+  CU_ASSERT_EQUAL(tq_model_load(path, &m, &e3), TQ_EINPUT);
+  CU_ASSERT(strstr(e3.msg, "clases") != NULL && strstr(e3.msg, ":2") != NULL);
+}
+
+static void test_init_is_seeded_he(void) {
+  tq_model m;
+  tq_err e = {0};
+  TQ_ASSERT_OK(tq_model_load(TQ_SOURCE_DIR "/models/mlp.cfg", &m, &e), &e);
+  float *a = malloc(m.nparams * sizeof *a), *b = malloc(m.nparams * sizeof *b);
+  tq_model_init_params(&m, 5, a);
+  tq_model_init_params(&m, 5, b);
+  CU_ASSERT(memcmp(a, b, m.nparams * sizeof *a) == 0);
+  tq_model_init_params(&m, 6, b);
+  CU_ASSERT(memcmp(a, b, m.nparams * sizeof *a) != 0);
+  /* fc1.weight: 256 x 784, std sqrt(2/784) = 0.0505; 200k samples give 0.2 % precision. */
+  const tq_tensor *w = &m.tensors[0];
+  double s2 = 0, mean = 0;
+  for (size_t i = 0; i < w->count; i++) mean += a[w->offset + i];
+  mean /= (double)w->count;
+  for (size_t i = 0; i < w->count; i++) s2 += (a[w->offset + i] - mean) * (a[w->offset + i] - mean);
+  double sd = sqrt(s2 / (double)w->count);
+  CU_ASSERT(fabs(sd - sqrt(2.0 / 784)) < 0.01 * sqrt(2.0 / 784));
+  CU_ASSERT(fabs(mean) < 0.001);
+  /* biases start at zero */
+  for (size_t i = 0; i < m.tensors[1].count; i++) CU_ASSERT_EQUAL(a[m.tensors[1].offset + i], 0.0f);
+  free(a);
+  free(b);
+}
+
+int main(void) {
+  if (CU_initialize_registry() != CUE_SUCCESS) return 1;
+  static const tq_test_case cases[] = {
+      {"shipped models: parameter counts and tensor table", test_shipped_models},
+      {"bad model definitions name file, line and key", test_bad_models},
+      {"missing file, syntax error, unknown top-level key", test_bad_files},
+      {"seeded He initialisation", test_init_is_seeded_he},
+      {NULL, NULL}};
+  tq_test_add_suite("model files", cases);
+  return tq_test_run();
+}
