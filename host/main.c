@@ -14,6 +14,7 @@ static const verb verbs[] = {
     {"train", tq_cmd_train, "train a model: tailquant train CONFIG [--set key=value ...]"},
     {"devices", tq_cmd_devices, "list OpenCL platforms and devices"},
     {"bench", tq_cmd_bench, "measure speed and print figures: tailquant bench WHAT"},
+    {"quantize", tq_cmd_quantize, "compress a float32 file of gradients and report the error"},
 };
 
 static void usage(FILE *f) {

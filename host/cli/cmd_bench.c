@@ -13,6 +13,7 @@ typedef struct bench_kind {
 
 static const bench_kind kinds[] = {
     {"train", tq_bench_train, "images/s for forward + backward + update of one model"},
+    {"quant", tq_bench_quant, "gradient compression: encode/decode throughput vs a copy kernel"},
     {NULL, NULL, NULL},
 };
 

@@ -1,0 +1,400 @@
+#include "compress/compressor.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compress/quant_ref.h"
+#include "util/fileio.h"
+
+#define MAX_CHUNKS 256u     /* work-items of the statistics passes */
+#define MIN_CHUNK 4096u     /* elements per statistics work-item, at least */
+#define SRED_WORDS (TQ_HIST_BINS + 4)
+
+typedef struct tstate {
+  bool compressed; /* false: travels as fp32 */
+  bool have;       /* a design exists */
+  uint32_t fit_iter;
+  size_t roff;     /* offset of its residual in resid */
+  uint32_t bucket, nb, sub, per, nparts; /* bucketed layout */
+  tq_tail_stats stats;
+  tq_tail_fit fit;
+  tq_design design; /* also the host memory of the non-blocking level-table write */
+} tstate;
+
+struct tq_compressor {
+  tq_cl cl;
+  tq_compress_cfg cfg;
+  uint32_t worker;
+  int nt;
+  tq_tensor_desc *t;
+  tstate *st;
+  cl_kernel k_stats, k_hist, k_reduce, k_npart, k_nfin, k_enc_table, k_enc_bucket, k_ef_add;
+  cl_mem pmax, psum, pcnt, phist, sred, ratios, levels, scales, parts, words, resid;
+  uint32_t sred_host[SRED_WORDS];
+};
+
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+static void chunking(size_t n, cl_uint *chunk, cl_uint *nchunks) {
+  size_t c = (n + MAX_CHUNKS - 1) / MAX_CHUNKS;
+  if (c < MIN_CHUNK) c = MIN_CHUNK;
+  *chunk = (cl_uint)c;
+  *nchunks = (cl_uint)((n + c - 1) / c);
+}
+
+void tq_compressor_free(tq_compressor *c) {
+  if (!c) return;
+  cl_kernel ks[] = {c->k_stats, c->k_hist, c->k_reduce, c->k_npart,
+                    c->k_nfin,  c->k_enc_table, c->k_enc_bucket, c->k_ef_add};
+  for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+    if (ks[i]) clReleaseKernel(ks[i]);
+  cl_mem *ms[] = {&c->pmax,   &c->psum,   &c->pcnt,  &c->phist, &c->sred, &c->ratios,
+                  &c->levels, &c->scales, &c->parts, &c->words, &c->resid};
+  for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) tq_cl_release(ms[i]);
+  free(c->t);
+  free(c->st);
+  free(c);
+}
+
+const tq_compress_cfg *tq_compressor_config(const tq_compressor *c) { return &c->cfg; }
+
+tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint32_t worker,
+                               const tq_tensor_desc *tensors, int ntensors, tq_compressor **out,
+                               tq_err *e) {
+  *out = NULL;
+  TQ_TRY(tq_compress_cfg_check(cfg, e));
+  if (ntensors < 1) return tq_fail(e, TQ_EINPUT, "compressor needs at least one tensor");
+  tq_compressor *c = calloc(1, sizeof *c);
+  if (!c) return tq_fail(e, TQ_ENOMEM, "out of memory creating a compressor");
+  c->cl = *cl;
+  c->cfg = *cfg;
+  c->worker = worker;
+  c->nt = ntensors;
+  c->t = malloc(sizeof *c->t * (size_t)ntensors);
+  c->st = calloc((size_t)ntensors, sizeof *c->st);
+  tq_status s = (c->t && c->st) ? TQ_OK : tq_fail(e, TQ_ENOMEM, "out of memory");
+  size_t max_words = 1, max_nb = 1, max_parts = 1, resid = 0;
+  for (int i = 0; s == TQ_OK && i < ntensors; i++) {
+    c->t[i] = tensors[i];
+    size_t n = tensors[i].count;
+    if (n == 0 || n > UINT32_MAX || tensors[i].offset > UINT32_MAX - n)
+      s = tq_fail(e, TQ_EINPUT, "tensor %d: offset %zu count %zu outside 1..2^32-1 elements", i,
+                  tensors[i].offset, n);
+    tstate *t = &c->st[i];
+    t->compressed = cfg->method != TQ_METHOD_NONE && n >= cfg->min_elems;
+    if (!t->compressed || s != TQ_OK) continue;
+    max_words = max_sz(max_words, tq_packed_words(n, cfg->bits));
+    if (tq_method_is_bucketed(cfg->method)) {
+      t->bucket = cfg->bucket == 0 || cfg->bucket > n ? (uint32_t)n : cfg->bucket;
+      t->nb = (uint32_t)((n + t->bucket - 1) / t->bucket);
+      t->sub = tq_norm_sub(t->bucket);
+      t->per = (t->bucket + t->sub - 1) / t->sub;
+      t->nparts = t->nb * t->per;
+      max_nb = max_sz(max_nb, t->nb);
+      max_parts = max_sz(max_parts, t->nparts);
+    }
+    t->roff = resid;
+    if (cfg->error_feedback) resid += n;
+  }
+  const char *kn[] = {"q_stats", "q_hist", "q_stats_reduce", "q_norm_part",
+                      "q_norm_fin", "q_encode_table", "q_encode_bucket", "q_ef_add"};
+  cl_kernel *kp[] = {&c->k_stats, &c->k_hist, &c->k_reduce, &c->k_npart,
+                     &c->k_nfin, &c->k_enc_table, &c->k_enc_bucket, &c->k_ef_add};
+  for (int i = 0; s == TQ_OK && i < 8; i++) s = tq_cl_kernel(cl, kn[i], kp[i], e);
+  struct {
+    cl_mem *m;
+    size_t bytes;
+  } al[] = {{&c->pmax, 4 * MAX_CHUNKS},
+            {&c->psum, 4 * MAX_CHUNKS},
+            {&c->pcnt, 8 * MAX_CHUNKS},
+            {&c->phist, 4 * MAX_CHUNKS * TQ_HIST_BINS},
+            {&c->sred, 4 * SRED_WORDS},
+            {&c->ratios, 4 * (TQ_HIST_BINS + 1)},
+            {&c->levels, 4 * TQ_MAX_LEVELS},
+            {&c->scales, 4 * max_nb},
+            {&c->parts, 4 * max_parts},
+            {&c->words, 4 * max_words},
+            {&c->resid, 4 * max_sz(resid, 1)}};
+  for (size_t i = 0; s == TQ_OK && i < sizeof al / sizeof al[0]; i++)
+    s = tq_cl_alloc(cl, al[i].bytes, al[i].m, e);
+  if (s == TQ_OK)
+    s = tq_cl_write(cl, c->ratios, 0, 4 * (TQ_HIST_BINS + 1), tq_hist_ratios(), e);
+  if (s == TQ_OK) s = tq_compressor_reset(c, e);
+  if (s != TQ_OK) {
+    tq_compressor_free(c);
+    return tq_wrap(e, "creating the %s compressor", tq_method_name(cfg->method));
+  }
+  *out = c;
+  return TQ_OK;
+}
+
+tq_status tq_compressor_reset(tq_compressor *c, tq_err *e) {
+  for (int i = 0; i < c->nt; i++) c->st[i].have = false;
+  size_t bytes = 0;
+  TQ_TRY(TQ_CL(clGetMemObjectInfo(c->resid, CL_MEM_SIZE, sizeof bytes, &bytes, NULL), e));
+  TQ_TRY(tq_cl_fill_zero(&c->cl, c->resid, 0, bytes, e));
+  return TQ_CL(clFinish(c->cl.queue), e);
+}
+
+tq_status tq_compressor_residual(tq_compressor *c, int tensor, float *dst, tq_err *e) {
+  if (tensor < 0 || tensor >= c->nt)
+    return tq_fail(e, TQ_EINPUT, "tensor %d out of range (0..%d)", tensor, c->nt - 1);
+  size_t n = c->t[tensor].count;
+  if (!c->cfg.error_feedback || !c->st[tensor].compressed) {
+    memset(dst, 0, 4 * n);
+    return TQ_OK;
+  }
+  return tq_cl_read(&c->cl, c->resid, 4 * c->st[tensor].roff, 4 * n, dst, e);
+}
+
+/* Statistics passes and the one read the fit needs. */
+static tq_status device_stats(tq_compressor *c, cl_mem x, cl_uint xoff, cl_uint n, bool hist,
+                              tq_tail_stats *st, tq_err *e) {
+  cl_uint chunk, nch;
+  chunking(n, &chunk, &nch);
+  tq_karg a1[] = {TQ_ARG(x), TQ_ARG(xoff), TQ_ARG(n), TQ_ARG(chunk),
+                  TQ_ARG(c->pmax), TQ_ARG(c->psum), TQ_ARG(c->pcnt)};
+  TQ_TRY(tq_cl_run1d(&c->cl, c->k_stats, nch, 0, a1, 7, "q_stats", e));
+  if (hist) {
+    tq_karg a2[] = {TQ_ARG(x), TQ_ARG(xoff), TQ_ARG(n), TQ_ARG(chunk),
+                    TQ_ARG(c->pmax), TQ_ARG(nch), TQ_ARG(c->ratios), TQ_ARG(c->phist)};
+    TQ_TRY(tq_cl_run1d(&c->cl, c->k_hist, nch, 0, a2, 8, "q_hist", e));
+  }
+  cl_int wh = hist ? 1 : 0;
+  tq_karg a3[] = {TQ_ARG(c->pmax), TQ_ARG(c->psum), TQ_ARG(c->pcnt), TQ_ARG(c->phist),
+                  TQ_ARG(nch), TQ_ARG(wh), TQ_ARG(c->sred)};
+  TQ_TRY(tq_cl_run1d(&c->cl, c->k_reduce, TQ_HIST_BINS, 0, a3, 7, "q_stats_reduce", e));
+  TQ_TRY(tq_cl_read(&c->cl, c->sred, 0, sizeof c->sred_host, c->sred_host, e));
+  memset(st, 0, sizeof *st);
+  st->n = n;
+  memcpy(st->hist, c->sred_host, sizeof st->hist);
+  float m, s1;
+  memcpy(&m, &c->sred_host[TQ_HIST_BINS], 4);
+  memcpy(&s1, &c->sred_host[TQ_HIST_BINS + 1], 4);
+  st->max_abs = m;
+  st->sum_abs = s1;
+  st->nonzero = c->sred_host[TQ_HIST_BINS + 2];
+  st->nonfinite = c->sred_host[TQ_HIST_BINS + 3];
+  return TQ_OK;
+}
+
+tq_status tq_compressor_encode(tq_compressor *c, cl_mem grad, uint32_t iteration, int tensor,
+                               tq_buf *msg, tq_encode_info *info, tq_err *e) {
+  if (tensor < 0 || tensor >= c->nt)
+    return tq_fail(e, TQ_EINPUT, "tensor %d out of range (0..%d)", tensor, c->nt - 1);
+  tq_encode_info local;
+  if (!info) info = &local;
+  memset(info, 0, sizeof *info);
+  const tq_compress_cfg *cfg = &c->cfg;
+  tstate *ts = &c->st[tensor];
+  const cl_uint n = (cl_uint)c->t[tensor].count, goff = (cl_uint)c->t[tensor].offset;
+  size_t gbytes = 0;
+  TQ_TRY(TQ_CL(clGetMemObjectInfo(grad, CL_MEM_SIZE, sizeof gbytes, &gbytes, NULL), e));
+  if (4 * ((size_t)goff + n) > gbytes)
+    return tq_fail(e, TQ_EINPUT, "tensor %d (elements %u..%u) lies outside the %zu-byte gradient",
+                   tensor, goff, goff + n, gbytes);
+  tq_wire_hdr h = {0};
+  h.worker = c->worker;
+  h.iteration = iteration;
+  h.tensor = (uint32_t)tensor;
+  h.count = n;
+  tq_wire_parts parts;
+  double t0 = tq_now_seconds();
+  if (!ts->compressed) {
+    h.method = TQ_METHOD_NONE;
+    h.bits = 32;
+    TQ_TRY(tq_wire_begin(msg, &h, &parts, e));
+    TQ_TRY(tq_cl_read(&c->cl, grad, 4 * (size_t)goff, 4 * (size_t)n, parts.payload, e));
+    tq_wire_seal(msg);
+    info->method = TQ_METHOD_NONE;
+    info->bits = 32;
+    info->size = tq_wire_size(&h);
+    info->t_encode = tq_now_seconds() - t0;
+    return TQ_OK;
+  }
+  /* The vector to encode: the gradient itself, or g + r in the residual buffer. */
+  cl_mem x = grad;
+  cl_uint xoff = goff;
+  cl_int ef = cfg->error_feedback ? 1 : 0;
+  if (ef) {
+    cl_uint roff = (cl_uint)ts->roff;
+    tq_karg a[] = {TQ_ARG(grad), TQ_ARG(goff), TQ_ARG(c->resid), TQ_ARG(roff), TQ_ARG(n)};
+    TQ_TRY(tq_cl_run1d(&c->cl, c->k_ef_add, n, 0, a, 5, "q_ef_add", e));
+    x = c->resid;
+    xoff = roff;
+  }
+  const bool trunc = tq_method_is_truncated(cfg->method);
+  if (trunc) {
+    bool refit = !ts->have || iteration < ts->fit_iter ||
+                 iteration - ts->fit_iter >= cfg->refit_every;
+    if (refit) {
+      TQ_TRY(device_stats(c, x, xoff, n, cfg->tail == TQ_TAIL_POWERLAW, &ts->stats, e));
+      double t1 = tq_now_seconds();
+      info->t_stats = t1 - t0;
+      if (ts->stats.nonfinite)
+        return tq_fail(e, TQ_EINPUT, "tensor %d holds %llu non-finite gradient values", tensor,
+                       (unsigned long long)ts->stats.nonfinite);
+      memset(&ts->fit, 0, sizeof ts->fit);
+      if (cfg->tail == TQ_TAIL_POWERLAW) tq_tail_fit_hist(&ts->stats, NULL, &ts->fit);
+      else ts->fit.beta = ts->stats.n ? ts->stats.sum_abs / (double)ts->stats.n : 0.0;
+      TQ_TRY(tq_design_levels(cfg, &ts->fit, n, &ts->design, e));
+      ts->have = true;
+      ts->fit_iter = iteration;
+      info->refit = true;
+      info->t_design = tq_now_seconds() - t1;
+    }
+  } else if (!ts->have) {
+    TQ_TRY(tq_design_levels(cfg, NULL, n, &ts->design, e));
+    ts->have = true;
+  }
+  double t2 = tq_now_seconds();
+  const tq_design *d = &ts->design;
+  h.method = cfg->method;
+  h.bits = cfg->bits;
+  h.nlev = d->nlev;
+  if (trunc) {
+    h.alpha = d->levels[d->nlev - 1];
+    h.flags = (cfg->zero_level ? TQ_WIRE_F_ZERO_LEVEL : 0) | (d->laplace ? TQ_WIRE_F_LAPLACE : 0);
+  } else {
+    h.bucket = ts->bucket;
+  }
+  if (ef) h.flags |= TQ_WIRE_F_EF;
+  TQ_TRY(tq_wire_begin(msg, &h, &parts, e));
+  memcpy(parts.levels, d->levels, 4u * (size_t)d->nlev);
+  /* Non-blocking: ts->design outlives the wait at the end of this call. */
+  TQ_TRY(TQ_CL(clEnqueueWriteBuffer(c->cl.queue, c->levels, CL_FALSE, 0, 4u * (size_t)d->nlev,
+                                    d->levels, 0, NULL, NULL), e));
+  cl_int nlev = d->nlev, bits = cfg->bits;
+  cl_uint nwords = (cl_uint)tq_packed_words(n, cfg->bits);
+  size_t groups = (n + 31u) / 32u;
+  cl_uint seed = cfg->seed, worker = c->worker, iter = iteration, tid = (cl_uint)tensor;
+  if (trunc) {
+    tq_karg a[] = {TQ_ARG(x),    TQ_ARG(xoff),   TQ_ARG(n),    TQ_ARG(c->levels), TQ_ARG(nlev),
+                   TQ_ARG(bits), TQ_ARG(seed),   TQ_ARG(worker), TQ_ARG(iter),    TQ_ARG(tid),
+                   TQ_ARG(c->words), TQ_ARG(nwords), TQ_ARG(ef)};
+    TQ_TRY(tq_cl_run1d(&c->cl, c->k_enc_table, groups, 64, a, 13, "q_encode_table", e));
+  } else {
+    cl_uint bucket = ts->bucket, sub = ts->sub, per = ts->per, np = ts->nparts, nb = ts->nb;
+    cl_int maxnorm = cfg->method == TQ_METHOD_QSGDINF ? 1 : 0;
+    tq_karg a1[] = {TQ_ARG(x),   TQ_ARG(xoff), TQ_ARG(n),       TQ_ARG(bucket), TQ_ARG(sub),
+                    TQ_ARG(per), TQ_ARG(np),   TQ_ARG(maxnorm), TQ_ARG(c->parts)};
+    TQ_TRY(tq_cl_run1d(&c->cl, c->k_npart, np, 0, a1, 9, "q_norm_part", e));
+    tq_karg a2[] = {TQ_ARG(c->parts), TQ_ARG(per), TQ_ARG(nb), TQ_ARG(maxnorm),
+                    TQ_ARG(c->scales)};
+    TQ_TRY(tq_cl_run1d(&c->cl, c->k_nfin, nb, 0, a2, 5, "q_norm_fin", e));
+    tq_karg a3[] = {TQ_ARG(x),      TQ_ARG(xoff),      TQ_ARG(n),      TQ_ARG(c->levels),
+                    TQ_ARG(nlev),   TQ_ARG(bits),      TQ_ARG(bucket), TQ_ARG(c->scales),
+                    TQ_ARG(seed),   TQ_ARG(worker),    TQ_ARG(iter),   TQ_ARG(tid),
+                    TQ_ARG(c->words), TQ_ARG(nwords),  TQ_ARG(ef)};
+    TQ_TRY(tq_cl_run1d(&c->cl, c->k_enc_bucket, groups, 64, a3, 15, "q_encode_bucket", e));
+    TQ_TRY(TQ_CL(clEnqueueReadBuffer(c->cl.queue, c->scales, CL_FALSE, 0, 4u * (size_t)nb,
+                                     parts.scales, 0, NULL, NULL), e));
+  }
+  TQ_TRY(tq_cl_read(&c->cl, c->words, 0, 4u * (size_t)nwords, parts.payload, e));
+  tq_wire_seal(msg);
+  info->t_encode = tq_now_seconds() - t2;
+  info->method = cfg->method;
+  info->bits = cfg->bits;
+  info->stats = ts->stats;
+  info->fit = ts->fit;
+  info->design = *d;
+  info->size = tq_wire_size(&h);
+  return TQ_OK;
+}
+
+/* ---- decoder ---------------------------------------------------------------------- */
+
+struct tq_decoder {
+  tq_cl cl;
+  int nt;
+  tq_tensor_desc *t;
+  cl_kernel k_table, k_bucket, k_f32;
+  cl_mem words, levels, scales;
+  size_t words_cap, scales_cap;
+};
+
+void tq_decoder_free(tq_decoder *d) {
+  if (!d) return;
+  if (d->k_table) clReleaseKernel(d->k_table);
+  if (d->k_bucket) clReleaseKernel(d->k_bucket);
+  if (d->k_f32) clReleaseKernel(d->k_f32);
+  tq_cl_release(&d->words);
+  tq_cl_release(&d->levels);
+  tq_cl_release(&d->scales);
+  free(d->t);
+  free(d);
+}
+
+tq_status tq_decoder_create(const tq_cl *cl, const tq_tensor_desc *tensors, int ntensors,
+                            tq_decoder **out, tq_err *e) {
+  *out = NULL;
+  if (ntensors < 1) return tq_fail(e, TQ_EINPUT, "decoder needs at least one tensor");
+  tq_decoder *d = calloc(1, sizeof *d);
+  if (!d) return tq_fail(e, TQ_ENOMEM, "out of memory creating a decoder");
+  d->cl = *cl;
+  d->nt = ntensors;
+  d->t = malloc(sizeof *d->t * (size_t)ntensors);
+  tq_status s = d->t ? TQ_OK : tq_fail(e, TQ_ENOMEM, "out of memory");
+  size_t maxn = 1;
+  for (int i = 0; s == TQ_OK && i < ntensors; i++) {
+    d->t[i] = tensors[i];
+    if (tensors[i].count == 0 || tensors[i].count > UINT32_MAX ||
+        tensors[i].offset > UINT32_MAX - tensors[i].count)
+      s = tq_fail(e, TQ_EINPUT, "tensor %d: offset %zu count %zu outside 1..2^32-1 elements", i,
+                  tensors[i].offset, tensors[i].count);
+    maxn = max_sz(maxn, tensors[i].count);
+  }
+  /* The largest payload any message for these tensors can carry is fp32; scales at most one
+   * per element (bucket 1). Allocated once. */
+  d->words_cap = 4 * maxn;
+  d->scales_cap = 4 * maxn;
+  if (s == TQ_OK) s = tq_cl_kernel(cl, "q_decode_table", &d->k_table, e);
+  if (s == TQ_OK) s = tq_cl_kernel(cl, "q_decode_bucket", &d->k_bucket, e);
+  if (s == TQ_OK) s = tq_cl_kernel(cl, "q_decode_f32", &d->k_f32, e);
+  if (s == TQ_OK) s = tq_cl_alloc(cl, d->words_cap, &d->words, e);
+  if (s == TQ_OK) s = tq_cl_alloc(cl, 4 * TQ_MAX_LEVELS, &d->levels, e);
+  if (s == TQ_OK) s = tq_cl_alloc(cl, d->scales_cap, &d->scales, e);
+  if (s != TQ_OK) {
+    tq_decoder_free(d);
+    return tq_wrap(e, "creating a decoder");
+  }
+  *out = d;
+  return TQ_OK;
+}
+
+tq_status tq_decoder_accumulate(tq_decoder *d, const uint8_t *msg, size_t len, int tensor,
+                                float weight, cl_mem out, tq_wire_hdr *hdr, tq_err *e) {
+  if (tensor < 0 || tensor >= d->nt)
+    return tq_fail(e, TQ_EINPUT, "tensor %d out of range (0..%d)", tensor, d->nt - 1);
+  tq_wire_msg m;
+  TQ_TRY(tq_wire_parse(msg, len, (uint32_t)tensor, (uint32_t)d->t[tensor].count, &m, e));
+  if (hdr) *hdr = m.h;
+  if (!isfinite(weight)) return tq_fail(e, TQ_EINPUT, "decode weight %g is not finite", weight);
+  size_t obytes = 0;
+  TQ_TRY(TQ_CL(clGetMemObjectInfo(out, CL_MEM_SIZE, sizeof obytes, &obytes, NULL), e));
+  const cl_uint n = m.h.count, ooff = (cl_uint)d->t[tensor].offset;
+  if (4 * ((size_t)ooff + n) > obytes)
+    return tq_fail(e, TQ_EINPUT, "tensor %d lies outside the %zu-byte output buffer", tensor,
+                   obytes);
+  /* Blocking writes: the caller's message may be freed as soon as this returns. */
+  TQ_TRY(tq_cl_write(&d->cl, d->words, 0, 4 * m.payload_words, m.payload, e));
+  if (m.h.method == TQ_METHOD_NONE) {
+    tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(n), TQ_ARG(weight), TQ_ARG(out), TQ_ARG(ooff)};
+    return tq_cl_run1d(&d->cl, d->k_f32, n, 0, a, 5, "q_decode_f32", e);
+  }
+  TQ_TRY(tq_cl_write(&d->cl, d->levels, 0, 4u * (size_t)m.h.nlev, m.levels, e));
+  cl_int bits = m.h.bits, nlev = m.h.nlev;
+  size_t groups = (n + 31u) / 32u;
+  if (tq_method_is_bucketed(m.h.method)) {
+    TQ_TRY(tq_cl_write(&d->cl, d->scales, 0, 4u * (size_t)m.nbuckets, m.scales, e));
+    cl_uint bucket = m.h.bucket;
+    tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(n),    TQ_ARG(bits),      TQ_ARG(d->levels),
+                   TQ_ARG(nlev),     TQ_ARG(bucket), TQ_ARG(d->scales), TQ_ARG(weight),
+                   TQ_ARG(out),      TQ_ARG(ooff)};
+    return tq_cl_run1d(&d->cl, d->k_bucket, groups, 0, a, 10, "q_decode_bucket", e);
+  }
+  tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(n),      TQ_ARG(bits), TQ_ARG(d->levels),
+                 TQ_ARG(nlev),     TQ_ARG(weight), TQ_ARG(out),  TQ_ARG(ooff)};
+  return tq_cl_run1d(&d->cl, d->k_table, groups, 0, a, 8, "q_decode_table", e);
+}

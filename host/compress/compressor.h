@@ -1,0 +1,80 @@
+/* The device pipeline: one compressor per worker encodes tensors of a flat gradient buffer into
+ * wire messages; one decoder validates messages and accumulates weight * decoded values into a
+ * flat float buffer (the server sums N workers' messages, then scales or uses weight = 1/N).
+ *
+ * Per encode call the device work is queued and the host waits only where it needs results:
+ *   truncated family (power-law tail): q_stats, q_hist, q_stats_reduce -> read 464 bytes ->
+ *     host fit + design -> q_encode_table -> read payload (refits skip the first part when the
+ *     tensor's design is younger than cfg.refit_every iterations);
+ *   bucketed family: q_norm_part, q_norm_fin, q_encode_bucket -> read scales + payload;
+ *   fp32 (method none, or a tensor below cfg.min_elems): read the tensor.
+ * All device buffers are made at creation; messages go into a caller-owned tq_buf that only
+ * grows. A compressor and a decoder each own their cl_kernel objects: use one per thread. */
+#ifndef TQ_COMPRESS_COMPRESSOR_H
+#define TQ_COMPRESS_COMPRESSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cl/cl_runtime.h"
+#include "compress/levels.h"
+#include "compress/method.h"
+#include "compress/tailfit.h"
+#include "compress/wire.h"
+
+/* One tensor of the flat gradient buffer: elements [offset, offset + count). */
+typedef struct tq_tensor_desc {
+  size_t offset, count;
+} tq_tensor_desc;
+
+typedef struct tq_encode_info {
+  tq_method method; /* what was sent (none for fp32 tensors) */
+  int bits;         /* bits per element sent (32 for fp32) */
+  bool refit;       /* this call measured the statistics and redesigned the levels */
+  tq_tail_stats stats; /* of the last refit (hist zero unless the power-law model is used) */
+  tq_tail_fit fit;
+  tq_design design;
+  tq_wire_bits size;
+  /* Host wall-clock seconds: statistics (queue + wait for the 464-byte read), fit + design on
+   * the host, encode (queue the kernels + wait for the payload read). */
+  double t_stats, t_design, t_encode;
+} tq_encode_info;
+
+typedef struct tq_compressor tq_compressor;
+
+/* worker keys the random stream and is written into every message. The tensor table is copied;
+ * error-feedback residuals (zero at start) live on the device, one per compressed tensor. */
+tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint32_t worker,
+                               const tq_tensor_desc *tensors, int ntensors, tq_compressor **out,
+                               tq_err *e);
+void tq_compressor_free(tq_compressor *c);
+
+/* Encodes tensor `tensor` of `grad` (a flat float buffer holding every tensor at its offset)
+ * for `iteration` into msg (msg->len = message bytes). info may be NULL. */
+tq_status tq_compressor_encode(tq_compressor *c, cl_mem grad, uint32_t iteration, int tensor,
+                               tq_buf *msg, tq_encode_info *info, tq_err *e);
+
+/* Zeroes the error-feedback residuals and forgets every tensor's design. */
+tq_status tq_compressor_reset(tq_compressor *c, tq_err *e);
+
+const tq_compress_cfg *tq_compressor_config(const tq_compressor *c);
+
+/* Copies the current residual of a tensor to host memory (count floats; zeros without error
+ * feedback). For tests and diagnostics. */
+tq_status tq_compressor_residual(tq_compressor *c, int tensor, float *dst, tq_err *e);
+
+typedef struct tq_decoder tq_decoder;
+
+tq_status tq_decoder_create(const tq_cl *cl, const tq_tensor_desc *tensors, int ntensors,
+                            tq_decoder **out, tq_err *e);
+void tq_decoder_free(tq_decoder *d);
+
+/* Validates msg on the host against tensor `tensor` (id and element count; tq_wire_parse),
+ * then queues out[offset + i] += weight * decoded_i on the device. hdr (optional) receives the
+ * message's header (worker, iteration: the caller rejects duplicates or stale messages). The
+ * message memory may be reused when this returns. */
+tq_status tq_decoder_accumulate(tq_decoder *d, const uint8_t *msg, size_t len, int tensor,
+                                float weight, cl_mem out, tq_wire_hdr *hdr, tq_err *e);
+
+#endif

@@ -1,0 +1,237 @@
+#include "compress/quant_ref.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/philox.h"
+
+/* Largest k in [0, nlev-2] with lv[k] <= x (0 if x < lv[0]). */
+static inline int search(const float *lv, int nlev, float x) {
+  int k = 0;
+  int step = 1;
+  while (step * 2 <= nlev - 2) step *= 2;
+  for (; step >= 1; step >>= 1)
+    if (k + step <= nlev - 2 && lv[k + step] <= x) k += step;
+  return k;
+}
+
+/* Packs codes LSB-first; zeroes the words first so pad bits are 0. */
+static inline void put_code(uint32_t *words, size_t i, int bits, uint32_t code) {
+  size_t p = i * (size_t)bits;
+  unsigned off = (unsigned)(p & 31u);
+  words[p >> 5] |= code << off;
+  if (off + (unsigned)bits > 32u) words[(p >> 5) + 1] |= code >> (32u - off);
+}
+
+static inline float draw(tq_rng_key k, size_t i) {
+  return tq_u01(tq_rng_draw(k.seed, k.worker, k.iteration, k.tensor, TQ_RNG_QUANTIZE, (uint32_t)i));
+}
+
+void tq_ref_encode_table(const float *x, size_t n, const float *lv, int nlev, int bits,
+                         tq_rng_key key, uint32_t *words, float *decoded) {
+  memset(words, 0, 4 * tq_packed_words(n, bits));
+  const float lo = lv[0], hi = lv[nlev - 1];
+  for (size_t i = 0; i < n; i++) {
+    float v = x[i];
+    float t = v < lo ? lo : (v > hi ? hi : v);
+    int k = search(lv, nlev, t);
+    float d = lv[k + 1] - lv[k], r = t - lv[k];
+    float u = draw(key, i);
+    float ud = u * d;
+    uint32_t code = (uint32_t)k + (ud < r ? 1u : 0u);
+    put_code(words, i, bits, code);
+    if (decoded) decoded[i] = lv[code];
+  }
+}
+
+void tq_ref_encode_bucketed(const float *x, size_t n, const float *mag, int nlev, int bits,
+                            uint32_t bucket, const float *scales, tq_rng_key key,
+                            uint32_t *words, float *decoded) {
+  memset(words, 0, 4 * tq_packed_words(n, bits));
+  for (size_t i = 0; i < n; i++) {
+    float v = x[i], nr = scales[i / bucket];
+    float r = nr > 0.0f ? fabsf(v) / nr : 0.0f;
+    if (r > 1.0f) r = 1.0f;
+    int k = search(mag, nlev, r);
+    float d = mag[k + 1] - mag[k], rr = r - mag[k];
+    float u = draw(key, i);
+    float ud = u * d;
+    uint32_t m = (uint32_t)k + (ud < rr ? 1u : 0u);
+    uint32_t neg = v < 0.0f ? 1u : 0u;
+    put_code(words, i, bits, m | neg << (bits - 1));
+    if (decoded) {
+      float q = nr * mag[m];
+      decoded[i] = neg ? -q : q;
+    }
+  }
+}
+
+uint32_t tq_norm_sub(uint32_t bucket) { return bucket < 4096u ? bucket : 4096u; }
+
+void tq_ref_bucket_norms(const float *x, size_t n, uint32_t bucket, bool maxnorm, float *scales) {
+  uint32_t sub = tq_norm_sub(bucket);
+  size_t nb = (n + bucket - 1) / bucket;
+  for (size_t b = 0; b < nb; b++) {
+    size_t b0 = b * bucket, b1 = b0 + bucket < n ? b0 + bucket : n;
+    float acc = 0.0f;
+    for (size_t c0 = b0; c0 < b1; c0 += sub) {
+      size_t c1 = c0 + sub < b1 ? c0 + sub : b1;
+      float part = 0.0f;
+      for (size_t i = c0; i < c1; i++) {
+        float a = fabsf(x[i]);
+        if (maxnorm) part = a > part ? a : part;
+        else {
+          float sq = a * a;
+          part = part + sq;
+        }
+      }
+      if (maxnorm) acc = part > acc ? part : acc;
+      else acc = acc + part;
+    }
+    scales[b] = maxnorm ? acc : sqrtf(acc);
+  }
+}
+
+void tq_ref_decode_accumulate(const tq_wire_msg *m, float weight, float *out) {
+  const tq_wire_hdr *h = &m->h;
+  if (h->method == TQ_METHOD_NONE) {
+    for (uint32_t i = 0; i < h->count; i++) {
+      float p = weight * tq_wire_f32(m->payload, i);
+      out[i] = out[i] + p;
+    }
+    return;
+  }
+  float lv[TQ_MAX_LEVELS];
+  memcpy(lv, m->levels, 4u * (size_t)h->nlev);
+  uint32_t *w = malloc(4 * (m->payload_words + 1));
+  if (!w) abort(); /* a few MB at most; no recovery path makes sense for a test reference */
+  memcpy(w, m->payload, 4 * m->payload_words);
+  w[m->payload_words] = 0;
+  bool bk = tq_method_is_bucketed(h->method);
+  for (uint32_t i = 0; i < h->count; i++) {
+    uint32_t c = tq_unpack_code(w, i, h->bits);
+    float v;
+    if (bk) {
+      uint32_t k = c & ((1u << (h->bits - 1)) - 1u);
+      float q = tq_wire_f32(m->scales, i / h->bucket) * lv[k];
+      v = (c >> (h->bits - 1)) ? -q : q;
+    } else {
+      v = lv[c];
+    }
+    float p = weight * v;
+    out[i] = out[i] + p;
+  }
+  free(w);
+}
+
+double tq_exact_mse_table(const float *x, size_t n, const float *lv, int nlev) {
+  double tot = 0.0, lo = lv[0], hi = lv[nlev - 1];
+  for (size_t i = 0; i < n; i++) {
+    double v = x[i];
+    if (v >= hi) tot += (v - hi) * (v - hi);
+    else if (v <= lo) tot += (v - lo) * (v - lo);
+    else {
+      int k = search(lv, nlev, (float)v);
+      tot += (v - lv[k]) * ((double)lv[k + 1] - v);
+    }
+  }
+  return n ? tot / (double)n : 0.0;
+}
+
+double tq_exact_mse_bucketed(const float *x, size_t n, const float *mag, int nlev,
+                             uint32_t bucket, const float *scales) {
+  double tot = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    double nr = scales[i / bucket];
+    if (nr <= 0) continue;
+    double r = fabs((double)x[i]) / nr;
+    if (r > 1) r = 1;
+    int k = search(mag, nlev, (float)r);
+    tot += nr * nr * (r - mag[k]) * ((double)mag[k + 1] - r);
+  }
+  return n ? tot / (double)n : 0.0;
+}
+
+tq_status tq_ref_compress(const tq_compress_cfg *cfg, const float *g, size_t n, float *residual,
+                          uint32_t worker, uint32_t iteration, uint32_t tensor, tq_buf *msg,
+                          tq_ref_result *res, tq_err *e) {
+  TQ_TRY(tq_compress_cfg_check(cfg, e));
+  if (n > UINT32_MAX) return tq_fail(e, TQ_EINPUT, "tensor of %zu elements exceeds 2^32-1", n);
+  tq_ref_result local;
+  if (!res) res = &local;
+  memset(res, 0, sizeof *res);
+  bool fp32 = cfg->method == TQ_METHOD_NONE || n < cfg->min_elems;
+  bool ef = cfg->error_feedback && !fp32 && residual;
+  const float *x = g;
+  float *xbuf = NULL;
+  if (ef) {
+    xbuf = malloc(n * sizeof *xbuf);
+    if (!xbuf) return tq_fail(e, TQ_ENOMEM, "out of memory (%zu elements)", n);
+    for (size_t i = 0; i < n; i++) xbuf[i] = g[i] + residual[i];
+    x = xbuf;
+  }
+  tq_wire_hdr h = {0};
+  h.method = fp32 ? TQ_METHOD_NONE : cfg->method;
+  h.bits = fp32 ? 32 : cfg->bits;
+  h.worker = worker;
+  h.iteration = iteration;
+  h.tensor = tensor;
+  h.count = (uint32_t)n;
+  tq_status s = TQ_OK;
+  tq_rng_key key = {cfg->seed, worker, iteration, tensor};
+  if (!fp32) {
+    bool trunc = tq_method_is_truncated(cfg->method);
+    tq_tail_stats_ref(x, n, trunc && cfg->tail == TQ_TAIL_POWERLAW, &res->stats);
+    if (res->stats.nonfinite)
+      s = tq_fail(e, TQ_EINPUT, "tensor %u holds %llu non-finite values", tensor,
+                  (unsigned long long)res->stats.nonfinite);
+    if (s == TQ_OK && trunc) tq_tail_fit_hist(&res->stats, NULL, &res->fit);
+    if (s == TQ_OK) s = tq_design_levels(cfg, trunc ? &res->fit : NULL, n, &res->design, e);
+    h.nlev = res->design.nlev;
+    if (trunc) {
+      h.alpha = res->design.levels[h.nlev - 1];
+      h.flags = (cfg->zero_level ? TQ_WIRE_F_ZERO_LEVEL : 0) |
+                (res->design.laplace ? TQ_WIRE_F_LAPLACE : 0);
+    } else {
+      h.bucket = cfg->bucket == 0 || cfg->bucket > n ? (uint32_t)n : cfg->bucket;
+    }
+    if (ef) h.flags |= TQ_WIRE_F_EF;
+  }
+  tq_wire_parts parts;
+  if (s == TQ_OK) s = tq_wire_begin(msg, &h, &parts, e);
+  if (s == TQ_OK) {
+    if (fp32) {
+      memcpy(parts.payload, g, 4 * n);
+    } else {
+      size_t words = tq_packed_words(n, h.bits);
+      uint32_t *w = malloc(4 * words + 4);
+      float *dec = ef ? malloc(n * sizeof *dec) : NULL;
+      float *sc = NULL;
+      if (h.bucket) sc = malloc(4 * (size_t)tq_wire_nbuckets(&h));
+      if (!w || (ef && !dec) || (h.bucket && !sc)) s = tq_fail(e, TQ_ENOMEM, "out of memory");
+      if (s == TQ_OK) {
+        memcpy(parts.levels, res->design.levels, 4u * (size_t)h.nlev);
+        if (h.bucket) {
+          tq_ref_bucket_norms(x, n, h.bucket, cfg->method == TQ_METHOD_QSGDINF, sc);
+          memcpy(parts.scales, sc, 4u * (size_t)tq_wire_nbuckets(&h));
+          tq_ref_encode_bucketed(x, n, res->design.levels, h.nlev, h.bits, h.bucket, sc, key, w,
+                                 dec);
+        } else {
+          tq_ref_encode_table(x, n, res->design.levels, h.nlev, h.bits, key, w, dec);
+        }
+        memcpy(parts.payload, w, 4 * words);
+        if (ef)
+          for (size_t i = 0; i < n; i++) residual[i] = x[i] - dec[i];
+      }
+      free(w);
+      free(dec);
+      free(sc);
+    }
+  }
+  free(xbuf);
+  if (s != TQ_OK) return s;
+  tq_wire_seal(msg);
+  res->bits = tq_wire_size(&h);
+  return TQ_OK;
+}
