@@ -1,0 +1,520 @@
+#include "dist/cluster.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist/queue.h"
+#include "nn/net.h"
+#include "util/fileio.h"
+
+#define MAX_DEVICES 8
+
+typedef struct device_slot {
+  char spec[128];
+  tq_cl cl;
+  bool open;
+} device_slot;
+
+typedef struct worker_state {
+  struct tq_cluster *c;
+  int id;
+  tq_cl cl; /* the device's tq_cl with this worker's own queue */
+  tq_net net;
+  bool net_made;
+  tq_compressor *comp, *fp32; /* the configured method, and fp32 for warm-up steps */
+  tq_buf msg;
+  tq_msg *pending; /* this step's messages, pushed together once all are encoded */
+  float *x;
+  int32_t *y;
+  float *raw; /* raw gradient read back when measuring MSE */
+  pthread_t thread;
+  bool started;
+  /* results of the step, written before the messages are pushed (the queue's lock publishes
+   * them to the server) */
+  double loss_sum, bits, bits_fp32, max_bits, t_compute, t_encode, gamma, g_min, alpha;
+  int correct, samples;
+  tq_err err;
+} worker_state;
+
+struct tq_cluster {
+  tq_cluster_cfg cfg;
+  const tq_model *m;
+  int ndev;
+  device_slot dev[MAX_DEVICES];
+  tq_cl server_cl;
+  tq_net server;
+  bool server_made;
+  tq_decoder *dec;
+  tq_tensor_desc *tensors;
+  int ntensors, largest;
+  float *params_host;
+  double *mean_raw;
+  float *decoded;
+  tq_queue q;
+  bool queue_made;
+  worker_state w[TQ_MAX_WORKERS];
+  pthread_mutex_t mu;
+  pthread_cond_t go;
+  uint64_t generation;
+  bool stopping;
+  const tq_step_in *in;
+  tq_msg *slots; /* [workers][ntensors] */
+  tq_reject_counts rejects;
+};
+
+/* ---- devices ----------------------------------------------------------------------------- */
+
+static tq_status open_devices(tq_cluster *c, int *worker_dev, tq_err *e) {
+  char list[512];
+  snprintf(list, sizeof list, "%s", c->cfg.devices && c->cfg.devices[0] ? c->cfg.devices : "auto");
+  char *save = NULL;
+  int nspec = 0;
+  int spec_dev[MAX_DEVICES];
+  for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    while (*tok == ' ') tok++;
+    if (nspec == MAX_DEVICES)
+      return tq_fail(e, TQ_EINPUT, "workers.devices: at most %d devices", MAX_DEVICES);
+    tq_cl_devinfo info;
+    TQ_TRY(tq_cl_select_device(tok, &info, e));
+    int found = -1;
+    for (int d = 0; d < c->ndev && found < 0; d++)
+      if (c->dev[d].cl.info.device == info.device) found = d;
+    if (found < 0) {
+      found = c->ndev;
+      device_slot *s = &c->dev[c->ndev++];
+      snprintf(s->spec, sizeof s->spec, "%d:%d", info.platform_index, info.device_index);
+      TQ_TRY(tq_cl_open(&s->cl, s->spec, c->cfg.profiling, e));
+      s->open = true;
+    }
+    spec_dev[nspec++] = found;
+  }
+  if (nspec == 0) return tq_fail(e, TQ_EINPUT, "workers.devices is empty");
+  for (int w = 0; w < c->cfg.workers; w++) worker_dev[w] = spec_dev[w % nspec];
+  return TQ_OK;
+}
+
+/* ---- workers ----------------------------------------------------------------------------- */
+
+static tq_status worker_step(worker_state *w, const tq_step_in *in) {
+  tq_cluster *c = w->c;
+  tq_err *e = &w->err;
+  const tq_worker_batch *b = &in->batches[w->id];
+  size_t np = c->m->nparams;
+  double t0 = tq_now_seconds();
+  TQ_TRY(tq_cl_write(&w->cl, w->net.params, 0, np * sizeof(float), c->params_host, e));
+  TQ_TRY(tq_dataset_fill_batch(in->data, b->idx, (size_t)b->count, in->norm, w->x, w->y, e));
+  TQ_TRY(tq_net_set_batch(&w->net, w->x, w->y, b->count, e));
+  TQ_TRY(tq_net_forward(&w->net, true, in->iteration, e));
+  TQ_TRY(tq_softmax_xent(&w->net, b->count, e));
+  TQ_TRY(tq_net_backward(&w->net, in->iteration, e));
+  TQ_TRY(tq_net_read_loss(&w->net, b->count, &w->loss_sum, &w->correct, e));
+  w->samples = b->count;
+  double t1 = tq_now_seconds();
+  w->t_compute = t1 - t0;
+  if (c->cfg.measure_mse) TQ_TRY(tq_cl_read(&w->cl, w->net.grads, 0, np * sizeof(float), w->raw, e));
+  tq_compressor *comp = in->compress ? w->comp : w->fp32;
+  w->bits = w->bits_fp32 = 0;
+  for (int t = 0; t < c->ntensors; t++) {
+    tq_encode_info info;
+    TQ_TRY(tq_compressor_encode(comp, w->net.grads, in->iteration, t, &w->msg, &info, e));
+    double bits = (double)(info.size.header_bits + info.size.payload_bits + info.size.pad_bits);
+    w->bits += bits;
+    w->bits_fp32 += 32.0 * (double)c->tensors[t].count;
+    if (t == c->largest && info.method != TQ_METHOD_NONE && tq_method_is_truncated(info.method)) {
+      w->gamma = info.fit.gamma;
+      w->g_min = info.fit.g_min;
+      w->alpha = info.design.alpha;
+    }
+    tq_msg *m = &w->pending[t];
+    m->data = malloc(w->msg.len);
+    if (!m->data) return tq_fail(e, TQ_ENOMEM, "worker %d: out of memory for a message", w->id);
+    memcpy(m->data, w->msg.data, w->msg.len);
+    m->len = w->msg.len;
+    m->worker = (uint32_t)w->id;
+    m->iteration = in->iteration;
+    m->tensor = t;
+  }
+  w->t_encode = tq_now_seconds() - t1;
+  for (int t = 0; t < c->ntensors; t++) {
+    tq_status s = tq_queue_push(&c->q, &w->pending[t], e);
+    if (s != TQ_OK) {
+      for (int k = t; k < c->ntensors; k++) {
+        free(w->pending[k].data);
+        w->pending[k].data = NULL;
+      }
+      return s;
+    }
+  }
+  return TQ_OK;
+}
+
+static void *worker_main(void *arg) {
+  worker_state *w = arg;
+  tq_cluster *c = w->c;
+  uint64_t seen = 0;
+  for (;;) {
+    pthread_mutex_lock(&c->mu);
+    while (c->generation == seen && !c->stopping) pthread_cond_wait(&c->go, &c->mu);
+    if (c->stopping) {
+      pthread_mutex_unlock(&c->mu);
+      break;
+    }
+    seen = c->generation;
+    const tq_step_in *in = c->in;
+    pthread_mutex_unlock(&c->mu);
+    tq_err_clear(&w->err);
+    if (worker_step(w, in) != TQ_OK) {
+      /* Tell the server at once rather than letting it wait for a deadline. */
+      tq_msg m = {.data = NULL, .worker = (uint32_t)w->id, .iteration = in->iteration, .tensor = -1};
+      tq_err ignore = {0};
+      tq_queue_push(&c->q, &m, &ignore);
+    }
+  }
+  return NULL;
+}
+
+/* ---- creation ---------------------------------------------------------------------------- */
+
+static tq_status make_worker(tq_cluster *c, int id, const tq_cl *dev, tq_err *e) {
+  worker_state *w = &c->w[id];
+  w->c = c;
+  w->id = id;
+  w->cl = *dev;
+  w->cl.queue = NULL;
+  TQ_TRY(tq_cl_new_queue(dev, &w->cl.queue, e));
+  TQ_TRY(tq_net_create(&w->net, c->m, &w->cl, c->cfg.batch, c->cfg.seed, (uint32_t)id, e));
+  w->net_made = true;
+  TQ_TRY(tq_compressor_create(&w->cl, &c->cfg.compress, (uint32_t)id, c->tensors, c->ntensors,
+                              &w->comp, e));
+  tq_compress_cfg plain = c->cfg.compress;
+  plain.method = TQ_METHOD_NONE;
+  plain.error_feedback = false;
+  plain.bits = 32;
+  TQ_TRY(tq_compressor_create(&w->cl, &plain, (uint32_t)id, c->tensors, c->ntensors, &w->fp32, e));
+  size_t per = tq_shape_size(c->m->input);
+  w->x = malloc((size_t)c->cfg.batch * per * sizeof *w->x);
+  w->y = malloc((size_t)c->cfg.batch * sizeof *w->y);
+  w->pending = calloc((size_t)c->ntensors, sizeof *w->pending);
+  if (c->cfg.measure_mse) w->raw = malloc(c->m->nparams * sizeof *w->raw);
+  w->gamma = w->g_min = w->alpha = NAN;
+  if (!w->x || !w->y || !w->pending || (c->cfg.measure_mse && !w->raw))
+    return tq_fail(e, TQ_ENOMEM, "out of host memory for worker %d", id);
+  return TQ_OK;
+}
+
+/* CLBlast 1.5.3 can fail when several threads make the first call of a routine at once
+ * (upstream issue #486), so one thread runs a full step on each device first. */
+static tq_status warm_up(tq_cluster *c, const int *worker_dev, tq_err *e) {
+  for (int d = 0; d < c->ndev; d++) {
+    for (int w = 0; w < c->cfg.workers; w++) {
+      if (worker_dev[w] != d) continue;
+      tq_net *n = &c->w[w].net;
+      TQ_TRY(tq_net_forward(n, true, 0, e));
+      TQ_TRY(tq_softmax_xent(n, c->cfg.batch, e));
+      TQ_TRY(tq_net_backward(n, 0, e));
+      TQ_TRY(TQ_CL(clFinish(c->w[w].cl.queue), e));
+      break;
+    }
+  }
+  TQ_TRY(tq_net_forward(&c->server, false, 0, e));
+  return TQ_CL(clFinish(c->server_cl.queue), e);
+}
+
+static tq_status create(tq_cluster *c, tq_err *e) {
+  const tq_cluster_cfg *cfg = &c->cfg;
+  if (cfg->workers < 1 || cfg->workers > TQ_MAX_WORKERS)
+    return tq_fail(e, TQ_EINPUT, "workers.count = %d: must be 1 to %d", cfg->workers, TQ_MAX_WORKERS);
+  TQ_TRY(tq_compress_cfg_check(&cfg->compress, e));
+  c->ntensors = c->m->ntensors;
+  c->tensors = calloc((size_t)c->ntensors, sizeof *c->tensors);
+  c->slots = calloc((size_t)c->ntensors * (size_t)cfg->workers, sizeof *c->slots);
+  c->params_host = malloc(c->m->nparams * sizeof *c->params_host);
+  if (!c->tensors || !c->slots || !c->params_host)
+    return tq_fail(e, TQ_ENOMEM, "out of host memory for the cluster");
+  for (int t = 0; t < c->ntensors; t++) {
+    c->tensors[t] = (tq_tensor_desc){c->m->tensors[t].offset, c->m->tensors[t].count};
+    if (c->tensors[t].count > c->tensors[c->largest].count) c->largest = t;
+  }
+  if (cfg->measure_mse) {
+    c->mean_raw = malloc(c->m->nparams * sizeof *c->mean_raw);
+    c->decoded = malloc(c->m->nparams * sizeof *c->decoded);
+    if (!c->mean_raw || !c->decoded) return tq_fail(e, TQ_ENOMEM, "out of host memory for MSE");
+  }
+  int worker_dev[TQ_MAX_WORKERS];
+  TQ_TRY(open_devices(c, worker_dev, e));
+  c->server_cl = c->dev[0].cl;
+  c->server_cl.queue = NULL;
+  TQ_TRY(tq_cl_new_queue(&c->dev[0].cl, &c->server_cl.queue, e));
+  TQ_TRY(tq_net_create(&c->server, c->m, &c->server_cl, cfg->eval_batch > 0 ? cfg->eval_batch : cfg->batch,
+                       cfg->seed, 0, e));
+  c->server_made = true;
+  TQ_TRY(tq_decoder_create(&c->server_cl, c->tensors, c->ntensors, &c->dec, e));
+  /* Room for two full steps: workers can run ahead while the server decodes. */
+  TQ_TRY(tq_queue_init(&c->q, (size_t)(2 * cfg->workers * c->ntensors), e));
+  c->queue_made = true;
+  for (int w = 0; w < cfg->workers; w++) {
+    tq_status s = make_worker(c, w, &c->dev[worker_dev[w]].cl, e);
+    if (s != TQ_OK) return tq_wrap(e, "creating worker %d on %s", w, c->dev[worker_dev[w]].cl.info.name);
+  }
+  TQ_TRY(warm_up(c, worker_dev, e));
+  TQ_TRY(tq_cl_read(&c->server_cl, c->server.params, 0, c->m->nparams * sizeof(float), c->params_host, e));
+  pthread_mutex_init(&c->mu, NULL);
+  pthread_cond_init(&c->go, NULL);
+  for (int w = 0; w < cfg->workers; w++) {
+    if (pthread_create(&c->w[w].thread, NULL, worker_main, &c->w[w]) != 0)
+      return tq_fail(e, TQ_EINTERNAL, "cannot start worker thread %d", w);
+    c->w[w].started = true;
+  }
+  return TQ_OK;
+}
+
+tq_status tq_cluster_create(const tq_cluster_cfg *cfg, tq_cluster **out, tq_err *e) {
+  *out = NULL;
+  tq_cluster *c = calloc(1, sizeof *c);
+  if (!c) return tq_fail(e, TQ_ENOMEM, "out of host memory for the cluster");
+  c->cfg = *cfg;
+  c->m = cfg->model;
+  tq_status s = create(c, e);
+  if (s != TQ_OK) {
+    tq_cluster_free(c);
+    return s;
+  }
+  *out = c;
+  return TQ_OK;
+}
+
+void tq_cluster_free(tq_cluster *c) {
+  if (!c) return;
+  bool threads = false;
+  for (int w = 0; w < c->cfg.workers; w++) threads |= c->w[w].started;
+  if (threads) {
+    pthread_mutex_lock(&c->mu);
+    c->stopping = true;
+    pthread_cond_broadcast(&c->go);
+    pthread_mutex_unlock(&c->mu);
+  }
+  if (c->queue_made) tq_queue_close(&c->q);
+  for (int w = 0; w < c->cfg.workers; w++)
+    if (c->w[w].started) pthread_join(c->w[w].thread, NULL);
+  if (threads) {
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->go);
+  }
+  for (int w = 0; w < c->cfg.workers; w++) {
+    worker_state *k = &c->w[w];
+    if (k->net_made) tq_net_destroy(&k->net);
+    tq_compressor_free(k->comp);
+    tq_compressor_free(k->fp32);
+    tq_buf_free(&k->msg);
+    if (k->pending)
+      for (int t = 0; t < c->ntensors; t++) free(k->pending[t].data);
+    free(k->pending);
+    free(k->x);
+    free(k->y);
+    free(k->raw);
+    if (k->cl.queue) clReleaseCommandQueue(k->cl.queue);
+  }
+  if (c->queue_made) tq_queue_destroy(&c->q);
+  if (c->slots)
+    for (int i = 0; i < c->ntensors * c->cfg.workers; i++) free(c->slots[i].data);
+  tq_decoder_free(c->dec);
+  if (c->server_made) tq_net_destroy(&c->server);
+  if (c->server_cl.queue) clReleaseCommandQueue(c->server_cl.queue);
+  for (int d = 0; d < c->ndev; d++)
+    if (c->dev[d].open) tq_cl_close(&c->dev[d].cl);
+  free(c->tensors);
+  free(c->slots);
+  free(c->params_host);
+  free(c->mean_raw);
+  free(c->decoded);
+  free(c);
+}
+
+/* ---- the server's step --------------------------------------------------------------------- */
+
+/* Files a message into its slot, or rejects it (freed and counted). */
+static tq_status accept_message(tq_cluster *c, tq_msg *m, uint32_t iteration, long *rejected,
+                                tq_err *e) {
+  if (m->tensor < 0) { /* a worker's failure report */
+    const worker_state *w = &c->w[m->worker < (uint32_t)c->cfg.workers ? m->worker : 0];
+    return tq_fail(e, w->err.code ? w->err.code : TQ_EINTERNAL, "worker %u failed: %s", m->worker,
+                   w->err.msg);
+  }
+  tq_wire_msg parsed;
+  tq_err why = {0};
+  int t = m->tensor;
+  bool valid = t < c->ntensors &&
+               tq_wire_parse(m->data, m->len, (uint32_t)t, (uint32_t)c->tensors[t].count, &parsed,
+                             &why) == TQ_OK &&
+               parsed.h.worker < (uint32_t)c->cfg.workers && parsed.h.worker == m->worker;
+  if (!valid) {
+    c->rejects.invalid++;
+  } else if (parsed.h.iteration != iteration) {
+    c->rejects.stale++;
+  } else if (c->slots[parsed.h.worker * (uint32_t)c->ntensors + (uint32_t)t].data) {
+    c->rejects.duplicate++;
+  } else {
+    c->slots[parsed.h.worker * (uint32_t)c->ntensors + (uint32_t)t] = *m;
+    return TQ_OK;
+  }
+  (*rejected)++;
+  free(m->data);
+  m->data = NULL;
+  return TQ_OK;
+}
+
+static tq_status collect(tq_cluster *c, uint32_t iteration, tq_step_out *out, tq_err *e) {
+  const int need = c->cfg.workers * c->ntensors;
+  int got = 0;
+  double queued = 0;
+  while (got < need) {
+    tq_msg m;
+    int r = tq_queue_pop(&c->q, &m, c->cfg.msg_timeout_s);
+    if (r <= 0) {
+      char missing[256] = "";
+      size_t used = 0;
+      for (int w = 0; w < c->cfg.workers && used < sizeof missing - 8; w++)
+        for (int t = 0; t < c->ntensors; t++)
+          if (!c->slots[w * c->ntensors + t].data) {
+            used += (size_t)snprintf(missing + used, sizeof missing - used, " %d", w);
+            break;
+          }
+      return tq_fail(e, TQ_EINTERNAL,
+                     "iteration %u: no message for %.0f s from worker(s)%s (stalled or crashed)",
+                     iteration, c->cfg.msg_timeout_s, missing);
+    }
+    queued += tq_now_seconds() - m.t_push;
+    long before = out->rejected;
+    TQ_TRY(accept_message(c, &m, iteration, &out->rejected, e));
+    if (out->rejected == before) got++;
+  }
+  out->t_queue = queued / need;
+  return TQ_OK;
+}
+
+tq_status tq_cluster_step(tq_cluster *c, const tq_step_in *in, tq_step_out *out, tq_err *e) {
+  memset(out, 0, sizeof *out);
+  const int N = c->cfg.workers;
+  const size_t np = c->m->nparams;
+  pthread_mutex_lock(&c->mu);
+  c->in = in;
+  c->generation++;
+  pthread_cond_broadcast(&c->go);
+  pthread_mutex_unlock(&c->mu);
+
+  TQ_TRY(collect(c, in->iteration, out, e));
+
+  double t0 = tq_now_seconds();
+  TQ_TRY(tq_cl_fill_zero(&c->server_cl, c->server.grads, 0, np * sizeof(float), e));
+  const float weight = 1.0f / (float)N;
+  for (int w = 0; w < N; w++)
+    for (int t = 0; t < c->ntensors; t++) {
+      tq_msg *m = &c->slots[w * c->ntensors + t];
+      tq_status s = tq_decoder_accumulate(c->dec, m->data, m->len, t, weight, c->server.grads, NULL, e);
+      free(m->data);
+      m->data = NULL;
+      if (s != TQ_OK) return tq_wrap(e, "decoding worker %d's tensor %s", w, c->m->tensors[t].name);
+    }
+  TQ_TRY(TQ_CL(clFinish(c->server_cl.queue), e));
+  double t1 = tq_now_seconds();
+  out->t_decode = t1 - t0;
+
+  out->quant_mse = NAN;
+  if (c->cfg.measure_mse) {
+    TQ_TRY(tq_cl_read(&c->server_cl, c->server.grads, 0, np * sizeof(float), c->decoded, e));
+    for (size_t i = 0; i < np; i++) c->mean_raw[i] = 0;
+    for (int w = 0; w < N; w++)
+      for (size_t i = 0; i < np; i++) c->mean_raw[i] += c->w[w].raw[i];
+    double se = 0;
+    for (size_t i = 0; i < np; i++) {
+      double d = (double)c->decoded[i] - c->mean_raw[i] / N;
+      se += d * d;
+    }
+    out->quant_mse = se / (double)np;
+  }
+  double t2 = tq_now_seconds();
+  TQ_TRY(tq_net_sgd(&c->server, in->lr, in->momentum, in->weight_decay, e));
+  TQ_TRY(tq_cl_read(&c->server_cl, c->server.params, 0, np * sizeof(float), c->params_host, e));
+  out->t_update = tq_now_seconds() - t2;
+
+  out->gamma = c->w[0].gamma;
+  out->g_min = c->w[0].g_min;
+  out->alpha = c->w[0].alpha;
+  for (int w = 0; w < N; w++) {
+    const worker_state *k = &c->w[w];
+    out->loss_sum += k->loss_sum;
+    out->correct += k->correct;
+    out->samples += k->samples;
+    out->bits += k->bits;
+    out->bits_fp32 += k->bits_fp32;
+    if (k->bits > out->max_worker_bits) out->max_worker_bits = k->bits;
+    out->t_compute += k->t_compute / N;
+    out->t_encode += k->t_encode / N;
+    if (k->t_compute + k->t_encode > out->t_worker_max) out->t_worker_max = k->t_compute + k->t_encode;
+  }
+  return TQ_OK;
+}
+
+/* ---- evaluation and state ------------------------------------------------------------------ */
+
+tq_status tq_cluster_evaluate(tq_cluster *c, const tq_dataset *d, tq_norm norm, double *loss,
+                              double *accuracy, tq_err *e) {
+  tq_net *n = &c->server;
+  const uint32_t B = (uint32_t)n->batch;
+  size_t per = tq_shape_size(c->m->input);
+  float *x = malloc((size_t)B * per * sizeof *x);
+  int32_t *y = malloc(B * sizeof *y);
+  uint32_t *idx = malloc(B * sizeof *idx);
+  tq_status s = (x && y && idx) ? TQ_OK : tq_fail(e, TQ_ENOMEM, "out of host memory evaluating");
+  double lsum = 0;
+  long correct = 0;
+  for (uint32_t start = 0; s == TQ_OK && start < d->n; start += B) {
+    uint32_t count = d->n - start < B ? d->n - start : B;
+    for (uint32_t i = 0; i < count; i++) idx[i] = start + i;
+    s = tq_dataset_fill_batch(d, idx, count, norm, x, y, e);
+    if (s == TQ_OK) s = tq_net_set_batch(n, x, y, (int)count, e);
+    if (s == TQ_OK) s = tq_net_forward(n, false, 0, e);
+    if (s == TQ_OK) s = tq_softmax_xent(n, (int)count, e);
+    double l = 0;
+    int k = 0;
+    if (s == TQ_OK) s = tq_net_read_loss(n, (int)count, &l, &k, e);
+    lsum += l;
+    correct += k;
+  }
+  free(x);
+  free(y);
+  free(idx);
+  if (s == TQ_OK) {
+    *loss = lsum / d->n;
+    *accuracy = (double)correct / d->n;
+  }
+  return s;
+}
+
+tq_status tq_cluster_get_state(tq_cluster *c, float *params, float *momentum, tq_err *e) {
+  size_t bytes = c->m->nparams * sizeof(float);
+  TQ_TRY(tq_cl_read(&c->server_cl, c->server.params, 0, bytes, params, e));
+  return tq_cl_read(&c->server_cl, c->server.momentum, 0, bytes, momentum, e);
+}
+
+tq_status tq_cluster_set_state(tq_cluster *c, const float *params, const float *momentum,
+                               tq_err *e) {
+  size_t bytes = c->m->nparams * sizeof(float);
+  TQ_TRY(tq_cl_write(&c->server_cl, c->server.params, 0, bytes, params, e));
+  TQ_TRY(tq_cl_write(&c->server_cl, c->server.momentum, 0, bytes, momentum, e));
+  memcpy(c->params_host, params, bytes);
+  return TQ_OK;
+}
+
+const float *tq_cluster_raw_gradient(const tq_cluster *c, int worker) { return c->w[worker].raw; }
+
+tq_compressor *tq_cluster_compressor(tq_cluster *c, int worker) { return c->w[worker].comp; }
+
+const char *tq_cluster_device_name(const tq_cluster *c, int worker) {
+  return c->w[worker].cl.info.name;
+}
+
+tq_reject_counts tq_cluster_rejects(const tq_cluster *c) { return c->rejects; }

@@ -1,0 +1,158 @@
+/* The simulated cluster: N workers with fp32 messages make the same update as one worker with
+ * an N-times batch; the same seed gives bit-identical parameters whatever the thread schedule;
+ * compression sends the bits it should; quantization MSE is 0 for fp32 and positive otherwise. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist/cluster.h"
+#include "test_support.h"
+
+static tq_dataset data; /* synthetic: 256 random 28x28 images, 10 classes */
+static tq_model lenet;
+
+static void make_data(void) {
+  if (data.n) return;
+  data.n = 256;
+  data.c = 1;
+  data.h = data.w = 28;
+  data.classes = 10;
+  data.pixels = malloc(256 * 784);
+  data.labels = malloc(256);
+  tq_test_rng r = {77};
+  for (size_t i = 0; i < 256 * 784; i++) data.pixels[i] = (uint8_t)(tq_test_uniform(&r) * 256);
+  for (int i = 0; i < 256; i++) data.labels[i] = (uint8_t)(i % 10);
+  tq_err e = {0};
+  TQ_ASSERT_OK(tq_model_load(TQ_SOURCE_DIR "/models/lenet5.cfg", &lenet, &e), &e);
+}
+
+static tq_cluster *make(int workers, int batch, tq_method method, int bits, bool mse) {
+  tq_cluster_cfg cfg = {0};
+  cfg.model = &lenet;
+  cfg.workers = workers;
+  cfg.batch = batch;
+  cfg.eval_batch = 64;
+  cfg.devices = getenv("TQ_TEST_DEVICE") ? getenv("TQ_TEST_DEVICE") : "auto";
+  tq_compress_cfg_default(&cfg.compress);
+  cfg.compress.method = method;
+  cfg.compress.bits = bits;
+  cfg.seed = 3;
+  cfg.msg_timeout_s = 120;
+  cfg.measure_mse = mse;
+  tq_cluster *c = NULL;
+  tq_err e = {0};
+  TQ_ASSERT_OK(tq_cluster_create(&cfg, &c, &e), &e);
+  return c;
+}
+
+/* Worker w takes samples [w*B + k*N*B, ...) of a step; the big single worker takes them all. */
+static void run_steps(tq_cluster *c, int workers, int batch, int steps, tq_step_out *last) {
+  uint32_t *idx = malloc((size_t)workers * batch * sizeof *idx);
+  tq_worker_batch b[TQ_MAX_WORKERS];
+  for (int s = 0; s < steps; s++) {
+    for (int w = 0; w < workers; w++) {
+      for (int k = 0; k < batch; k++)
+        idx[w * batch + k] = (uint32_t)((s * workers * batch + w * batch + k) % data.n);
+      b[w] = (tq_worker_batch){idx + w * batch, batch};
+    }
+    tq_step_in in = {.data = &data, .norm = {0.5, 0.25}, .batches = b, .iteration = (uint32_t)s + 1,
+                     .lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f, .compress = true};
+    tq_err e = {0};
+    TQ_ASSERT_OK(tq_cluster_step(c, &in, last, &e), &e);
+  }
+  free(idx);
+}
+
+static float *params_of(tq_cluster *c) {
+  float *p = malloc(lenet.nparams * sizeof *p), *m = malloc(lenet.nparams * sizeof *m);
+  tq_err e = {0};
+  CU_ASSERT_EQUAL(tq_cluster_get_state(c, p, m, &e), TQ_OK);
+  free(m);
+  return p;
+}
+
+/* Normwise: max |a - b| / max |b|. The two sum the same gradients in a different order (a mean
+ * of four means of 8 against one mean of 32), so they differ by float rounding: ~1e-7 per step. */
+static double normwise(const float *a, const float *b, size_t n) {
+  double big = 0, worst = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (fabs(b[i]) > big) big = fabs(b[i]);
+    if (fabs(a[i] - b[i]) > worst) worst = fabs(a[i] - b[i]);
+  }
+  return worst / big;
+}
+
+static void test_n_workers_equal_big_batch(void) {
+  make_data();
+  tq_step_out o4, o1;
+  tq_cluster *c4 = make(4, 8, TQ_METHOD_NONE, 32, true);
+  tq_cluster *c1 = make(1, 32, TQ_METHOD_NONE, 32, false);
+  run_steps(c4, 4, 8, 3, &o4);
+  run_steps(c1, 1, 32, 3, &o1);
+  float *p4 = params_of(c4), *p1 = params_of(c1);
+  double d = normwise(p4, p1, lenet.nparams);
+  printf("\n  4x8 vs 1x32 after 3 steps: normwise difference %.2e (tolerance 1e-5)\n", d);
+  CU_ASSERT(d < 1e-5);
+  CU_ASSERT(fabs(o4.loss_sum - o1.loss_sum) < 1e-4 * fabs(o1.loss_sum));
+  CU_ASSERT_EQUAL(o4.samples, 32);
+  /* fp32 messages are exact; what is left is float rounding of the device's weighted sum
+   * (~1e-7 relative on gradients of ~1e-2, squared) against the host's double mean */
+  printf("  fp32 quantization MSE %.3g\n", o4.quant_mse);
+  CU_ASSERT(o4.quant_mse >= 0 && o4.quant_mse < 1e-14);
+  CU_ASSERT_EQUAL(o4.rejected, 0);
+  free(p4);
+  free(p1);
+  tq_cluster_free(c4);
+  tq_cluster_free(c1);
+}
+
+static void test_deterministic(void) {
+  make_data();
+  tq_step_out a, b;
+  tq_cluster *c1 = make(4, 8, TQ_METHOD_TNQSGD, 3, true);
+  run_steps(c1, 4, 8, 3, &a);
+  float *p1 = params_of(c1);
+  tq_cluster_free(c1);
+  tq_cluster *c2 = make(4, 8, TQ_METHOD_TNQSGD, 3, true);
+  run_steps(c2, 4, 8, 3, &b);
+  float *p2 = params_of(c2);
+  tq_cluster_free(c2);
+  CU_ASSERT(memcmp(p1, p2, lenet.nparams * sizeof *p1) == 0);
+  CU_ASSERT_EQUAL(a.loss_sum, b.loss_sum);
+  CU_ASSERT_EQUAL(a.quant_mse, b.quant_mse);
+  /* 3-bit codes: over 8x fewer bits than fp32 (small tensors go as fp32, headers add a little) */
+  printf("\n  tnqsgd b=3: %.0f bits vs %.0f fp32 (ratio %.2f), quant MSE %.3g\n", a.bits, a.bits_fp32,
+         a.bits_fp32 / a.bits, a.quant_mse);
+  CU_ASSERT(a.bits_fp32 / a.bits > 8.0);
+  CU_ASSERT(a.bits_fp32 / a.bits < 32.0 / 3.0);
+  CU_ASSERT(a.quant_mse > 0);
+  CU_ASSERT(isfinite(a.gamma) && a.alpha > 0);
+  free(p1);
+  free(p2);
+}
+
+static void test_evaluate(void) {
+  make_data();
+  tq_cluster *c = make(2, 16, TQ_METHOD_QSGD, 3, false);
+  double loss, acc;
+  tq_err e = {0};
+  TQ_ASSERT_OK(tq_cluster_evaluate(c, &data, (tq_norm){0.5, 0.25}, &loss, &acc, &e), &e);
+  /* untrained: loss near ln(10), accuracy in [0, 1] */
+  CU_ASSERT(loss > 1.0 && loss < 5.0);
+  CU_ASSERT(acc >= 0 && acc <= 1);
+  tq_cluster_free(c);
+}
+
+int main(void) {
+  if (CU_initialize_registry() != CUE_SUCCESS) return 1;
+  static const tq_test_case cases[] = {
+      {"4 workers x 8 == 1 worker x 32 (fp32)", test_n_workers_equal_big_batch},
+      {"same seed: bit-identical parameters under threads", test_deterministic},
+      {"evaluation on the server", test_evaluate},
+      {NULL, NULL}};
+  tq_test_add_suite("cluster", cases);
+  int rc = tq_test_run();
+  free(data.pixels);
+  free(data.labels);
+  return rc;
+}
