@@ -1,117 +1,188 @@
 /* Encode and decode-accumulate kernels of the gradient compressors (host/compress/). The
  * plain-C reference is host/compress/quant_ref.c; the codes agree bit for bit. One work-item
- * handles a group of 32 elements, whose b-bit codes fill exactly b 32-bit words (LSB-first),
- * so no two work-items share a word and no atomics are needed. Random draws come four at a
- * time from one Philox call, exactly the stream of tq_rng_draw(.., TQ_RNG_QUANTIZE, i). */
+ * (decode) handles a group of 32 elements, whose b-bit codes fill exactly b 32-bit words
+ * (LSB-first), so no two work-items share a word and no atomics are needed. Random draws come
+ * four at a time from one Philox call, exactly the stream of tq_rng_draw(.., TQ_RNG_QUANTIZE, i). */
 
-/* Largest k in [0, nlev-2] with lv[k] <= t (branch-free steps of a binary search). */
-inline int q_search(__constant float *lv, int nlev, int top, float t) {
-  int k = 0;
-  for (int st = top; st >= 1; st >>= 1)
-    if (k + st <= nlev - 2 && lv[k + st] <= t) k += st;
-  return k;
+/* Encode kernels, shaped for POCL's CPU device (it vectorises a work-group by running its
+ * work-items as SIMD lanes, which needs loop-free kernel bodies after unrolling):
+ *  - one kernel per bit width (q_encode_table_b1..b8, q_encode_bucket_b1..b8): the binary
+ *    search and the packing then have compile-time trip counts and unroll completely;
+ *  - phase 1: work-item l of a group of L handles element quads j*L + l (j = 0..7) of the
+ *    group's 32*L elements, so neighbouring lanes read neighbouring memory; one Philox call
+ *    gives the quad's four draws (counter = element >> 2, as in tq_rng_draw); the b-bit codes go
+ *    to local memory (one byte per element);
+ *  - barrier; phase 2: work-item l assembles output words l + m*L (m < b) of the group's
+ *    b*L words (LSB-first, a code may straddle two words), again contiguous across lanes.
+ * Elements at or past n encode as 0 (pad bits 0) and are never read or written. */
+
+/* POCL does not inline OpenCL builtins (fabs, fmax, min, mul_hi, vstore4, ...) into the
+ * work-group function, and a call blocks vectorisation across work-items: the encode and
+ * statistics kernels use these plain-arithmetic equivalents instead. */
+#define Q_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define Q_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define Q_FABS(v) as_float(as_uint(v) & 0x7fffffffu)
+#define Q_ISFINITE(v) ((as_uint(v) & 0x7fffffffu) < 0x7f800000u)
+
+/* tq_philox4x32 with mul_hi spelled as a 64-bit product (same values). */
+inline uint4 q_philox(uint4 c, uint2 k) {
+#pragma unroll
+  for (int r = 0; r < 10; r++) {
+    ulong p0 = (ulong)0xD2511F53u * c.x, p1 = (ulong)0xCD9E8D57u * c.z;
+    c = (uint4)((uint)(p1 >> 32) ^ c.y ^ k.x, (uint)p1, (uint)(p0 >> 32) ^ c.w ^ k.y, (uint)p0);
+    k += (uint2)(0x9E3779B9u, 0xBB67AE85u);
+  }
+  return c;
 }
 
-inline int q_top(int nlev) {
-  int st = 1;
-  while (st * 2 <= nlev - 2) st *= 2;
-  return st;
+/* Largest k in [0, nlev-2] with lv[k] <= t (0 if none); B steps cover nlev <= 2^B. The
+ * predicate is monotone on the sorted table, so this equals the reference's search. */
+#define Q_SEARCH(lv, nlev, t, B, k)                                     \
+  do {                                                                  \
+    k = 0;                                                              \
+    _Pragma("unroll") for (int st_ = 1 << ((B) - 1); st_ >= 1; st_ >>= 1) { \
+      int c_ = k + st_;                                                 \
+      k = ((c_ <= (nlev) - 2) & (lv[Q_MIN(c_, (nlev) - 1)] <= (t))) ? c_ : k; \
+    }                                                                   \
+  } while (0)
+
+/* Phase 2: word w (within the group) of b-bit codes held one per byte in codes[]. */
+inline uint q_pack_word(__local const uchar *codes, uint w, const int B, uint ncodes) {
+  uint e0 = (32u * w) / (uint)B;
+  int pos0 = (int)(e0 * (uint)B) - (int)(32u * w); /* in (-B, 0] */
+  uint acc = 0;
+#pragma unroll
+  for (int k = 0; k < 32 / B + 2; k++) {
+    int pos = pos0 + k * B;
+    uint e = Q_MIN(e0 + (uint)k, ncodes - 1u);
+    uint c = (uint)codes[e];
+    uint part = pos >= 0 ? (c << (uint)(pos & 31)) : (c >> (uint)((-pos) & 31));
+    acc |= pos < 32 ? part : 0u;
+  }
+  return acc;
 }
 
-inline float q_pick(uint4 r, uint j) {
-  uint v = j == 0 ? r.x : j == 1 ? r.y : j == 2 ? r.z : r.w;
-  return tq_u01(v);
+inline void q_store_words(__local const uchar *codes, __global uint *words, uint nwords,
+                          const int B) {
+  uint l = get_local_id(0), L = get_local_size(0);
+  uint gw0 = get_group_id(0) * L * (uint)B;
+#pragma unroll
+  for (int m = 0; m < B; m++) {
+    uint w = l + (uint)m * L;
+    uint v = q_pack_word(codes, w, B, 32u * L);
+    if (gw0 + w < nwords) words[gw0 + w] = v;
+  }
 }
 
 /* Truncated family: t = clamp(x, l_0, l_s); code k or k+1 by u*(l_{k+1}-l_k) < t - l_k.
  * ef != 0: x holds g + r and receives the new residual x - l_code. */
-__kernel void q_encode_table(__global float *x, uint xoff, uint n, __constant float *lv,
-                             int nlev, int bits, uint seed, uint worker, uint iter, uint tensor,
-                             __global uint *words, uint nwords, int ef) {
+inline void q_enc_table(__global float *x, uint xoff, uint n, __constant float *lv, int nlev,
+                        uint seed, uint worker, uint iter, uint tensor, __global uint *words,
+                        uint nwords, int ef, __local uchar *codes, const int B) {
 #pragma OPENCL FP_CONTRACT OFF
-  uint g = get_global_id(0);
-  uint i0 = g * 32u;
-  if (i0 >= n) return;
+  uint l = get_local_id(0), L = get_local_size(0);
+  uint q0 = get_group_id(0) * L * 8u;
   const float lo = lv[0], hi = lv[nlev - 1];
-  const int top = q_top(nlev);
-  ulong acc = 0;
-  int nb = 0;
-  uint wi = g * (uint)bits;
-  for (uint q = 0; q < 8u; q++) {
-    uint e0 = i0 + 4u * q;
-    uint4 r = (uint4)(0);
-    if (e0 < n) r = tq_philox4x32((uint4)(e0 >> 2, tensor, iter, TQ_RNG_QUANTIZE), (uint2)(seed, worker));
-    for (uint j = 0; j < 4u; j++) {
-      uint i = e0 + j;
-      uint code = 0;
-      if (i < n) {
-        float v = x[xoff + i];
-        float t = v < lo ? lo : (v > hi ? hi : v);
-        int k = q_search(lv, nlev, top, t);
-        float d = lv[k + 1] - lv[k], rem = t - lv[k];
-        float ud = q_pick(r, j) * d;
-        code = (uint)k + (ud < rem ? 1u : 0u);
-        if (ef) x[xoff + i] = v - lv[code];
-      }
-      acc |= (ulong)code << nb;
-      nb += bits;
-      if (nb >= 32) {
-        if (wi < nwords) words[wi] = (uint)acc;
-        wi++;
-        acc >>= 32;
-        nb -= 32;
-      }
+#pragma unroll
+  for (int j = 0; j < 8; j++) {
+    uint qd = q0 + (uint)j * L + l;
+    uint4 r = q_philox((uint4)(qd, tensor, iter, TQ_RNG_QUANTIZE), (uint2)(seed, worker));
+    uint rr[4] = {r.x, r.y, r.z, r.w};
+    uchar cc[4];
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+      uint i = 4u * qd + (uint)c;
+      bool in = i < n;
+      float v = x[xoff + (in ? i : 0u)];
+      float t = v < lo ? lo : (v > hi ? hi : v);
+      int k;
+      Q_SEARCH(lv, nlev, t, B, k);
+      float lk = lv[k], d = lv[k + 1] - lk, rem = t - lk;
+      float ud = tq_u01(rr[c]) * d;
+      uint code = (uint)k + (ud < rem ? 1u : 0u);
+      if (in && ef) x[xoff + i] = v - lv[code];
+      cc[c] = in ? (uchar)code : (uchar)0;
     }
+    uint cb = 4u * ((uint)j * L + l);
+    codes[cb] = cc[0];
+    codes[cb + 1] = cc[1];
+    codes[cb + 2] = cc[2];
+    codes[cb + 3] = cc[3];
   }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  q_store_words(codes, words, nwords, B);
 }
 
 /* Bucketed family: r = |x| / scale (clamped to 1), magnitude index on mag[], sign in the top
  * bit of the code. */
-__kernel void q_encode_bucket(__global float *x, uint xoff, uint n, __constant float *mag,
-                              int nlev, int bits, uint bucket, __global const float *scales,
-                              uint seed, uint worker, uint iter, uint tensor,
-                              __global uint *words, uint nwords, int ef) {
+inline void q_enc_bucket(__global float *x, uint xoff, uint n, __constant float *mag, int nlev,
+                         uint bucket, __global const float *scales, uint seed, uint worker,
+                         uint iter, uint tensor, __global uint *words, uint nwords, int ef,
+                         __local uchar *codes, const int B) {
 #pragma OPENCL FP_CONTRACT OFF
-  uint g = get_global_id(0);
-  uint i0 = g * 32u;
-  if (i0 >= n) return;
-  const int top = q_top(nlev);
-  ulong acc = 0;
-  int nb = 0;
-  uint wi = g * (uint)bits;
-  for (uint q = 0; q < 8u; q++) {
-    uint e0 = i0 + 4u * q;
-    uint4 r = (uint4)(0);
-    if (e0 < n) r = tq_philox4x32((uint4)(e0 >> 2, tensor, iter, TQ_RNG_QUANTIZE), (uint2)(seed, worker));
-    for (uint j = 0; j < 4u; j++) {
-      uint i = e0 + j;
-      uint code = 0;
-      if (i < n) {
-        float v = x[xoff + i], nr = scales[i / bucket];
-        float rr = nr > 0.0f ? fabs(v) / nr : 0.0f;
-        rr = rr > 1.0f ? 1.0f : rr;
-        int k = q_search(mag, nlev, top, rr);
-        float d = mag[k + 1] - mag[k], rem = rr - mag[k];
-        float ud = q_pick(r, j) * d;
-        uint m = (uint)k + (ud < rem ? 1u : 0u);
-        uint neg = v < 0.0f ? 1u : 0u;
-        code = m | (neg << (bits - 1));
-        if (ef) {
-          float qv = nr * mag[m];
-          x[xoff + i] = v - (neg ? -qv : qv);
-        }
+  uint l = get_local_id(0), L = get_local_size(0);
+  uint q0 = get_group_id(0) * L * 8u;
+#pragma unroll
+  for (int j = 0; j < 8; j++) {
+    uint qd = q0 + (uint)j * L + l;
+    uint4 r = q_philox((uint4)(qd, tensor, iter, TQ_RNG_QUANTIZE), (uint2)(seed, worker));
+    uint rr[4] = {r.x, r.y, r.z, r.w};
+    uchar cc[4];
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+      uint i = 4u * qd + (uint)c;
+      bool in = i < n;
+      uint ii = in ? i : 0u;
+      float v = x[xoff + ii], nr = scales[ii / bucket];
+      float a = nr > 0.0f ? Q_FABS(v) / nr : 0.0f;
+      a = a > 1.0f ? 1.0f : a;
+      int k;
+      Q_SEARCH(mag, nlev, a, B, k);
+      float mk = mag[k], d = mag[k + 1] - mk, rem = a - mk;
+      float ud = tq_u01(rr[c]) * d;
+      uint m = (uint)k + (ud < rem ? 1u : 0u);
+      uint neg = v < 0.0f ? 1u : 0u;
+      uint code = m | (neg << (B - 1));
+      if (in && ef) {
+        float qv = nr * mag[m];
+        x[xoff + i] = v - (neg ? -qv : qv);
       }
-      acc |= (ulong)code << nb;
-      nb += bits;
-      if (nb >= 32) {
-        if (wi < nwords) words[wi] = (uint)acc;
-        wi++;
-        acc >>= 32;
-        nb -= 32;
-      }
+      cc[c] = in ? (uchar)code : (uchar)0;
     }
+    uint cb = 4u * ((uint)j * L + l);
+    codes[cb] = cc[0];
+    codes[cb + 1] = cc[1];
+    codes[cb + 2] = cc[2];
+    codes[cb + 3] = cc[3];
   }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  q_store_words(codes, words, nwords, B);
 }
+
+/* Global size: ceil(n / (32 L)) * L; codes: 32 L bytes of local memory. */
+#define Q_ENC_KERNELS(B)                                                                        \
+  __kernel void q_encode_table_b##B(__global float *x, uint xoff, uint n, __constant float *lv, \
+                                    int nlev, uint seed, uint worker, uint iter, uint tensor,  \
+                                    __global uint *words, uint nwords, int ef,                 \
+                                    __local uchar *codes) {                                    \
+    q_enc_table(x, xoff, n, lv, nlev, seed, worker, iter, tensor, words, nwords, ef, codes, B); \
+  }                                                                                             \
+  __kernel void q_encode_bucket_b##B(__global float *x, uint xoff, uint n,                     \
+                                     __constant float *mag, int nlev, uint bucket,             \
+                                     __global const float *scales, uint seed, uint worker,     \
+                                     uint iter, uint tensor, __global uint *words, uint nwords, \
+                                     int ef, __local uchar *codes) {                           \
+    q_enc_bucket(x, xoff, n, mag, nlev, bucket, scales, seed, worker, iter, tensor, words,     \
+                 nwords, ef, codes, B);                                                         \
+  }
+Q_ENC_KERNELS(1)
+Q_ENC_KERNELS(2)
+Q_ENC_KERNELS(3)
+Q_ENC_KERNELS(4)
+Q_ENC_KERNELS(5)
+Q_ENC_KERNELS(6)
+Q_ENC_KERNELS(7)
+Q_ENC_KERNELS(8)
 
 /* out[ooff + i] += weight * lv[code_i]. Codes were validated on the host; the clamp only
  * keeps a bad one from reading outside the table. */

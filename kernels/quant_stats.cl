@@ -1,83 +1,137 @@
-/* Per-tensor statistics for the tail fit (host/compress/tailfit.h, spec 7.3), two passes and
- * no atomics: work-item w owns the contiguous chunk [w*chunk, (w+1)*chunk) of the tensor and
- * keeps private counts, written once; q_stats_reduce sums the partials in a fixed order.
- * Pass 1 (q_stats) gives max|g|, which the bin edges of pass 2 (q_hist) need. */
+/* Per-tensor statistics for the tail fit (host/compress/tailfit.h, spec 7.3), no atomics,
+ * shaped for POCL's CPU device (work-items of a group run as SIMD lanes; kernel bodies are
+ * loop-free after unrolling, and neighbouring lanes read neighbouring elements):
+ *   q_stats:  group g covers elements [g*L*Q_SE, (g+1)*L*Q_SE), work-item l reads elements
+ *             g*L*Q_SE + j*L + l; per-group partial max|g| (finite values), sum|g|, non-zero
+ *             and non-finite counts;
+ *   q_edges:  M = max of the partials, edges e_j = M * R[j] (j = 0..112, as tailfit.c);
+ *   q_hist:   the same element layout with Q_HE per work-item; bin j of a > 0 is the number of
+ *             edges e_0..e_111 below a, minus one (a binary search on the edges): exactly the
+ *             bin tq_hist_bin settles on, since its loops stop at e_j < a <= e_{j+1}. Lane-
+ *             private counts in local memory, summed per group;
+ *   q_stats_reduce: sums the per-group partials in a fixed order. */
 
 #define Q_HIST_BINS 112
 #define Q_HIST_BPD 16
+#define Q_SE 32 /* elements per work-item of q_stats */
+#define Q_HE 64 /* elements per work-item of q_hist */
 
-/* Partial max|g| (finite values only), sum|g|, non-zero and non-finite counts per chunk. */
-__kernel void q_stats(__global const float *x, uint off, uint n, uint chunk,
-                      __global float *pmax, __global float *psum, __global uint *pcnt) {
-  uint w = get_global_id(0);
-  uint i0 = w * chunk;
-  if (i0 >= n) return;
-  uint i1 = min(n, i0 + chunk);
+__kernel void q_stats(__global const float *x, uint off, uint n, __global float *pmax,
+                      __global float *psum, __global uint *pcnt, __local float *lm,
+                      __local float *ls, __local uint *lc) {
+  uint l = get_local_id(0), L = get_local_size(0), g = get_group_id(0);
+  uint base = g * L * Q_SE;
   float m = 0.0f, s = 0.0f;
   uint nz = 0, nf = 0;
-  for (uint i = i0; i < i1; i++) {
-    float a = fabs(x[off + i]);
-    int fin = isfinite(a);
+#pragma unroll
+  for (int j = 0; j < Q_SE; j++) {
+    uint i = base + (uint)j * L + l;
+    bool in = i < n;
+    float a = Q_FABS(x[off + (in ? i : 0u)]);
+    a = in ? a : 0.0f;
+    int fin = Q_ISFINITE(a);
     nf += fin ? 0u : 1u;
     a = fin ? a : 0.0f;
     nz += a > 0.0f ? 1u : 0u;
-    m = fmax(m, a);
+    m = a > m ? a : m;
     s += a;
   }
-  pmax[w] = m;
-  psum[w] = s;
-  pcnt[2 * w] = nz;
-  pcnt[2 * w + 1] = nf;
-}
-
-/* Bin of a > 0: the float log guesses, the edges M*R[j] decide (same as tq_hist_bin). */
-inline int q_hist_bin(float a, float M, float lnM, __constant float *R) {
-  const float inv_lnr = (float)(Q_HIST_BPD / 2.302585092994046);
-  float q = (lnM - log(a)) * inv_lnr;
-  int j;
-  if (!(q < (float)Q_HIST_BINS)) j = 0;
-  else {
-    j = Q_HIST_BINS - 1 - (int)floor(q < 0.0f ? 0.0f : q);
-    if (j < 0) j = 0;
-  }
-  while (j < Q_HIST_BINS - 1 && a > M * R[j + 1]) j++;
-  while (j >= 0 && a <= M * R[j]) j--;
-  return j;
-}
-
-/* Private histogram of the chunk, written once to phist[w*B .. w*B+B). */
-__kernel void q_hist(__global const float *x, uint off, uint n, uint chunk,
-                     __global const float *pmax, uint nchunks, __constant float *R,
-                     __global uint *phist) {
-  uint w = get_global_id(0);
-  if (w >= nchunks) return;
-  float M = 0.0f;
-  for (uint c = 0; c < nchunks; c++) M = fmax(M, pmax[c]);
-  uint h[Q_HIST_BINS];
-  for (int j = 0; j < Q_HIST_BINS; j++) h[j] = 0;
-  if (M > 0.0f) {
-    float lnM = log(M);
-    uint i0 = w * chunk, i1 = min(n, i0 + chunk);
-    for (uint i = i0; i < i1; i++) {
-      float a = fabs(x[off + i]);
-      if (!(a > 0.0f) || !isfinite(a)) continue;
-      int j = q_hist_bin(a, M, lnM, R);
-      if (j >= 0) h[j]++;
+  lm[l] = m;
+  ls[l] = s;
+  lc[2 * l] = nz;
+  lc[2 * l + 1] = nf;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  if (l == 0) {
+    for (uint k = 1; k < L; k++) {
+      m = fmax(m, lm[k]);
+      s += ls[k];
+      nz += lc[2 * k];
+      nf += lc[2 * k + 1];
     }
+    pmax[g] = m;
+    psum[g] = s;
+    pcnt[2 * g] = nz;
+    pcnt[2 * g + 1] = nf;
   }
-  for (int j = 0; j < Q_HIST_BINS; j++) phist[w * Q_HIST_BINS + j] = h[j];
 }
+
+/* One work-group of >= 113 work-items. */
+__kernel void q_edges(__global const float *pmax, uint ngroups, __constant float *R,
+                      __global float *edges, __local float *lmax) {
+  uint l = get_local_id(0);
+  if (l == 0) {
+    float M = 0.0f;
+    for (uint c = 0; c < ngroups; c++) M = fmax(M, pmax[c]);
+    lmax[0] = M;
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  if (l <= Q_HIST_BINS) edges[l] = lmax[0] * R[l];
+}
+
+/* Bin of a: number of edges e_0..e_111 below a, minus one. Exact: a binary search. */
+inline int q_bin_search(__local const float *le, float a) {
+  int bin = -1;
+#pragma unroll
+  for (int st = 64; st >= 1; st >>= 1) {
+    int c = bin + st;
+    bin = ((c <= Q_HIST_BINS - 1) & (le[Q_MIN(c, Q_HIST_BINS - 1)] < a)) ? c : bin;
+  }
+  return bin;
+}
+
+/* Fast: the float bit patterns of a and M give log2(M/a) within 0.09 octave (a bin is 0.21
+ * octave) when both are normal floats, so the guess is off by at most one bin and one step
+ * each way settles it against the same edges. Used only while e_0 is a normal float (M >
+ * 1e-30); the host reruns q_hist_exact otherwise. */
+inline int q_bin_guess(__local const float *le, float a, uint mbits) {
+  int d = (int)(mbits - as_uint(a)); /* >= 0 for a <= M */
+  /* bins below the top: d / 2^23 octaves * (16 / log2 10) bins per octave */
+  int g = Q_HIST_BINS - 1 - (int)((float)d * (float)(16.0 / 3.321928094887362 / 8388608.0));
+  g = g < -1 ? -1 : (g > Q_HIST_BINS - 1 ? Q_HIST_BINS - 1 : g);
+  int up = g + 1;
+  g = (up <= Q_HIST_BINS - 1 && le[Q_MIN(up, Q_HIST_BINS - 1)] < a) ? up : g;
+  g = (g >= 0 && !(le[Q_MAX(g, 0)] < a)) ? g - 1 : g;
+  return g;
+}
+
+/* Local size L >= 112; lh: 112 * L uints, le: 112 floats. phist[j * ngroups + g]. */
+#define Q_HIST_KERNEL(NAME, BIN)                                                               \
+  __kernel void NAME(__global const float *x, uint off, uint n, __global const float *edges,   \
+                     __global uint *phist, uint ngroups, __local uint *lh, __local float *le) { \
+    uint l = get_local_id(0), L = get_local_size(0), g = get_group_id(0);                      \
+    if (l < Q_HIST_BINS) le[l] = edges[l];                                                     \
+    uint mbits = as_uint(edges[Q_HIST_BINS]);                                                  \
+    _Pragma("unroll") for (int b = 0; b < Q_HIST_BINS; b++) lh[(uint)b * L + l] = 0;           \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                              \
+    uint base = g * L * Q_HE;                                                                  \
+    _Pragma("unroll") for (int j = 0; j < Q_HE; j++) {                                         \
+      uint i = base + (uint)j * L + l;                                                         \
+      bool in = i < n;                                                                         \
+      float a = Q_FABS(x[off + (in ? i : 0u)]);                                                \
+      int bin = BIN;                                                                           \
+      uint ok = (in & (a > 0.0f) & Q_ISFINITE(a) & (bin >= 0)) ? 1u : 0u;                      \
+      lh[(uint)Q_MAX(bin, 0) * L + l] += ok;                                                   \
+    }                                                                                          \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                              \
+    if (l < Q_HIST_BINS) {                                                                     \
+      uint c = 0;                                                                              \
+      for (uint k = 0; k < L; k++) c += lh[l * L + k];                                         \
+      phist[l * ngroups + g] = c;                                                              \
+    }                                                                                          \
+  }
+Q_HIST_KERNEL(q_hist, q_bin_guess(le, a, mbits))
+Q_HIST_KERNEL(q_hist_exact, q_bin_search(le, a))
 
 /* out[0..B) = histogram (if with_hist), out[B] = max bits, out[B+1] = sum bits,
  * out[B+2] = non-zero count, out[B+3] = non-finite count. Global size B. */
 __kernel void q_stats_reduce(__global const float *pmax, __global const float *psum,
                              __global const uint *pcnt, __global const uint *phist,
-                             uint nchunks, int with_hist, __global uint *out) {
+                             uint nstat, uint nhist, int with_hist, __global uint *out) {
   uint j = get_global_id(0);
   if (j >= Q_HIST_BINS) return;
   if (with_hist) {
     uint c = 0;
-    for (uint w = 0; w < nchunks; w++) c += phist[w * Q_HIST_BINS + j];
+    for (uint w = 0; w < nhist; w++) c += phist[j * nhist + w];
     out[j] = c;
   } else {
     out[j] = 0;
@@ -85,7 +139,7 @@ __kernel void q_stats_reduce(__global const float *pmax, __global const float *p
   if (j == 0) {
     float m = 0.0f, s = 0.0f;
     uint nz = 0, nf = 0;
-    for (uint w = 0; w < nchunks; w++) {
+    for (uint w = 0; w < nstat; w++) {
       m = fmax(m, pmax[w]);
       s += psum[w];
       nz += pcnt[2 * w];

@@ -181,6 +181,88 @@ static void test_histogram_matches_reference(void) {
   free(x);
 }
 
+/* Values exactly on the bin edges M*R[j] and one ulp either side land in the reference's bins;
+ * also for a tensor of tiny values (max|g| <= 1e-30: the exact-search histogram path). */
+static void test_histogram_edges(void) {
+  const size_t n = 70001;
+  float *x = malloc(n * 4);
+  const float *R = tq_hist_ratios();
+  for (int pass = 0; pass < 2; pass++) {
+    make_grad(x, n, 4242 + pass);
+    float M = 0.75f;
+    x[5] = -M;
+    for (int j = 0; j <= TQ_HIST_BINS; j++) {
+      float e = M * R[j];
+      x[100 + 3 * j] = e;
+      x[101 + 3 * j] = -nextafterf(e, 0.0f);
+      x[102 + 3 * j] = nextafterf(e, 1.0f);
+    }
+    x[101 + 3 * TQ_HIST_BINS] = 0.0f; /* keep M the max */
+    x[102 + 3 * TQ_HIST_BINS] = 0.0f;
+    if (pass == 1)
+      for (size_t i = 0; i < n; i++) x[i] = ldexpf(x[i], -110); /* max|g| ~ 6e-34 */
+    for (size_t i = 0; i < n; i++)
+      if (fabsf(x[i]) > fabsf(x[5])) x[i] = x[5] * 0.5f;
+    cl_mem g = upload(x, n);
+    tq_tensor_desc t = {0, n};
+    tq_compress_cfg c;
+    tq_compress_cfg_default(&c);
+    tq_compressor *cp = NULL;
+    tq_err e = {0};
+    TQ_ASSERT_OK(tq_compressor_create(tq_test_cl(), &c, 0, &t, 1, &cp, &e), &e);
+    tq_buf msg = {0};
+    tq_encode_info info;
+    TQ_ASSERT_OK(tq_compressor_encode(cp, g, 0, 0, &msg, &info, &e), &e);
+    tq_tail_stats ref;
+    tq_tail_stats_ref(x, n, true, &ref);
+    CU_ASSERT_EQUAL(info.stats.max_abs, ref.max_abs);
+    int bad = 0;
+    for (int j = 0; j < TQ_HIST_BINS; j++) bad += info.stats.hist[j] != ref.hist[j];
+    if (bad) fprintf(stderr, "\n    pass %d: %d bins differ", pass, bad);
+    CU_ASSERT_EQUAL(bad, 0);
+    tq_buf_free(&msg);
+    tq_compressor_free(cp);
+    tq_cl_release(&g);
+  }
+  free(x);
+}
+
+/* tq_compressor_set_residual: the inverse of tq_compressor_residual, and the next encode
+ * sends g + r for the residual that was set. */
+static void test_set_residual(void) {
+  cl_mem g = upload(g_host, TOTAL);
+  tq_compressor *c = make(TQ_METHOD_TNQSGD, 3, false, true, 512);
+  float *r = malloc(4 * BIG), *back = malloc(4 * BIG), *x = malloc(4 * BIG);
+  for (int i = 0; i < BIG; i++) r[i] = 0.001f * (float)((i * 7) % 13) - 0.006f;
+  tq_err e = {0};
+  TQ_ASSERT_OK(tq_compressor_set_residual(c, 1, r, &e), &e);
+  TQ_ASSERT_OK(tq_compressor_residual(c, 1, back, &e), &e);
+  CU_ASSERT(memcmp(r, back, 4 * BIG) == 0);
+  tq_buf msg = {0};
+  TQ_ASSERT_OK(tq_compressor_encode(c, g, 4, 1, &msg, NULL, &e), &e);
+  for (int i = 0; i < BIG; i++) x[i] = g_host[OFF_BIG + i] + r[i];
+  tq_wire_msg m;
+  TQ_ASSERT_OK(tq_wire_parse(msg.data, msg.len, 1, BIG, &m, &e), &e);
+  CU_ASSERT_EQUAL(check_codes(&m, x, 1234, 4, 1), 0);
+  /* The fp32 tensor keeps no residual: zeros are accepted, anything else refused. */
+  float z[SMALL] = {0};
+  TQ_ASSERT_OK(tq_compressor_set_residual(c, 0, z, &e), &e);
+  z[3] = 1.0f;
+  tq_err e2 = {0};
+  CU_ASSERT_EQUAL(tq_compressor_set_residual(c, 0, z, &e2), TQ_EINPUT);
+  tq_err e3 = {0};
+  CU_ASSERT_EQUAL(tq_compressor_set_residual(c, 2, z, &e3), TQ_EINPUT);
+  r[77] = NAN;
+  tq_err e4 = {0};
+  CU_ASSERT_EQUAL(tq_compressor_set_residual(c, 1, r, &e4), TQ_EINPUT);
+  tq_compressor_free(c);
+  tq_buf_free(&msg);
+  tq_cl_release(&g);
+  free(r);
+  free(back);
+  free(x);
+}
+
 /* Decode-accumulate on the device = the reference, value for value, into a pre-filled
  * buffer at the tensor's offset; other elements untouched. */
 static void test_decode_accumulate(void) {
@@ -344,6 +426,8 @@ int main(void) {
   static const tq_test_case cases[] = {
       {"device codes == reference codes, all methods, b=2,3,4,8", test_codes_bit_identical},
       {"device histogram == reference histogram", test_histogram_matches_reference},
+      {"device histogram at bin edges and for tiny tensors", test_histogram_edges},
+      {"set_residual restores the error-feedback state", test_set_residual},
       {"decode-accumulate == reference", test_decode_accumulate},
       {"error feedback residuals", test_error_feedback},
       {"refit interval", test_refit_interval},

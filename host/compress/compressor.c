@@ -1,14 +1,19 @@
 #include "compress/compressor.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "compress/quant_ref.h"
 #include "util/fileio.h"
 
-#define MAX_CHUNKS 256u     /* work-items of the statistics passes */
-#define MIN_CHUNK 4096u     /* elements per statistics work-item, at least */
+/* Work-group shapes of kernels/quant_stats.cl and quant_codec.cl (see there). */
+#define STATS_L 256u        /* q_stats local size */
+#define STATS_E 32u         /* = Q_SE: elements per q_stats work-item */
+#define HIST_L 128u         /* q_hist local size (>= 113) */
+#define HIST_E 64u          /* = Q_HE: elements per q_hist work-item */
+#define EDGES_L 128u        /* q_edges: one group */
 #define SRED_WORDS (TQ_HIST_BINS + 4)
 
 typedef struct tstate {
@@ -29,27 +34,64 @@ struct tq_compressor {
   int nt;
   tq_tensor_desc *t;
   tstate *st;
-  cl_kernel k_stats, k_hist, k_reduce, k_npart, k_nfin, k_enc_table, k_enc_bucket, k_ef_add;
-  cl_mem pmax, psum, pcnt, phist, sred, ratios, levels, scales, parts, words, resid;
+  cl_kernel k_stats, k_edges, k_hist, k_hist_exact, k_reduce, k_npart, k_nfin, k_enc, k_ef_add;
+  cl_mem pmax, psum, pcnt, phist, edges, sred, ratios, levels, scales, parts, words, resid;
   uint32_t sred_host[SRED_WORDS];
+  /* Kernel events of the current encode call, kept only when the queue profiles. */
+  cl_event ev[8];
+  const char *ev_name[8];
+  int nev;
 };
+
+/* tq_cl_run1d, keeping the kernel's event when the queue profiles (tq_encode_info.t_device). */
+static tq_status run(tq_compressor *c, cl_kernel k, size_t global, size_t local,
+                     const tq_karg *args, int nargs, const char *what, tq_err *e) {
+  if (!c->cl.profiling || c->nev >= 8) return tq_cl_run1d(&c->cl, k, global, local, args, nargs, what, e);
+  TQ_TRY(tq_cl_run1d(&c->cl, k, 0, local, args, nargs, what, e)); /* sets the arguments */
+  size_t g = local ? (global + local - 1) / local * local : global;
+  cl_int rc = clEnqueueNDRangeKernel(c->cl.queue, k, 1, NULL, &g, local ? &local : NULL, 0, NULL,
+                                     &c->ev[c->nev]);
+  if (rc != CL_SUCCESS)
+    return tq_fail(e, TQ_ECL, "clEnqueueNDRangeKernel(%s, global %zu, local %zu) failed (%d)",
+                   what, g, local, rc);
+  c->ev_name[c->nev++] = what;
+  return TQ_OK;
+}
+
+/* Sums (and releases) the kept events: seconds the device spent in kernels. */
+static double take_events(tq_compressor *c) {
+  double t = 0;
+  const char *verbose = getenv("TQ_PROFILE_KERNELS");
+  for (int i = 0; i < c->nev; i++) {
+    cl_ulong t0 = 0, t1 = 0;
+    clWaitForEvents(1, &c->ev[i]);
+    clGetEventProfilingInfo(c->ev[i], CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
+    clGetEventProfilingInfo(c->ev[i], CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
+    clReleaseEvent(c->ev[i]);
+    t += (double)(t1 - t0) * 1e-9;
+    if (verbose && *verbose == '1') fprintf(stderr, "  %-16s %8.3f ms\n", c->ev_name[i], (double)(t1 - t0) * 1e-6);
+  }
+  c->nev = 0;
+  return t;
+}
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-static void chunking(size_t n, cl_uint *chunk, cl_uint *nchunks) {
-  size_t c = (n + MAX_CHUNKS - 1) / MAX_CHUNKS;
-  if (c < MIN_CHUNK) c = MIN_CHUNK;
-  *chunk = (cl_uint)c;
-  *nchunks = (cl_uint)((n + c - 1) / c);
-}
+static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+/* Encode work-group size: 256 work-items (8192 elements per group) for large tensors, 64 for
+ * small ones so that a group is not mostly padding. */
+static size_t enc_local(size_t n) { return n >= 8192u * 4u ? 256u : 64u; }
 
 void tq_compressor_free(tq_compressor *c) {
   if (!c) return;
-  cl_kernel ks[] = {c->k_stats, c->k_hist, c->k_reduce, c->k_npart,
-                    c->k_nfin,  c->k_enc_table, c->k_enc_bucket, c->k_ef_add};
+  take_events(c);
+  if (c->k_hist_exact) clReleaseKernel(c->k_hist_exact);
+  cl_kernel ks[] = {c->k_stats, c->k_edges, c->k_hist, c->k_reduce,
+                    c->k_npart, c->k_nfin,  c->k_enc,  c->k_ef_add};
   for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
     if (ks[i]) clReleaseKernel(ks[i]);
-  cl_mem *ms[] = {&c->pmax,   &c->psum,   &c->pcnt,  &c->phist, &c->sred, &c->ratios,
+  cl_mem *ms[] = {&c->pmax,   &c->psum,   &c->pcnt,  &c->phist, &c->edges, &c->sred, &c->ratios,
                   &c->levels, &c->scales, &c->parts, &c->words, &c->resid};
   for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) tq_cl_release(ms[i]);
   free(c->t);
@@ -74,7 +116,7 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
   c->t = malloc(sizeof *c->t * (size_t)ntensors);
   c->st = calloc((size_t)ntensors, sizeof *c->st);
   tq_status s = (c->t && c->st) ? TQ_OK : tq_fail(e, TQ_ENOMEM, "out of memory");
-  size_t max_words = 1, max_nb = 1, max_parts = 1, resid = 0;
+  size_t max_words = 1, max_nb = 1, max_parts = 1, resid = 0, max_sg = 1, max_hg = 1;
   for (int i = 0; s == TQ_OK && i < ntensors; i++) {
     c->t[i] = tensors[i];
     size_t n = tensors[i].count;
@@ -85,6 +127,8 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
     t->compressed = cfg->method != TQ_METHOD_NONE && n >= cfg->min_elems;
     if (!t->compressed || s != TQ_OK) continue;
     max_words = max_sz(max_words, tq_packed_words(n, cfg->bits));
+    max_sg = max_sz(max_sg, ceil_div(n, STATS_L * STATS_E));
+    max_hg = max_sz(max_hg, ceil_div(n, HIST_L * HIST_E));
     if (tq_method_is_bucketed(cfg->method)) {
       t->bucket = cfg->bucket == 0 || cfg->bucket > n ? (uint32_t)n : cfg->bucket;
       t->nb = (uint32_t)((n + t->bucket - 1) / t->bucket);
@@ -97,18 +141,26 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
     t->roff = resid;
     if (cfg->error_feedback) resid += n;
   }
-  const char *kn[] = {"q_stats", "q_hist", "q_stats_reduce", "q_norm_part",
-                      "q_norm_fin", "q_encode_table", "q_encode_bucket", "q_ef_add"};
-  cl_kernel *kp[] = {&c->k_stats, &c->k_hist, &c->k_reduce, &c->k_npart,
-                     &c->k_nfin, &c->k_enc_table, &c->k_enc_bucket, &c->k_ef_add};
+  /* One encode kernel per bit width (compile-time trip counts); cfg->bits is 1..8 here
+   * whenever a tensor is compressed (tq_compress_cfg_check). */
+  char enc_name[32];
+  int eb = cfg->bits >= 1 && cfg->bits <= 8 ? cfg->bits : 8;
+  snprintf(enc_name, sizeof enc_name, "q_encode_%s_b%d",
+           tq_method_is_bucketed(cfg->method) ? "bucket" : "table", eb);
+  const char *kn[] = {"q_stats", "q_edges", "q_hist", "q_stats_reduce", "q_norm_part",
+                      "q_norm_fin", enc_name, "q_ef_add"};
+  cl_kernel *kp[] = {&c->k_stats, &c->k_edges, &c->k_hist, &c->k_reduce, &c->k_npart,
+                     &c->k_nfin, &c->k_enc, &c->k_ef_add};
   for (int i = 0; s == TQ_OK && i < 8; i++) s = tq_cl_kernel(cl, kn[i], kp[i], e);
+  if (s == TQ_OK) s = tq_cl_kernel(cl, "q_hist_exact", &c->k_hist_exact, e);
   struct {
     cl_mem *m;
     size_t bytes;
-  } al[] = {{&c->pmax, 4 * MAX_CHUNKS},
-            {&c->psum, 4 * MAX_CHUNKS},
-            {&c->pcnt, 8 * MAX_CHUNKS},
-            {&c->phist, 4 * MAX_CHUNKS * TQ_HIST_BINS},
+  } al[] = {{&c->pmax, 4 * max_sg},
+            {&c->psum, 4 * max_sg},
+            {&c->pcnt, 8 * max_sg},
+            {&c->phist, 4 * max_hg * TQ_HIST_BINS},
+            {&c->edges, 4 * (TQ_HIST_BINS + 1)},
             {&c->sred, 4 * SRED_WORDS},
             {&c->ratios, 4 * (TQ_HIST_BINS + 1)},
             {&c->levels, 4 * TQ_MAX_LEVELS},
@@ -148,23 +200,47 @@ tq_status tq_compressor_residual(tq_compressor *c, int tensor, float *dst, tq_er
   return tq_cl_read(&c->cl, c->resid, 4 * c->st[tensor].roff, 4 * n, dst, e);
 }
 
+tq_status tq_compressor_set_residual(tq_compressor *c, int tensor, const float *src, tq_err *e) {
+  if (tensor < 0 || tensor >= c->nt)
+    return tq_fail(e, TQ_EINPUT, "tensor %d out of range (0..%d)", tensor, c->nt - 1);
+  size_t n = c->t[tensor].count;
+  if (!c->cfg.error_feedback || !c->st[tensor].compressed) {
+    for (size_t i = 0; i < n; i++)
+      if (src[i] != 0.0f)
+        return tq_fail(e, TQ_EINPUT,
+                       "tensor %d keeps no error-feedback residual, but element %zu of the given "
+                       "one is %g", tensor, i, (double)src[i]);
+    return TQ_OK;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(src[i]))
+      return tq_fail(e, TQ_EINPUT, "residual of tensor %d: element %zu is not finite", tensor, i);
+  return tq_cl_write(&c->cl, c->resid, 4 * c->st[tensor].roff, 4 * n, src, e);
+}
+
 /* Statistics passes and the one read the fit needs. */
 static tq_status device_stats(tq_compressor *c, cl_mem x, cl_uint xoff, cl_uint n, bool hist,
-                              tq_tail_stats *st, tq_err *e) {
-  cl_uint chunk, nch;
-  chunking(n, &chunk, &nch);
-  tq_karg a1[] = {TQ_ARG(x), TQ_ARG(xoff), TQ_ARG(n), TQ_ARG(chunk),
-                  TQ_ARG(c->pmax), TQ_ARG(c->psum), TQ_ARG(c->pcnt)};
-  TQ_TRY(tq_cl_run1d(&c->cl, c->k_stats, nch, 0, a1, 7, "q_stats", e));
+                              tq_tail_stats *st, bool exact, tq_err *e) {
+  cl_uint nsg = (cl_uint)ceil_div(n, STATS_L * STATS_E), nhg = 0;
+  tq_karg a1[] = {TQ_ARG(x),       TQ_ARG(xoff),       TQ_ARG(n),
+                  TQ_ARG(c->pmax), TQ_ARG(c->psum),    TQ_ARG(c->pcnt),
+                  TQ_LOCAL(4 * STATS_L), TQ_LOCAL(4 * STATS_L), TQ_LOCAL(8 * STATS_L)};
+  TQ_TRY(run(c, c->k_stats, (size_t)nsg * STATS_L, STATS_L, a1, 9, "q_stats", e));
   if (hist) {
-    tq_karg a2[] = {TQ_ARG(x), TQ_ARG(xoff), TQ_ARG(n), TQ_ARG(chunk),
-                    TQ_ARG(c->pmax), TQ_ARG(nch), TQ_ARG(c->ratios), TQ_ARG(c->phist)};
-    TQ_TRY(tq_cl_run1d(&c->cl, c->k_hist, nch, 0, a2, 8, "q_hist", e));
+    nhg = (cl_uint)ceil_div(n, HIST_L * HIST_E);
+    tq_karg a2[] = {TQ_ARG(c->pmax), TQ_ARG(nsg), TQ_ARG(c->ratios), TQ_ARG(c->edges),
+                    TQ_LOCAL(4)};
+    TQ_TRY(run(c, c->k_edges, EDGES_L, EDGES_L, a2, 5, "q_edges", e));
+    tq_karg a3[] = {TQ_ARG(x),         TQ_ARG(xoff), TQ_ARG(n),
+                    TQ_ARG(c->edges),  TQ_ARG(c->phist), TQ_ARG(nhg),
+                    TQ_LOCAL(4 * TQ_HIST_BINS * HIST_L), TQ_LOCAL(4 * TQ_HIST_BINS)};
+    TQ_TRY(run(c, exact ? c->k_hist_exact : c->k_hist, (size_t)nhg * HIST_L, HIST_L, a3, 8,
+               exact ? "q_hist_exact" : "q_hist", e));
   }
   cl_int wh = hist ? 1 : 0;
-  tq_karg a3[] = {TQ_ARG(c->pmax), TQ_ARG(c->psum), TQ_ARG(c->pcnt), TQ_ARG(c->phist),
-                  TQ_ARG(nch), TQ_ARG(wh), TQ_ARG(c->sred)};
-  TQ_TRY(tq_cl_run1d(&c->cl, c->k_reduce, TQ_HIST_BINS, 0, a3, 7, "q_stats_reduce", e));
+  tq_karg a4[] = {TQ_ARG(c->pmax), TQ_ARG(c->psum), TQ_ARG(c->pcnt), TQ_ARG(c->phist),
+                  TQ_ARG(nsg), TQ_ARG(nhg), TQ_ARG(wh), TQ_ARG(c->sred)};
+  TQ_TRY(run(c, c->k_reduce, TQ_HIST_BINS, 0, a4, 8, "q_stats_reduce", e));
   TQ_TRY(tq_cl_read(&c->cl, c->sred, 0, sizeof c->sred_host, c->sred_host, e));
   memset(st, 0, sizeof *st);
   st->n = n;
@@ -183,6 +259,7 @@ tq_status tq_compressor_encode(tq_compressor *c, cl_mem grad, uint32_t iteration
                                tq_buf *msg, tq_encode_info *info, tq_err *e) {
   if (tensor < 0 || tensor >= c->nt)
     return tq_fail(e, TQ_EINPUT, "tensor %d out of range (0..%d)", tensor, c->nt - 1);
+  if (c->nev) take_events(c); /* left by a call that failed part-way */
   tq_encode_info local;
   if (!info) info = &local;
   memset(info, 0, sizeof *info);
@@ -220,7 +297,7 @@ tq_status tq_compressor_encode(tq_compressor *c, cl_mem grad, uint32_t iteration
   if (ef) {
     cl_uint roff = (cl_uint)ts->roff;
     tq_karg a[] = {TQ_ARG(grad), TQ_ARG(goff), TQ_ARG(c->resid), TQ_ARG(roff), TQ_ARG(n)};
-    TQ_TRY(tq_cl_run1d(&c->cl, c->k_ef_add, n, 0, a, 5, "q_ef_add", e));
+    TQ_TRY(run(c, c->k_ef_add, n, 0, a, 5, "q_ef_add", e));
     x = c->resid;
     xoff = roff;
   }
@@ -229,12 +306,19 @@ tq_status tq_compressor_encode(tq_compressor *c, cl_mem grad, uint32_t iteration
     bool refit = !ts->have || iteration < ts->fit_iter ||
                  iteration - ts->fit_iter >= cfg->refit_every;
     if (refit) {
-      TQ_TRY(device_stats(c, x, xoff, n, cfg->tail == TQ_TAIL_POWERLAW, &ts->stats, e));
+      bool hist = cfg->tail == TQ_TAIL_POWERLAW;
+      TQ_TRY(device_stats(c, x, xoff, n, hist, &ts->stats, false, e));
+      /* q_hist's fast bin guess needs e_0 = M * 10^-7 to be a normal float; for a tensor of
+       * tiny values (max|g| <= 1e-30) the histogram is redone with the exact search. */
+      if (hist && ts->stats.max_abs > 0 && ts->stats.max_abs <= 1e-30 && !ts->stats.nonfinite)
+        TQ_TRY(device_stats(c, x, xoff, n, hist, &ts->stats, true, e));
       double t1 = tq_now_seconds();
       info->t_stats = t1 - t0;
-      if (ts->stats.nonfinite)
+      if (ts->stats.nonfinite) {
+        take_events(c);
         return tq_fail(e, TQ_EINPUT, "tensor %d holds %llu non-finite gradient values", tensor,
                        (unsigned long long)ts->stats.nonfinite);
+      }
       memset(&ts->fit, 0, sizeof ts->fit);
       if (cfg->tail == TQ_TAIL_POWERLAW) tq_tail_fit_hist(&ts->stats, NULL, &ts->fit);
       else ts->fit.beta = ts->stats.n ? ts->stats.sum_abs / (double)ts->stats.n : 0.0;
@@ -265,35 +349,37 @@ tq_status tq_compressor_encode(tq_compressor *c, cl_mem grad, uint32_t iteration
   /* Non-blocking: ts->design outlives the wait at the end of this call. */
   TQ_TRY(TQ_CL(clEnqueueWriteBuffer(c->cl.queue, c->levels, CL_FALSE, 0, 4u * (size_t)d->nlev,
                                     d->levels, 0, NULL, NULL), e));
-  cl_int nlev = d->nlev, bits = cfg->bits;
+  cl_int nlev = d->nlev;
   cl_uint nwords = (cl_uint)tq_packed_words(n, cfg->bits);
-  size_t groups = (n + 31u) / 32u;
+  const size_t el = enc_local(n), eglobal = ceil_div(n, 32u * el) * el;
   cl_uint seed = cfg->seed, worker = c->worker, iter = iteration, tid = (cl_uint)tensor;
   if (trunc) {
-    tq_karg a[] = {TQ_ARG(x),    TQ_ARG(xoff),   TQ_ARG(n),    TQ_ARG(c->levels), TQ_ARG(nlev),
-                   TQ_ARG(bits), TQ_ARG(seed),   TQ_ARG(worker), TQ_ARG(iter),    TQ_ARG(tid),
-                   TQ_ARG(c->words), TQ_ARG(nwords), TQ_ARG(ef)};
-    TQ_TRY(tq_cl_run1d(&c->cl, c->k_enc_table, groups, 64, a, 13, "q_encode_table", e));
+    tq_karg a[] = {TQ_ARG(x),      TQ_ARG(xoff),   TQ_ARG(n),      TQ_ARG(c->levels),
+                   TQ_ARG(nlev),   TQ_ARG(seed),   TQ_ARG(worker), TQ_ARG(iter),
+                   TQ_ARG(tid),    TQ_ARG(c->words), TQ_ARG(nwords), TQ_ARG(ef),
+                   TQ_LOCAL(32u * el)};
+    TQ_TRY(run(c, c->k_enc, eglobal, el, a, 13, "q_encode_table", e));
   } else {
     cl_uint bucket = ts->bucket, sub = ts->sub, per = ts->per, np = ts->nparts, nb = ts->nb;
     cl_int maxnorm = cfg->method == TQ_METHOD_QSGDINF ? 1 : 0;
     tq_karg a1[] = {TQ_ARG(x),   TQ_ARG(xoff), TQ_ARG(n),       TQ_ARG(bucket), TQ_ARG(sub),
                     TQ_ARG(per), TQ_ARG(np),   TQ_ARG(maxnorm), TQ_ARG(c->parts)};
-    TQ_TRY(tq_cl_run1d(&c->cl, c->k_npart, np, 0, a1, 9, "q_norm_part", e));
+    TQ_TRY(run(c, c->k_npart, np, 0, a1, 9, "q_norm_part", e));
     tq_karg a2[] = {TQ_ARG(c->parts), TQ_ARG(per), TQ_ARG(nb), TQ_ARG(maxnorm),
                     TQ_ARG(c->scales)};
-    TQ_TRY(tq_cl_run1d(&c->cl, c->k_nfin, nb, 0, a2, 5, "q_norm_fin", e));
+    TQ_TRY(run(c, c->k_nfin, nb, 0, a2, 5, "q_norm_fin", e));
     tq_karg a3[] = {TQ_ARG(x),      TQ_ARG(xoff),      TQ_ARG(n),      TQ_ARG(c->levels),
-                    TQ_ARG(nlev),   TQ_ARG(bits),      TQ_ARG(bucket), TQ_ARG(c->scales),
-                    TQ_ARG(seed),   TQ_ARG(worker),    TQ_ARG(iter),   TQ_ARG(tid),
-                    TQ_ARG(c->words), TQ_ARG(nwords),  TQ_ARG(ef)};
-    TQ_TRY(tq_cl_run1d(&c->cl, c->k_enc_bucket, groups, 64, a3, 15, "q_encode_bucket", e));
+                    TQ_ARG(nlev),   TQ_ARG(bucket),    TQ_ARG(c->scales), TQ_ARG(seed),
+                    TQ_ARG(worker), TQ_ARG(iter),      TQ_ARG(tid),    TQ_ARG(c->words),
+                    TQ_ARG(nwords), TQ_ARG(ef),        TQ_LOCAL(32u * el)};
+    TQ_TRY(run(c, c->k_enc, eglobal, el, a3, 15, "q_encode_bucket", e));
     TQ_TRY(TQ_CL(clEnqueueReadBuffer(c->cl.queue, c->scales, CL_FALSE, 0, 4u * (size_t)nb,
                                      parts.scales, 0, NULL, NULL), e));
   }
   TQ_TRY(tq_cl_read(&c->cl, c->words, 0, 4u * (size_t)nwords, parts.payload, e));
   tq_wire_seal(msg);
   info->t_encode = tq_now_seconds() - t2;
+  info->t_device = take_events(c);
   info->method = cfg->method;
   info->bits = cfg->bits;
   info->stats = ts->stats;

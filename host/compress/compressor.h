@@ -3,10 +3,10 @@
  * flat float buffer (the server sums N workers' messages, then scales or uses weight = 1/N).
  *
  * Per encode call the device work is queued and the host waits only where it needs results:
- *   truncated family (power-law tail): q_stats, q_hist, q_stats_reduce -> read 464 bytes ->
- *     host fit + design -> q_encode_table -> read payload (refits skip the first part when the
+ *   truncated family (power-law tail): q_stats, q_edges, q_hist, q_stats_reduce -> read 464 B ->
+ *     host fit + design -> q_encode_table_b<bits> -> read payload (refits skip the first part when the
  *     tensor's design is younger than cfg.refit_every iterations);
- *   bucketed family: q_norm_part, q_norm_fin, q_encode_bucket -> read scales + payload;
+ *   bucketed family: q_norm_part, q_norm_fin, q_encode_bucket_b<bits> -> read scales + payload;
  *   fp32 (method none, or a tensor below cfg.min_elems): read the tensor.
  * All device buffers are made at creation; messages go into a caller-owned tq_buf that only
  * grows. A compressor and a decoder each own their cl_kernel objects: use one per thread. */
@@ -39,6 +39,9 @@ typedef struct tq_encode_info {
   /* Host wall-clock seconds: statistics (queue + wait for the 464-byte read), fit + design on
    * the host, encode (queue the kernels + wait for the payload read). */
   double t_stats, t_design, t_encode;
+  /* Seconds the device spent running this call's kernels (OpenCL event profiling; 0 unless
+   * the queue was opened with profiling). */
+  double t_device;
 } tq_encode_info;
 
 typedef struct tq_compressor tq_compressor;
@@ -63,6 +66,12 @@ const tq_compress_cfg *tq_compressor_config(const tq_compressor *c);
 /* Copies the current residual of a tensor to host memory (count floats; zeros without error
  * feedback). For tests and diagnostics. */
 tq_status tq_compressor_residual(tq_compressor *c, int tensor, float *dst, tq_err *e);
+
+/* The inverse, for checkpoint resume: sets the residual of a tensor from src (count floats;
+ * blocking: src may be reused when this returns). Without error feedback, or for a tensor
+ * that travels as fp32, there is no residual: src must then be all zeros (TQ_EINPUT
+ * otherwise, so a checkpoint from an error-feedback run is not silently dropped). */
+tq_status tq_compressor_set_residual(tq_compressor *c, int tensor, const float *src, tq_err *e);
 
 typedef struct tq_decoder tq_decoder;
 
