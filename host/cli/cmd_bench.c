@@ -14,6 +14,7 @@ typedef struct bench_kind {
 static const bench_kind kinds[] = {
     {"train", tq_bench_train, "images/s for forward + backward + update of one model"},
     {"quant", tq_bench_quant, "gradient compression: encode/decode throughput vs a copy kernel"},
+    {"step", tq_bench_step, "steps/s of N simulated workers and the time of each phase"},
     {NULL, NULL, NULL},
 };
 

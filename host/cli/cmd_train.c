@@ -1,4 +1,8 @@
-/* tailquant train CONFIG [--set key=value ...] [--device SPEC] [--quiet] */
+/* tailquant train CONFIG [--set key=value ...] [--device SPEC] [--quiet]
+ *                        [--stop-after N] [--dump-gradients ITER[,ITER...]]
+ * tailquant train --resume RUN_DIR [--device SPEC] [--quiet] [--stop-after N]
+ * A config with a sweep runs every variant in turn and ends with a comparison table. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,49 +13,107 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: tailquant train CONFIG [--set key=value ...] [--device SPEC] [--quiet]\n\n"
-          "Trains the experiment described by CONFIG (a libconfig file; see "
-          "docs/configuration.md)\nand writes output.dir/experiment.name/{config.cfg, "
-          "metrics.csv, summary.json}.\n\n"
-          "  --set key=value  override a key, e.g. --set train.lr=0.1 (repeatable)\n"
-          "  --device SPEC    auto, cpu, gpu, P:D or part of a device name (tailquant devices)\n"
-          "  --quiet          no progress output\n");
+          "usage: tailquant train CONFIG [--set key=value ...] [--device SPEC] [--quiet]\n"
+          "                       [--stop-after N] [--dump-gradients ITER[,ITER...]]\n"
+          "       tailquant train --resume RUN_DIR [--device SPEC] [--quiet] [--stop-after N]\n\n"
+          "Trains the experiment described by CONFIG (docs/configuration.md) and writes\n"
+          "output.dir/experiment.name[/variant]/{config.cfg, metrics.csv, summary.json,\n"
+          "checkpoint.bin}. A config with a sweep section runs every variant.\n\n"
+          "  --set key=value       override a key, e.g. --set train.lr=0.1 (repeatable)\n"
+          "  --device SPEC         auto, cpu, gpu, P:D or part of a device name\n"
+          "  --quiet               no progress output\n"
+          "  --resume RUN_DIR      continue a run from its last checkpoint\n"
+          "  --stop-after N        stop after iteration N, leaving a checkpoint to resume from\n"
+          "  --dump-gradients L    write every worker's raw gradient at these iterations\n"
+          "                        (RUN_DIR/gradients/iter_N/, float32 files + index.tsv)\n");
+}
+
+static int parse_long(const char *opt, const char *v, long lo, long *out) {
+  char *end;
+  long x = strtol(v, &end, 10);
+  if (!*v || *end || x < lo) {
+    fprintf(stderr, "tailquant train: %s '%s' must be an integer >= %ld\n", opt, v, lo);
+    return 2;
+  }
+  *out = x;
+  return 0;
+}
+
+static int parse_dumps(const char *v, long *out, int cap, int *n) {
+  char buf[1024];
+  snprintf(buf, sizeof buf, "%s", v);
+  char *save = NULL;
+  for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    if (*n == cap) {
+      fprintf(stderr, "tailquant train: --dump-gradients takes at most %d iterations\n", cap);
+      return 2;
+    }
+    if (parse_long("--dump-gradients", tok, 1, &out[(*n)++])) return 2;
+  }
+  return 0;
+}
+
+static void print_table(const tq_experiment *xs, const tq_train_result *rs, int n) {
+  printf("\n%-36s %7s %7s %12s %8s %11s %12s %8s\n", "variant", "final%", "best%", "uplink bits",
+         "ratio", "quant MSE", "sim t->tgt s", "wall s");
+  for (int i = 0; i < n; i++) {
+    char tgt[32] = "never";
+    if (rs[i].time_to_target >= 0) snprintf(tgt, sizeof tgt, "%.1f", rs[i].time_to_target);
+    printf("%-36.36s %7.2f %7.2f %12.4g %8.2f %11.4g %12s %8.1f\n", xs[i].variant,
+           100 * rs[i].final_test_accuracy, 100 * rs[i].best_test_accuracy, rs[i].bits_total,
+           rs[i].compression_ratio, rs[i].mean_quant_mse, tgt, rs[i].seconds);
+  }
 }
 
 int tq_cmd_train(int argc, char **argv) {
-  const char *config = NULL, *device = NULL;
+  const char *config = NULL, *device = NULL, *resume = NULL;
   bool quiet = false;
-  const char **sets = calloc((size_t)argc, sizeof *sets);
-  int nsets = 0;
-  int rc = 0;
+  long stop_after = 0, dumps[64];
+  int ndump = 0;
+  const char **sets = calloc((size_t)argc + 8, sizeof *sets);
+  int nsets = 0, rc = 0;
   for (int i = 1; i < argc && rc == 0; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+    const char *a = argv[i];
+    bool takes = !strcmp(a, "--set") || !strcmp(a, "--device") || !strcmp(a, "--resume") ||
+                 !strcmp(a, "--stop-after") || !strcmp(a, "--dump-gradients");
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       free(sets);
       return 0;
-    } else if (!strcmp(argv[i], "--set") || !strcmp(argv[i], "--device")) {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "tailquant train: %s needs a value\n", argv[i]);
-        rc = 2;
-      } else if (!strcmp(argv[i], "--set")) {
-        sets[nsets++] = argv[++i];
-      } else {
-        device = argv[++i];
-      }
-    } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
+    } else if (takes && i + 1 >= argc) {
+      fprintf(stderr, "tailquant train: %s needs a value\n", a);
+      rc = 2;
+    } else if (!strcmp(a, "--set")) {
+      sets[nsets++] = argv[++i];
+    } else if (!strcmp(a, "--device")) {
+      device = argv[++i];
+    } else if (!strcmp(a, "--resume")) {
+      resume = argv[++i];
+    } else if (!strcmp(a, "--stop-after")) {
+      rc = parse_long(a, argv[++i], 1, &stop_after);
+    } else if (!strcmp(a, "--dump-gradients")) {
+      rc = parse_dumps(argv[++i], dumps, 64, &ndump);
+    } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
       quiet = true;
-    } else if (argv[i][0] == '-') {
-      fprintf(stderr, "tailquant train: unknown option '%s'\n", argv[i]);
+    } else if (a[0] == '-') {
+      fprintf(stderr, "tailquant train: unknown option '%s'\n", a);
       rc = 2;
     } else if (config) {
-      fprintf(stderr, "tailquant train: one CONFIG only (got '%s' and '%s')\n", config, argv[i]);
+      fprintf(stderr, "tailquant train: one CONFIG only (got '%s' and '%s')\n", config, a);
       rc = 2;
     } else {
-      config = argv[i];
+      config = a;
     }
   }
-  if (rc == 0 && !config) {
-    usage(stderr);
+  if (rc == 0 && !config == !resume) {
+    if (config && resume)
+      fprintf(stderr, "tailquant train: give a CONFIG or --resume RUN_DIR, not both\n");
+    else
+      usage(stderr);
+    rc = 2;
+  }
+  if (rc == 0 && resume && nsets > 0) {
+    fprintf(stderr, "tailquant train: --set cannot change a run being resumed\n");
     rc = 2;
   }
   if (rc != 0) {
@@ -59,12 +121,47 @@ int tq_cmd_train(int argc, char **argv) {
     return rc;
   }
   tq_err e = {0};
-  tq_experiment x;
-  tq_status s = tq_experiment_load(config, sets, nsets, &x, &e);
+  tq_train_opts o = {.device = device, .quiet = quiet, .resume_dir = resume,
+                     .stop_after = stop_after, .dump_iters = dumps, .ndump = ndump};
+  tq_status s = TQ_OK;
+  if (resume) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.cfg", resume);
+    tq_experiment x;
+    tq_train_result r;
+    s = tq_experiment_load(path, NULL, 0, &x, &e);
+    if (s == TQ_OK) s = tq_train(&x, &o, &r, &e);
+    free(sets);
+    return tq_cli_report("train", s, e.msg);
+  }
+  tq_sweep *sw = malloc(sizeof *sw);
+  tq_experiment *xs = NULL;
+  tq_train_result *rs = NULL;
+  s = sw ? tq_sweep_load(config, sw, &e) : tq_fail(&e, TQ_ENOMEM, "out of memory");
+  if (s == TQ_OK) {
+    xs = calloc((size_t)sw->nvariants, sizeof *xs);
+    rs = calloc((size_t)sw->nvariants, sizeof *rs);
+    if (!xs || !rs) s = tq_fail(&e, TQ_ENOMEM, "out of memory");
+  }
+  /* Every variant is loaded and checked before the first one trains. */
+  for (int v = 0; s == TQ_OK && v < sw->nvariants; v++) {
+    int n = nsets;
+    for (int k = 0; k < sw->nkeys; k++) sets[n++] = sw->settings[v][k];
+    s = tq_experiment_load(config, sets, n, &xs[v], &e);
+    if (s != TQ_OK && sw->name[v][0]) tq_wrap(&e, "sweep variant %s", sw->name[v]);
+    if (s == TQ_OK) snprintf(xs[v].variant, sizeof xs[v].variant, "%s", sw->name[v]);
+  }
+  int done = 0;
+  for (int v = 0; s == TQ_OK && v < sw->nvariants; v++) {
+    if (sw->nvariants > 1 && !quiet) printf("\n[%d/%d] %s\n", v + 1, sw->nvariants, xs[v].variant);
+    s = tq_train(&xs[v], &o, &rs[v], &e);
+    if (s == TQ_OK && !rs[v].complete) break; /* --stop-after */
+    if (s == TQ_OK) done++;
+  }
+  if (sw && sw->nvariants > 1 && done > 0) print_table(xs, rs, done);
+  free(sw);
+  free(xs);
+  free(rs);
   free(sets);
-  if (s != TQ_OK) return tq_cli_report("train", s, e.msg);
-  tq_train_opts o = {device, quiet};
-  tq_train_result r;
-  s = tq_train(&x, &o, &r, &e);
   return tq_cli_report("train", s, e.msg);
 }

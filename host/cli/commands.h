@@ -11,6 +11,7 @@ int tq_cmd_quantize(int argc, char **argv);
 /* tailquant bench sub-commands (host/cli/bench_*.c). */
 int tq_bench_train(int argc, char **argv);
 int tq_bench_quant(int argc, char **argv);
+int tq_bench_step(int argc, char **argv);
 
 /* Prints "tailquant: <message>" to stderr and returns the exit code for the status. */
 int tq_cli_report(const char *verb, int status, const char *msg);

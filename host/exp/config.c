@@ -45,6 +45,32 @@ static const key_def schema[] = {
     {"train.lr", K_FLOAT, F(lr), 0, 100, "0.05", NULL},
     {"train.momentum", K_FLOAT, F(momentum), 0, 0.999999, "0.0", NULL},
     {"train.weight_decay", K_FLOAT, F(weight_decay), 0, 1, "0.0", NULL},
+    {"train.lr_schedule", K_STRING, F(lr_schedule), 0, 0, "constant", "constant|step|cosine"},
+    {"train.lr_step_every", K_INT, F(lr_step_every), 1, 100000000, "1000", NULL},
+    {"train.lr_step_gamma", K_FLOAT, F(lr_step_gamma), 0, 1, "0.1", NULL},
+    {"train.lr_min", K_FLOAT, F(lr_min), 0, 100, "0.0", NULL},
+    {"workers.count", K_INT, F(workers), 1, 64, "1", NULL},
+    {"workers.partition", K_STRING, F(partition), 0, 0, "iid", "iid|label_skew"},
+    {"workers.classes_per_worker", K_INT, F(classes_per_worker), 1, 256, "2", NULL},
+    {"workers.devices", K_STRING, F(worker_devices), 0, 0, "", NULL},
+    {"workers.timeout_s", K_FLOAT, F(timeout_s), 0.001, 1e6, "600.0", NULL},
+    {"compression.method", K_STRING, F(method), 0, 0, "none",
+     "none|qsgd|qsgdinf|nuqsgd|tqsgd|tnqsgd|tbqsgd"},
+    {"compression.bits", K_INT, F(bits), 1, 32, "3", NULL},
+    {"compression.bucket", K_INT, F(bucket), 0, 1 << 30, "512", NULL},
+    {"compression.tail_model", K_STRING, F(tail_model), 0, 0, "powerlaw", "powerlaw|laplace"},
+    {"compression.alpha_rule", K_STRING, F(alpha_rule), 0, 0, "bound", "bound|truevar"},
+    {"compression.zero_level", K_BOOL, F(zero_level), 0, 0, "false", NULL},
+    {"compression.error_feedback", K_BOOL, F(error_feedback), 0, 0, "false", NULL},
+    {"compression.min_elems", K_INT, F(min_elems), 0, 1 << 30, "1024", NULL},
+    {"compression.refit_every", K_INT, F(refit_every), 1, 1000000, "1", NULL},
+    {"compression.warmup_iterations", K_INT, F(warmup_iterations), 0, 100000000, "0", NULL},
+    {"link.bandwidth_mbps", K_FLOAT, F(bandwidth_mbps), 1e-6, 1e9, "100.0", NULL},
+    {"link.latency_ms", K_FLOAT, F(latency_ms), 0, 1e6, "1.0", NULL},
+    {"link.downlink", K_BOOL, F(downlink), 0, 0, "false", NULL},
+    {"metrics.quant_mse", K_BOOL, F(quant_mse), 0, 0, "true", NULL},
+    {"metrics.target_accuracy", K_FLOAT, F(target_accuracy), 0, 1, "0.8", NULL},
+    {"checkpoint.every", K_INT, F(checkpoint_every), 0, 100000000, "0", NULL},
     {"device.spec", K_STRING, F(device), 0, 0, "auto", NULL},
     {"output.dir", K_STRING, F(out_dir), 0, 0, "runs", NULL},
 };
@@ -79,11 +105,12 @@ static tq_status check_structure(config_t *cfg, const char *file, tq_err *e) {
     for (int k = 0; k < ng && !seen; k++) seen = !strcmp(groups[k], g);
     if (!seen && ng < 15) groups[ng++] = strdup(g);
   }
+  groups[ng++] = strdup("sweep"); /* read by tq_sweep_load */
   groups[ng] = NULL;
   tq_status s = tq_cfg_only_keys(root, groups, file, e);
   for (int k = 0; s == TQ_OK && k < ng; k++) {
     const config_setting_t *g = config_setting_get_member(root, groups[k]);
-    if (!g) continue;
+    if (!g || !strcmp(groups[k], "sweep")) continue;
     if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
       char where[600];
       tq_cfg_where(g, file, where, sizeof where);
@@ -180,7 +207,8 @@ static tq_status read_key(const config_t *cfg, const key_def *k, tq_experiment *
                        k->choices);
       }
     }
-    if (raw[0] == '\0') return tq_fail(e, TQ_EINPUT, "%s: '%s' must not be empty", file, k->key);
+    /* Keys whose default is empty may stay empty ("not set"); others may not. */
+    if (raw[0] == '\0' && k->dflt[0]) return tq_fail(e, TQ_EINPUT, "%s: '%s' must not be empty", file, k->key);
     if (k->type == K_PATH) {
       /* Absolute, so the resolved file saved beside the results works from anywhere. */
       char joined[TQ_PATH_MAX], real[PATH_MAX];
@@ -217,7 +245,101 @@ tq_status tq_experiment_load(const char *path, const char *const *overrides, int
                      path, x->name);
   if (x->epochs == 0 && x->iterations == 0)
     return tq_fail(e, TQ_EINPUT, "%s: set train.epochs or train.iterations above 0", path);
+  if (x->checkpoint_every % x->refit_every != 0)
+    return tq_fail(e, TQ_EINPUT,
+                   "%s: checkpoint.every (%d) must be a multiple of compression.refit_every (%d), "
+                   "so a resumed run redesigns its levels where the uninterrupted one did",
+                   path, x->checkpoint_every, x->refit_every);
+  if (!strcmp(x->method, "none") && x->bits != 3 && x->bits != 32)
+    return tq_fail(e, TQ_EINPUT, "%s: compression.bits = %d has no meaning with method \"none\"",
+                   path, x->bits);
   return TQ_OK;
+}
+
+/* A setting's value as the text --set would take. */
+static tq_status value_text(const config_setting_t *v, char *out, size_t cap, const char *file,
+                            tq_err *e) {
+  switch (config_setting_type(v)) {
+  case CONFIG_TYPE_INT:
+  case CONFIG_TYPE_INT64: snprintf(out, cap, "%lld", config_setting_get_int64(v)); return TQ_OK;
+  case CONFIG_TYPE_FLOAT: snprintf(out, cap, "%.17g", config_setting_get_float(v)); return TQ_OK;
+  case CONFIG_TYPE_BOOL: snprintf(out, cap, "%s", config_setting_get_bool(v) ? "true" : "false"); return TQ_OK;
+  case CONFIG_TYPE_STRING: snprintf(out, cap, "%s", config_setting_get_string(v)); return TQ_OK;
+  }
+  char where[600];
+  tq_cfg_where(v, file, where, sizeof where);
+  return tq_fail(e, TQ_EINPUT, "%s: sweep values must be numbers, strings or booleans", where);
+}
+
+tq_status tq_sweep_load(const char *path, tq_sweep *sw, tq_err *e) {
+  memset(sw, 0, sizeof *sw);
+  sw->nvariants = 1;
+  config_t cfg;
+  config_init(&cfg);
+  tq_status s = tq_cfg_read_file(&cfg, path, e);
+  const config_setting_t *list = s == TQ_OK ? config_lookup(&cfg, "sweep") : NULL;
+  static const char *const entry_keys[] = {"key", "values", NULL};
+  if (s == TQ_OK && list && config_setting_type(list) != CONFIG_TYPE_LIST) {
+    char where[600];
+    tq_cfg_where(list, path, where, sizeof where);
+    s = tq_fail(e, TQ_EINPUT, "%s: sweep must be a list ( { key = \"group.key\"; values = [...]; }, ... )", where);
+  }
+  int nkeys = (s == TQ_OK && list) ? config_setting_length(list) : 0;
+  if (nkeys > 8) s = tq_fail(e, TQ_EINPUT, "%s: a sweep may vary at most 8 keys", path);
+  for (int k = 0; s == TQ_OK && k < nkeys; k++) {
+    const config_setting_t *entry = config_setting_get_elem(list, (unsigned)k);
+    char where[600], key[128];
+    tq_cfg_where(entry, path, where, sizeof where);
+    if (config_setting_type(entry) != CONFIG_TYPE_GROUP) {
+      s = tq_fail(e, TQ_EINPUT, "%s: each sweep entry must be { key = ...; values = [...]; }", where);
+      break;
+    }
+    s = tq_cfg_only_keys(entry, entry_keys, path, e);
+    if (s == TQ_OK) s = tq_cfg_string(entry, "key", true, NULL, key, sizeof key, path, e);
+    if (s != TQ_OK) break;
+    if (!find_key(key)) {
+      s = tq_fail(e, TQ_EINPUT, "%s: sweep key '%s' is not a configuration key", where, key);
+      break;
+    }
+    const config_setting_t *vals = config_setting_get_member(entry, "values");
+    int nv = vals ? config_setting_length(vals) : 0;
+    if (!vals || (config_setting_type(vals) != CONFIG_TYPE_ARRAY &&
+                  config_setting_type(vals) != CONFIG_TYPE_LIST) || nv == 0) {
+      s = tq_fail(e, TQ_EINPUT, "%s: sweep entry for '%s' needs a non-empty values = [ ... ]", where, key);
+      break;
+    }
+    if (sw->nvariants * nv > TQ_MAX_VARIANTS) {
+      s = tq_fail(e, TQ_EINPUT, "%s: the sweep expands to more than %d runs", where, TQ_MAX_VARIANTS);
+      break;
+    }
+    /* Cartesian product: each existing variant is repeated for every value of this key. */
+    int old = sw->nvariants;
+    for (int vi = nv - 1; vi >= 0 && s == TQ_OK; vi--) {
+      char text[128];
+      s = value_text(config_setting_get_elem(vals, (unsigned)vi), text, sizeof text, path, e);
+      for (int i = 0; i < old && s == TQ_OK; i++) {
+        int dst = vi * old + i;
+        if (vi > 0) {
+          memcpy(sw->settings[dst], sw->settings[i], sizeof sw->settings[i]);
+          memcpy(sw->name[dst], sw->name[i], sizeof sw->name[i]);
+        }
+        snprintf(sw->settings[dst][k], sizeof sw->settings[dst][k], "%s=%s", key, text);
+        const char *leaf = strrchr(key, '.') + 1;
+        char part[160];
+        snprintf(part, sizeof part, "%s%s-%s", sw->name[dst][0] ? "_" : "", leaf, text);
+        for (char *p = part; *p; p++)
+          if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                *p == '_' || *p == '-' || *p == '.'))
+            *p = '_';
+        size_t used = strlen(sw->name[dst]);
+        snprintf(sw->name[dst] + used, sizeof sw->name[dst] - used, "%s", part);
+      }
+    }
+    sw->nvariants = old * nv;
+    sw->nkeys = k + 1;
+  }
+  config_destroy(&cfg);
+  return s;
 }
 
 tq_status tq_experiment_write(const tq_experiment *x, const char *path, tq_err *e) {

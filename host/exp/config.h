@@ -31,11 +31,47 @@ typedef struct tq_experiment {
   /* train */
   int batch_size, epochs, iterations, eval_every;
   double lr, momentum, weight_decay;
+  char lr_schedule[16]; /* constant | step | cosine */
+  int lr_step_every;
+  double lr_step_gamma, lr_min;
+  /* workers */
+  int workers;
+  char partition[16]; /* iid | label_skew */
+  int classes_per_worker;
+  char worker_devices[256]; /* comma-separated specs; empty: device.spec for all */
+  double timeout_s;
+  /* compression */
+  char method[16];
+  int bits, bucket, min_elems, refit_every, warmup_iterations;
+  char tail_model[16], alpha_rule[16];
+  bool zero_level, error_feedback;
+  /* link model */
+  double bandwidth_mbps, latency_ms;
+  bool downlink;
+  /* metrics */
+  bool quant_mse;
+  double target_accuracy;
+  /* checkpoint */
+  int checkpoint_every;
   /* device */
   char device[128];
   /* output */
   char out_dir[TQ_PATH_MAX];
+  char variant[128]; /* the sweep variant's name; empty without a sweep */
 } tq_experiment;
+
+/* A sweep: the cartesian product of value lists for some keys. Variant i is the base file with
+ * the `--set`-style overrides settings[i][0..nkeys). */
+#define TQ_MAX_VARIANTS 256
+typedef struct tq_sweep {
+  int nvariants, nkeys;
+  char name[TQ_MAX_VARIANTS][128];
+  char settings[TQ_MAX_VARIANTS][8][160];
+} tq_sweep;
+
+/* Reads the optional `sweep = ( { key = "group.key"; values = [ ... ]; }, ... );` list of an
+ * experiment file. Without one: a single variant with an empty name and no settings. */
+tq_status tq_sweep_load(const char *path, tq_sweep *sw, tq_err *e);
 
 /* Reads and validates an experiment file, then applies the overrides ("key=value" strings,
  * e.g. "train.lr=0.1"), then resolves paths. Errors name the file, line and key (or the

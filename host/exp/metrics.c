@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/fileio.h"
 
@@ -15,6 +16,25 @@ tq_status tq_metrics_open(tq_metrics *m, const char *dir, const char *header, tq
   m->f = fopen(m->partial, "w");
   if (!m->f) return tq_fail(e, TQ_EIO, "%s: cannot create: %s", m->partial, strerror(errno));
   fprintf(m->f, "%s\n", header);
+  return TQ_OK;
+}
+
+tq_status tq_metrics_resume(tq_metrics *m, const char *dir, long long bytes, tq_err *e) {
+  snprintf(m->partial, sizeof m->partial, "%s/metrics.csv.partial", dir);
+  snprintf(m->final, sizeof m->final, "%s/metrics.csv", dir);
+  if (truncate(m->partial, (off_t)bytes) != 0)
+    return tq_fail(e, TQ_EINPUT, "%s: cannot truncate to the checkpoint's %lld bytes: %s",
+                   m->partial, bytes, strerror(errno));
+  m->f = fopen(m->partial, "a");
+  if (!m->f) return tq_fail(e, TQ_EIO, "%s: cannot open: %s", m->partial, strerror(errno));
+  return TQ_OK;
+}
+
+tq_status tq_metrics_tell(tq_metrics *m, long long *bytes, tq_err *e) {
+  if (fflush(m->f) != 0) return tq_fail(e, TQ_EIO, "%s: write failed", m->partial);
+  long pos = ftell(m->f);
+  if (pos < 0) return tq_fail(e, TQ_EIO, "%s: cannot tell position", m->partial);
+  *bytes = pos;
   return TQ_OK;
 }
 

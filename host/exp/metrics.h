@@ -15,6 +15,11 @@ typedef struct tq_metrics {
 
 /* Opens DIR/metrics.csv.partial and writes the header (comma-separated column names). */
 tq_status tq_metrics_open(tq_metrics *m, const char *dir, const char *header, tq_err *e);
+/* Continues a stopped run: truncates DIR/metrics.csv.partial to `bytes` (the length recorded
+ * with the checkpoint) and appends from there. */
+tq_status tq_metrics_resume(tq_metrics *m, const char *dir, long long bytes, tq_err *e);
+/* Bytes written so far (flushed), to record in a checkpoint. */
+tq_status tq_metrics_tell(tq_metrics *m, long long *bytes, tq_err *e);
 /* Writes one row (already formatted, without the newline). */
 tq_status tq_metrics_row(tq_metrics *m, const char *row, tq_err *e);
 /* Flushes, closes and renames to metrics.csv. */

@@ -4,28 +4,57 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "cl/cl_runtime.h"
+#include "compress/compressor.h"
 #include "data/dataset.h"
+#include "data/shard.h"
 #include "data/shuffle.h"
+#include "dist/cluster.h"
+#include "exp/checkpoint.h"
 #include "exp/metrics.h"
 #include "exp/progress.h"
-#include "nn/net.h"
 #include "util/fileio.h"
+
+/* A worker's endless stream of full batches: its shard in a fresh seeded order every pass;
+ * a batch that runs off the end continues into the next pass. */
+typedef struct data_stream {
+  const uint32_t *shard;
+  uint32_t n, pass, pos;
+  uint32_t *order;
+  uint32_t *batch;
+} data_stream;
 
 typedef struct trainer {
   const tq_experiment *x;
+  const tq_train_opts *o;
   tq_model model;
   tq_dataset train, test;
   tq_norm norm;
-  tq_cl cl;
-  bool cl_open;
-  tq_net net;
-  bool net_made;
-  float *xbuf;
-  int32_t *ybuf;
-  uint32_t *perm, *idx;
+  tq_shards shards;
+  data_stream *streams;
+  tq_worker_batch *batches;
+  tq_cluster *cluster;
+  tq_metrics met;
+  bool met_open;
+  char dir[TQ_PATH_MAX + 256];
 } trainer;
+
+static void stream_order(data_stream *s, uint32_t seed, uint32_t worker) {
+  memcpy(s->order, s->shard, s->n * sizeof *s->order);
+  tq_shuffle_in_place(s->order, s->n, seed, worker + 1, s->pass);
+}
+
+static void stream_next(data_stream *s, int B, uint32_t seed, uint32_t worker) {
+  for (int k = 0; k < B; k++) {
+    if (s->pos == s->n) {
+      s->pass++;
+      s->pos = 0;
+      stream_order(s, seed, worker);
+    }
+    s->batch[k] = s->order[s->pos++];
+  }
+}
 
 static tq_status check_fit(const trainer *t, tq_err *e) {
   const tq_model *m = &t->model;
@@ -40,14 +69,32 @@ static tq_status check_fit(const trainer *t, tq_err *e) {
     return tq_fail(e, TQ_EINPUT, "%s (data.test_images) holds %ux%u images but the training set %ux%u",
                    t->x->test_images, t->test.h, t->test.w, d->h, d->w);
   if (m->classes != t->x->classes)
-    return tq_fail(e, TQ_EINPUT,
-                   "%s: the model has %d classes but %s sets data.classes = %d", m->path,
-                   m->classes, t->x->source, t->x->classes);
+    return tq_fail(e, TQ_EINPUT, "%s: the model has %d classes but %s sets data.classes = %d",
+                   m->path, m->classes, t->x->source, t->x->classes);
   return TQ_OK;
 }
 
-static tq_status setup(trainer *t, const tq_train_opts *o, tq_err *e) {
+static tq_status compress_cfg(const tq_experiment *x, tq_compress_cfg *c, tq_err *e) {
+  tq_compress_cfg_default(c);
+  TQ_TRY(tq_method_from_name(x->method, &c->method, e));
+  TQ_TRY(tq_tail_model_from_name(x->tail_model, &c->tail, e));
+  TQ_TRY(tq_alpha_rule_from_name(x->alpha_rule, &c->alpha_rule, e));
+  c->bits = c->method == TQ_METHOD_NONE ? 32 : x->bits;
+  c->bucket = (uint32_t)x->bucket;
+  c->zero_level = x->zero_level;
+  c->error_feedback = x->error_feedback;
+  c->min_elems = (uint32_t)x->min_elems;
+  c->refit_every = (uint32_t)x->refit_every;
+  c->seed = (uint32_t)x->seed;
+  tq_status s = tq_compress_cfg_check(c, e);
+  if (s != TQ_OK) tq_wrap(e, "%s: compression", x->source);
+  return s;
+}
+
+static tq_status setup(trainer *t, tq_err *e) {
   const tq_experiment *x = t->x;
+  tq_compress_cfg cc;
+  TQ_TRY(compress_cfg(x, &cc, e));
   TQ_TRY(tq_model_load(x->model_file, &t->model, e));
   TQ_TRY(tq_dataset_load(x->train_images, x->train_labels, (uint32_t)x->classes, &t->train, e));
   TQ_TRY(tq_dataset_load(x->test_images, x->test_labels, (uint32_t)x->classes, &t->test, e));
@@ -58,170 +105,356 @@ static tq_status setup(trainer *t, const tq_train_opts *o, tq_err *e) {
     t->norm = (tq_norm){x->mean, x->std};
     TQ_TRY(tq_norm_check(t->norm, "data.mean/data.std", e));
   }
-  TQ_TRY(tq_cl_open(&t->cl, o->device ? o->device : x->device, false, e));
-  t->cl_open = true;
-  TQ_TRY(tq_net_create(&t->net, &t->model, &t->cl, x->batch_size, (uint32_t)x->seed, 0, e));
-  t->net_made = true;
-  size_t per = tq_dataset_image_size(&t->train), B = (size_t)x->batch_size;
-  t->xbuf = malloc(B * per * sizeof *t->xbuf);
-  t->ybuf = malloc(B * sizeof *t->ybuf);
-  t->perm = malloc(t->train.n * sizeof *t->perm);
-  t->idx = malloc((t->test.n > B ? t->test.n : B) * sizeof *t->idx);
-  if (!t->xbuf || !t->ybuf || !t->perm || !t->idx)
-    return tq_fail(e, TQ_ENOMEM, "out of host memory for batches");
-  return TQ_OK;
+  tq_partition part;
+  TQ_TRY(tq_partition_parse(x->partition, "workers.partition", &part, e));
+  tq_status s = tq_shard(&t->train, part, (uint32_t)x->workers, (uint32_t)x->classes_per_worker,
+                         (uint32_t)x->seed, &t->shards, e);
+  if (s != TQ_OK) return tq_wrap(e, "%s: sharding the training set", x->source);
+  const int N = x->workers, B = x->batch_size;
+  t->streams = calloc((size_t)N, sizeof *t->streams);
+  t->batches = calloc((size_t)N, sizeof *t->batches);
+  if (!t->streams || !t->batches) return tq_fail(e, TQ_ENOMEM, "out of host memory");
+  for (int w = 0; w < N; w++) {
+    data_stream *ds = &t->streams[w];
+    size_t cnt;
+    ds->shard = tq_shard_list(&t->shards, (uint32_t)w, &cnt);
+    ds->n = (uint32_t)cnt;
+    ds->order = malloc(cnt * sizeof *ds->order);
+    ds->batch = malloc((size_t)B * sizeof *ds->batch);
+    if (!ds->order || !ds->batch) return tq_fail(e, TQ_ENOMEM, "out of host memory");
+    stream_order(ds, (uint32_t)x->seed, (uint32_t)w);
+    t->batches[w] = (tq_worker_batch){ds->batch, B};
+  }
+  const char *devices = t->o->device ? t->o->device : (x->worker_devices[0] ? x->worker_devices : x->device);
+  tq_cluster_cfg cfg = {.model = &t->model,
+                        .workers = N,
+                        .batch = B,
+                        .eval_batch = 256,
+                        .devices = devices,
+                        .compress = cc,
+                        .seed = (uint32_t)x->seed,
+                        .msg_timeout_s = x->timeout_s,
+                        .measure_mse = x->quant_mse || t->o->ndump > 0};
+  return tq_cluster_create(&cfg, &t->cluster, e);
 }
 
 static void teardown(trainer *t) {
-  if (t->net_made) tq_net_destroy(&t->net);
-  if (t->cl_open) tq_cl_close(&t->cl);
+  if (t->met_open) tq_metrics_abandon(&t->met);
+  tq_cluster_free(t->cluster);
+  if (t->streams)
+    for (int w = 0; w < t->x->workers; w++) {
+      free(t->streams[w].order);
+      free(t->streams[w].batch);
+    }
+  free(t->streams);
+  free(t->batches);
+  tq_shards_free(&t->shards);
   tq_dataset_free(&t->train);
   tq_dataset_free(&t->test);
-  free(t->xbuf);
-  free(t->ybuf);
-  free(t->perm);
-  free(t->idx);
 }
 
-/* Mean loss and accuracy over the whole test set, in batches of the training batch size. */
-static tq_status evaluate(trainer *t, double *loss, double *acc, tq_err *e) {
-  const uint32_t B = (uint32_t)t->x->batch_size;
-  double lsum = 0;
-  long correct = 0;
-  for (uint32_t start = 0; start < t->test.n; start += B) {
-    uint32_t count = t->test.n - start < B ? t->test.n - start : B;
-    for (uint32_t i = 0; i < count; i++) t->idx[i] = start + i;
-    TQ_TRY(tq_dataset_fill_batch(&t->test, t->idx, count, t->norm, t->xbuf, t->ybuf, e));
-    TQ_TRY(tq_net_set_batch(&t->net, t->xbuf, t->ybuf, (int)count, e));
-    TQ_TRY(tq_net_forward(&t->net, false, 0, e));
-    TQ_TRY(tq_softmax_xent(&t->net, (int)count, e));
-    double l;
-    int c;
-    TQ_TRY(tq_net_read_loss(&t->net, (int)count, &l, &c, e));
-    lsum += l;
-    correct += c;
-  }
-  *loss = lsum / t->test.n;
-  *acc = (double)correct / t->test.n;
-  return TQ_OK;
+static double lr_at(const tq_experiment *x, long it, long total) {
+  if (!strcmp(x->lr_schedule, "step")) return x->lr * pow(x->lr_step_gamma, (double)((it - 1) / x->lr_step_every));
+  if (!strcmp(x->lr_schedule, "cosine"))
+    return x->lr_min + (x->lr - x->lr_min) * 0.5 * (1.0 + cos(M_PI * (double)(it - 1) / (double)total));
+  return x->lr;
 }
 
-static tq_status run(trainer *t, const tq_train_opts *o, tq_train_result *r, tq_err *e) {
-  const tq_experiment *x = t->x;
-  const uint32_t B = (uint32_t)x->batch_size, n = t->train.n;
-  const long per_epoch = (long)((n + B - 1) / B);
-  const long total = x->iterations > 0 ? x->iterations : per_epoch * x->epochs;
-
-  snprintf(r->run_dir, sizeof r->run_dir, "%s/%s", x->out_dir, x->name);
-  TQ_TRY(tq_mkdirs(r->run_dir, e));
-  char path[TQ_PATH_MAX + 128];
-  snprintf(path, sizeof path, "%s/config.cfg", r->run_dir);
-  TQ_TRY(tq_experiment_write(x, path, e));
-  snprintf(path, sizeof path, "%s/summary.json", r->run_dir);
-  remove(path); /* only a finished run has one */
-
-  tq_progress prog;
-  tq_progress_start(&prog, total, o->quiet);
-  char line[512], desc[4096];
-  tq_model_describe(&t->model, desc, sizeof desc);
-  snprintf(line, sizeof line,
-           "tailquant: training %s (%zu parameters) on %s [%s], %u training and %u test images, "
-           "batch %u, %ld iterations",
-           t->model.name, t->model.nparams, t->cl.info.name, t->cl.info.platform_name, n,
-           t->test.n, B, total);
-  tq_progress_say(&prog, line);
-
-  tq_metrics met;
-  TQ_TRY(tq_metrics_open(&met, r->run_dir,
-                         "iteration,epoch,loss,train_accuracy,test_loss,test_accuracy,lr,"
-                         "images_per_s,seconds",
-                         e));
+/* Every worker's raw gradient, one little-endian float32 file per worker and tensor, plus
+ * index.tsv naming file, worker, tensor, shape and element count. */
+static tq_status dump_gradients(trainer *t, long it, tq_err *e) {
+  char dir[TQ_PATH_MAX + 300], path[TQ_PATH_MAX + 400];
+  snprintf(dir, sizeof dir, "%s/gradients/iter_%06ld", t->dir, it);
+  TQ_TRY(tq_mkdirs(dir, e));
+  snprintf(path, sizeof path, "%s/index.tsv", dir);
+  FILE *idx = fopen(path, "w");
+  if (!idx) return tq_fail(e, TQ_EIO, "%s: cannot create", path);
+  fprintf(idx, "file\tworker\ttensor\tshape\telements\n");
   tq_status s = TQ_OK;
-  double t0 = tq_now_seconds(), best = -1, test_loss = NAN, test_acc = -1, ema_ips = 0;
-  long it = 0;
-  int epoch = 0;
-  uint32_t pos = n; /* forces a new epoch's permutation on the first step */
-  for (it = 1; it <= total && s == TQ_OK; it++) {
-    double ts = tq_now_seconds();
-    if (pos >= n) {
-      tq_shuffle_perm(t->perm, n, (uint32_t)x->seed, (uint32_t)epoch);
-      epoch++;
-      pos = 0;
+  for (int w = 0; w < t->x->workers && s == TQ_OK; w++) {
+    const float *g = tq_cluster_raw_gradient(t->cluster, w);
+    for (int k = 0; k < t->model.ntensors && s == TQ_OK; k++) {
+      const tq_tensor *tt = &t->model.tensors[k];
+      char name[128], shape[64] = "";
+      snprintf(name, sizeof name, "w%02d.%s.f32", w, tt->name);
+      for (int d = 0; d < tt->ndims; d++)
+        snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%d", d ? "x" : "", tt->dims[d]);
+      snprintf(path, sizeof path, "%s/%s", dir, name);
+      s = tq_write_file_atomic(path, g + tt->offset, tt->count * sizeof(float), e);
+      fprintf(idx, "%s\t%d\t%s\t%s\t%zu\n", name, w, tt->name, shape, tt->count);
     }
-    uint32_t count = n - pos < B ? n - pos : B;
-    s = tq_dataset_fill_batch(&t->train, t->perm + pos, count, t->norm, t->xbuf, t->ybuf, e);
-    pos += count;
-    if (s == TQ_OK) s = tq_net_set_batch(&t->net, t->xbuf, t->ybuf, (int)count, e);
-    if (s == TQ_OK) s = tq_net_forward(&t->net, true, (uint32_t)it, e);
-    if (s == TQ_OK) s = tq_softmax_xent(&t->net, (int)count, e);
-    if (s == TQ_OK) s = tq_net_backward(&t->net, (uint32_t)it, e);
-    if (s == TQ_OK) s = tq_net_sgd(&t->net, (float)x->lr, (float)x->momentum, (float)x->weight_decay, e);
-    double lsum = 0;
-    int correct = 0;
-    if (s == TQ_OK) s = tq_net_read_loss(&t->net, (int)count, &lsum, &correct, e);
-    if (s != TQ_OK) break;
-    double step = tq_now_seconds() - ts, ips = count / (step > 0 ? step : 1e-9);
-    ema_ips = it == 1 ? ips : 0.9 * ema_ips + 0.1 * ips;
-    double loss = lsum / count;
-    if (!isfinite(loss)) {
-      s = tq_fail(e, TQ_EINPUT,
-                  "the loss became %g at iteration %ld: training diverged (lower train.lr, now %g)",
-                  loss, it, x->lr);
+  }
+  if (fclose(idx) != 0 && s == TQ_OK) s = tq_fail(e, TQ_EIO, "%s/index.tsv: write failed", dir);
+  return s;
+}
+
+static tq_status save_checkpoint(trainer *t, long it, const tq_ckpt_header *totals, tq_err *e) {
+  const size_t np = t->model.nparams;
+  const int N = t->x->workers;
+  tq_checkpoint c = {0};
+  c.h = *totals;
+  c.h.nparams = np;
+  c.h.workers = (uint32_t)N;
+  c.h.iteration = (uint32_t)it;
+  c.h.has_residuals = t->x->error_feedback;
+  long long bytes = 0;
+  TQ_TRY(tq_metrics_tell(&t->met, &bytes, e));
+  c.h.metrics_bytes = (uint64_t)bytes;
+  c.params = malloc(np * sizeof(float));
+  c.momentum = malloc(np * sizeof(float));
+  c.workers = calloc((size_t)N, sizeof *c.workers);
+  if (c.h.has_residuals) c.residuals = calloc((size_t)N * np, sizeof(float));
+  tq_status s = (c.params && c.momentum && c.workers && (!c.h.has_residuals || c.residuals))
+                    ? TQ_OK
+                    : tq_fail(e, TQ_ENOMEM, "out of memory writing a checkpoint");
+  if (s == TQ_OK) s = tq_cluster_get_state(t->cluster, c.params, c.momentum, e);
+  for (int w = 0; w < N && s == TQ_OK; w++) {
+    c.workers[w] = (tq_ckpt_worker){t->streams[w].pass, t->streams[w].pos};
+    for (int k = 0; c.h.has_residuals && k < t->model.ntensors && s == TQ_OK; k++)
+      s = tq_compressor_residual(tq_cluster_compressor(t->cluster, w), k,
+                                 c.residuals + (size_t)w * np + t->model.tensors[k].offset, e);
+  }
+  char path[TQ_PATH_MAX + 300];
+  snprintf(path, sizeof path, "%s/checkpoint.bin", t->dir);
+  if (s == TQ_OK) s = tq_checkpoint_write(path, &c, e);
+  tq_checkpoint_free(&c);
+  return s;
+}
+
+static tq_status load_checkpoint(trainer *t, tq_ckpt_header *totals, tq_err *e) {
+  char path[TQ_PATH_MAX + 300];
+  snprintf(path, sizeof path, "%s/checkpoint.bin", t->dir);
+  tq_checkpoint c;
+  TQ_TRY(tq_checkpoint_read(path, t->model.nparams, (uint32_t)t->x->workers, &c, e));
+  tq_status s = tq_cluster_set_state(t->cluster, c.params, c.momentum, e);
+  for (int w = 0; w < t->x->workers && s == TQ_OK; w++) {
+    data_stream *ds = &t->streams[w];
+    if (c.workers[w].pos > ds->n) {
+      s = tq_fail(e, TQ_EINPUT, "%s: worker %d's data position %u is beyond its shard of %u", path, w,
+                  c.workers[w].pos, ds->n);
       break;
     }
-    bool eval = (x->eval_every > 0 && it % x->eval_every == 0) || it == total;
-    char tl[32] = "", ta[32] = "";
-    if (eval) {
-      s = evaluate(t, &test_loss, &test_acc, e);
-      if (s != TQ_OK) break;
-      if (test_acc > best) best = test_acc;
-      snprintf(tl, sizeof tl, "%.6f", test_loss);
-      snprintf(ta, sizeof ta, "%.6f", test_acc);
-    }
-    snprintf(line, sizeof line, "%ld,%d,%.6f,%.6f,%s,%s,%g,%.1f,%.4f", it, epoch, loss,
-             (double)correct / count, tl, ta, x->lr, ips, tq_now_seconds() - t0);
-    s = tq_metrics_row(&met, line, e);
-    tq_progress_update(&prog, it, epoch, loss, (double)correct / count, test_acc, ema_ips, eval);
+    ds->pass = c.workers[w].pass;
+    ds->pos = c.workers[w].pos;
+    stream_order(ds, (uint32_t)t->x->seed, (uint32_t)w);
+    for (int k = 0; c.h.has_residuals && k < t->model.ntensors && s == TQ_OK; k++)
+      s = tq_compressor_set_residual(tq_cluster_compressor(t->cluster, w), k,
+                                     c.residuals + (size_t)w * t->model.nparams + t->model.tensors[k].offset, e);
   }
-  tq_progress_end(&prog);
-  if (s != TQ_OK) {
-    tq_metrics_abandon(&met);
-    return s;
+  if (s == TQ_OK) {
+    *totals = c.h;
+    s = tq_metrics_resume(&t->met, t->dir, (long long)c.h.metrics_bytes, e);
+    t->met_open = s == TQ_OK;
   }
-  TQ_TRY(tq_metrics_finish(&met, e));
-  r->iterations = total;
-  r->seconds = tq_now_seconds() - t0;
-  r->final_test_accuracy = test_acc;
-  r->best_test_accuracy = best;
-  r->final_test_loss = test_loss;
-  r->images_per_s = (double)total * B / r->seconds;
+  tq_checkpoint_free(&c);
+  return s;
+}
 
+static const char *metrics_header =
+    "iteration,epoch,loss,train_accuracy,test_loss,test_accuracy,lr,bits,bits_total,"
+    "compression_ratio,quant_mse,gamma,g_min,alpha,rejected,sim_comm_s,"
+    "t_compute,t_encode,t_queue,t_decode,t_update,t_step,sim_wall_s,images_per_s,seconds";
+
+static void fmt_opt(char *out, size_t cap, double v) {
+  if (isfinite(v))
+    snprintf(out, cap, "%.6g", v);
+  else
+    out[0] = '\0';
+}
+
+static tq_status write_summary(trainer *t, const tq_train_result *r, const tq_ckpt_header *tot,
+                               tq_err *e) {
+  const tq_experiment *x = t->x;
   tq_json j;
   tq_json_begin(&j);
   tq_json_str(&j, "status", "complete");
   tq_json_str(&j, "experiment", x->name);
+  tq_json_str(&j, "variant", x->variant);
   tq_json_str(&j, "config", x->source);
   tq_json_str(&j, "model", t->model.name);
   tq_json_int(&j, "parameters", (long long)t->model.nparams);
-  tq_json_str(&j, "device", t->cl.info.name);
-  tq_json_str(&j, "platform", t->cl.info.platform_name);
+  tq_json_str(&j, "device", tq_cluster_device_name(t->cluster, 0));
   tq_json_int(&j, "seed", x->seed);
-  tq_json_int(&j, "workers", 1);
+  tq_json_int(&j, "workers", x->workers);
   tq_json_int(&j, "batch_size", x->batch_size);
-  tq_json_int(&j, "iterations", total);
-  tq_json_num(&j, "epochs", (double)total * B / n);
-  tq_json_num(&j, "final_test_accuracy", test_acc);
-  tq_json_num(&j, "best_test_accuracy", best);
-  tq_json_num(&j, "final_test_loss", test_loss);
+  tq_json_str(&j, "method", x->method);
+  tq_json_int(&j, "bits", strcmp(x->method, "none") ? x->bits : 32);
+  tq_json_int(&j, "iterations", r->iterations);
+  tq_json_num(&j, "final_test_accuracy", r->final_test_accuracy);
+  tq_json_num(&j, "best_test_accuracy", r->best_test_accuracy);
+  tq_json_num(&j, "final_test_loss", r->final_test_loss);
+  tq_json_num(&j, "uplink_bits_total", tot->bits_total);
+  tq_json_num(&j, "compression_ratio", r->compression_ratio);
+  tq_json_num(&j, "mean_quant_mse", r->mean_quant_mse);
+  tq_json_num(&j, "target_accuracy", x->target_accuracy);
+  tq_json_num(&j, "sim_time_to_target_s", r->time_to_target >= 0 ? r->time_to_target : NAN);
+  tq_json_num(&j, "sim_wall_s", r->sim_wall);
   tq_json_num(&j, "seconds", r->seconds);
   tq_json_num(&j, "images_per_s", r->images_per_s);
+  tq_json_num(&j, "step_s", r->t_step);
+  tq_json_num(&j, "compute_s", r->t_compute);
+  tq_json_num(&j, "encode_s", r->t_encode);
+  tq_json_num(&j, "queue_s", r->t_queue);
+  tq_json_num(&j, "decode_s", r->t_decode);
+  tq_json_num(&j, "update_s", r->t_update);
+  tq_json_num(&j, "compress_share", r->t_step > 0 ? (r->t_encode + r->t_decode) / r->t_step : NAN);
+  tq_reject_counts rc = tq_cluster_rejects(t->cluster);
+  tq_json_int(&j, "rejected_invalid", rc.invalid);
+  tq_json_int(&j, "rejected_duplicate", rc.duplicate);
+  tq_json_int(&j, "rejected_stale", rc.stale);
   tq_json_num(&j, "normalize_mean", t->norm.mean);
   tq_json_num(&j, "normalize_std", t->norm.std);
-  snprintf(path, sizeof path, "%s/summary.json", r->run_dir);
-  TQ_TRY(tq_json_write(&j, path, e));
+  char path[TQ_PATH_MAX + 300];
+  snprintf(path, sizeof path, "%s/summary.json", t->dir);
+  return tq_json_write(&j, path, e);
+}
+
+static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
+  const tq_experiment *x = t->x;
+  const tq_train_opts *o = t->o;
+  const int N = x->workers, B = x->batch_size;
+  const long per_epoch = (long)((t->streams[0].n + (uint32_t)B - 1) / (uint32_t)B);
+  const long total = x->iterations > 0 ? x->iterations : per_epoch * x->epochs;
+  char path[TQ_PATH_MAX + 300], line[1024];
+
+  snprintf(path, sizeof path, "%s/summary.json", t->dir);
+  if (o->resume_dir && access(path, F_OK) == 0)
+    return tq_fail(e, TQ_EINPUT, "%s: this run is complete; nothing to resume", t->dir);
+  remove(path); /* only a finished run has one */
+  tq_ckpt_header tot = {0};
+  tot.time_to_target = -1;
+  tot.best_test_accuracy = -1;
+  long start = 1;
+  if (o->resume_dir) {
+    TQ_TRY(load_checkpoint(t, &tot, e));
+    start = (long)tot.iteration + 1;
+  } else {
+    TQ_TRY(tq_mkdirs(t->dir, e));
+    snprintf(path, sizeof path, "%s/config.cfg", t->dir);
+    TQ_TRY(tq_experiment_write(x, path, e));
+    snprintf(path, sizeof path, "%s/checkpoint.bin", t->dir);
+    remove(path);
+    TQ_TRY(tq_metrics_open(&t->met, t->dir, metrics_header, e));
+    t->met_open = true;
+  }
+
+  tq_progress prog;
+  tq_progress_start(&prog, total, o->quiet);
+  char method[48] = "no compression";
+  if (strcmp(x->method, "none")) snprintf(method, sizeof method, "%s at %d bits", x->method, x->bits);
+  snprintf(line, sizeof line,
+           "tailquant: %s%s%s: %s (%zu parameters), %d worker%s x batch %d on %s, %s, %ld "
+           "iterations%s",
+           x->name, x->variant[0] ? "/" : "", x->variant, t->model.name, t->model.nparams, N,
+           N > 1 ? "s" : "", B, tq_cluster_device_name(t->cluster, 0), method, total,
+           o->resume_dir ? " (resumed)" : "");
+  tq_progress_say(&prog, line);
+
+  double t0 = tq_now_seconds() - tot.seconds, ema_ips = 0, test_loss = NAN, test_acc = -1;
+  double sum_mse = 0, sums[6] = {0};
+  long n_mse = 0, steps = 0, it;
+  const double bw = x->bandwidth_mbps * 1e6, lat = x->latency_ms * 1e-3;
+  tq_status s = TQ_OK;
+  for (it = start; it <= total && s == TQ_OK; it++) {
+    double ts = tq_now_seconds();
+    for (int w = 0; w < N; w++) stream_next(&t->streams[w], B, (uint32_t)x->seed, (uint32_t)w);
+    double lr = lr_at(x, it, total);
+    tq_step_in in = {.data = &t->train, .norm = t->norm, .batches = t->batches,
+                     .iteration = (uint32_t)it, .lr = (float)lr, .momentum = (float)x->momentum,
+                     .weight_decay = (float)x->weight_decay, .compress = it > x->warmup_iterations};
+    tq_step_out so;
+    s = tq_cluster_step(t->cluster, &in, &so, e);
+    if (s != TQ_OK) break;
+    double loss = so.loss_sum / (double)so.samples;
+    if (!isfinite(loss)) {
+      s = tq_fail(e, TQ_EINPUT, "the loss became %g at iteration %ld: training diverged (lower train.lr, now %g)",
+                  loss, it, lr);
+      break;
+    }
+    /* The step's own time: evaluation, dumps and checkpoints are not part of it. */
+    double step = tq_now_seconds() - ts, ips = (double)so.samples / (step > 0 ? step : 1e-9);
+    for (int k = 0; k < o->ndump && s == TQ_OK; k++)
+      if (o->dump_iters[k] == it) s = dump_gradients(t, it, e);
+    tot.bits_total += so.bits;
+    tot.bits_fp32_total += so.bits_fp32;
+    double comm = lat + so.max_worker_bits / bw;
+    if (x->downlink) comm += lat + 32.0 * (double)t->model.nparams / bw;
+    tot.sim_wall += so.t_worker_max + so.t_decode + so.t_update + comm;
+    bool eval = (x->eval_every > 0 && it % x->eval_every == 0) || it == total;
+    char tl[32] = "", ta[32] = "", mse[32], g[32], gm[32], al[32];
+    if (eval && s == TQ_OK) {
+      s = tq_cluster_evaluate(t->cluster, &t->test, t->norm, &test_loss, &test_acc, e);
+      if (s != TQ_OK) break;
+      if (test_acc > tot.best_test_accuracy) tot.best_test_accuracy = test_acc;
+      if (tot.time_to_target < 0 && test_acc >= x->target_accuracy) tot.time_to_target = tot.sim_wall;
+      snprintf(tl, sizeof tl, "%.6f", test_loss);
+      snprintf(ta, sizeof ta, "%.6f", test_acc);
+    }
+    if (isfinite(so.quant_mse)) {
+      sum_mse += so.quant_mse;
+      n_mse++;
+    }
+    fmt_opt(mse, sizeof mse, so.quant_mse);
+    fmt_opt(g, sizeof g, so.gamma);
+    fmt_opt(gm, sizeof gm, so.g_min);
+    fmt_opt(al, sizeof al, so.alpha);
+    ema_ips = it == start ? ips : 0.9 * ema_ips + 0.1 * ips;
+    double ph[6] = {so.t_compute, so.t_encode, so.t_queue, so.t_decode, so.t_update, step};
+    for (int k = 0; k < 6; k++) sums[k] += ph[k];
+    steps++;
+    tot.seconds = tq_now_seconds() - t0;
+    snprintf(line, sizeof line,
+             "%ld,%u,%.6f,%.6f,%s,%s,%.6g,%.0f,%.0f,%.4f,%s,%s,%s,%s,%ld,%.6f,"
+             "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,%.1f,%.3f",
+             it, t->streams[0].pass + 1, loss, (double)so.correct / (double)so.samples, tl, ta, lr,
+             so.bits, tot.bits_total, so.bits_fp32 / so.bits, mse, g, gm, al, so.rejected, comm,
+             so.t_compute, so.t_encode, so.t_queue, so.t_decode, so.t_update, step, tot.sim_wall,
+             ips, tot.seconds);
+    if (s == TQ_OK) s = tq_metrics_row(&t->met, line, e);
+    tq_progress_update(&prog, it, (int)t->streams[0].pass + 1, loss,
+                       (double)so.correct / (double)so.samples, test_acc, ema_ips, eval);
+    bool ckpt = x->checkpoint_every > 0 && it % x->checkpoint_every == 0;
+    if (s == TQ_OK && (ckpt || it == total || it == o->stop_after)) s = save_checkpoint(t, it, &tot, e);
+    if (s == TQ_OK && it == o->stop_after && it < total) {
+      tq_progress_end(&prog);
+      if (!o->quiet)
+        printf("tailquant: stopped after iteration %ld as asked; continue with --resume %s\n", it, t->dir);
+      r->complete = false;
+      r->iterations = it;
+      snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
+      return TQ_OK;
+    }
+  }
+  tq_progress_end(&prog);
+  if (s != TQ_OK) return s;
+  TQ_TRY(tq_metrics_finish(&t->met, e));
+  t->met_open = false;
+  r->complete = true;
+  r->iterations = total;
+  r->seconds = tot.seconds;
+  r->final_test_accuracy = test_acc;
+  r->final_test_loss = test_loss;
+  r->best_test_accuracy = tot.best_test_accuracy;
+  r->bits_total = tot.bits_total;
+  r->compression_ratio = tot.bits_fp32_total / tot.bits_total;
+  r->mean_quant_mse = n_mse ? sum_mse / (double)n_mse : NAN;
+  r->sim_wall = tot.sim_wall;
+  r->time_to_target = tot.time_to_target;
+  double n = steps ? (double)steps : 1;
+  r->t_compute = sums[0] / n;
+  r->t_encode = sums[1] / n;
+  r->t_queue = sums[2] / n;
+  r->t_decode = sums[3] / n;
+  r->t_update = sums[4] / n;
+  r->t_step = sums[5] / n;
+  r->images_per_s = (double)N * B / r->t_step;
+  snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
+  TQ_TRY(write_summary(t, r, &tot, e));
   if (!o->quiet)
-    printf("tailquant: done in %.1f s: test accuracy %.2f%% (best %.2f%%); results in %s/\n",
-           r->seconds, 100 * test_acc, 100 * best, r->run_dir);
+    printf("tailquant: done in %.1f s: test accuracy %.2f%% (best %.2f%%), %.3g uplink bits "
+           "(%.1fx smaller than fp32); results in %s/\n",
+           r->seconds, 100 * test_acc, 100 * r->best_test_accuracy, r->bits_total,
+           r->compression_ratio, t->dir);
   return TQ_OK;
 }
 
@@ -230,8 +463,15 @@ tq_status tq_train(const tq_experiment *x, const tq_train_opts *o, tq_train_resu
   memset(&t, 0, sizeof t);
   memset(r, 0, sizeof *r);
   t.x = x;
-  tq_status s = setup(&t, o, e);
-  if (s == TQ_OK) s = run(&t, o, r, e);
+  t.o = o;
+  if (o->resume_dir)
+    snprintf(t.dir, sizeof t.dir, "%s", o->resume_dir);
+  else if (x->variant[0])
+    snprintf(t.dir, sizeof t.dir, "%s/%s/%s", x->out_dir, x->name, x->variant);
+  else
+    snprintf(t.dir, sizeof t.dir, "%s/%s", x->out_dir, x->name);
+  tq_status s = setup(&t, e);
+  if (s == TQ_OK) s = run(&t, r, e);
   teardown(&t);
   return s;
 }

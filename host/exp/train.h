@@ -1,4 +1,5 @@
-/* Single-worker training without compression: the loop behind `tailquant train`. */
+/* The training loop behind `tailquant train`: N workers (1 by default) over the simulated
+ * cluster, with compression, schedules, evaluation, the link model, checkpoints and metrics. */
 #ifndef TQ_EXP_TRAIN_H
 #define TQ_EXP_TRAIN_H
 
@@ -8,20 +9,29 @@
 #include "util/err.h"
 
 typedef struct tq_train_opts {
-  const char *device; /* overrides device.spec when non-NULL */
+  const char *device;     /* overrides device.spec and workers.devices when non-NULL */
   bool quiet;
+  const char *resume_dir; /* continue the run in this folder from its checkpoint.bin */
+  long stop_after;        /* > 0: stop (as if interrupted) after this iteration */
+  const long *dump_iters; /* write every worker's raw gradient at these iterations */
+  int ndump;
 } tq_train_opts;
 
 typedef struct tq_train_result {
+  bool complete; /* false when stopped early by stop_after */
   long iterations;
   double final_test_accuracy, best_test_accuracy, final_test_loss;
+  double bits_total, compression_ratio, mean_quant_mse;
+  double sim_wall, time_to_target; /* simulated seconds; time_to_target < 0: never reached */
   double seconds, images_per_s;
-  char run_dir[TQ_PATH_MAX + 80];
+  /* mean seconds per step in each phase */
+  double t_compute, t_encode, t_queue, t_decode, t_update, t_step;
+  char run_dir[TQ_PATH_MAX + 256];
 } tq_train_result;
 
-/* Loads the model and data, checks they fit, trains, evaluates and writes
- * output.dir/experiment.name/{config.cfg, metrics.csv, summary.json}. Every input is checked
- * before the first iteration. */
+/* Loads the model and data, checks every input before the first step, trains, evaluates, and
+ * writes RUN_DIR/{config.cfg, metrics.csv, summary.json, checkpoint.bin} where RUN_DIR is
+ * output.dir/experiment.name[/variant], or resume_dir. */
 tq_status tq_train(const tq_experiment *x, const tq_train_opts *o, tq_train_result *r, tq_err *e);
 
 #endif
