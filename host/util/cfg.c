@@ -1,5 +1,7 @@
 #include "util/cfg.h"
 
+#include "util/fileio.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +10,10 @@ tq_status tq_cfg_read_file(config_t *cfg, const char *path, tq_err *e) {
   FILE *f = fopen(path, "r");
   if (!f) return tq_fail(e, TQ_EINPUT, "%s: cannot open file", path);
   fclose(f);
+  /* @include "x.cfg" is relative to the including file, as paths inside it are. */
+  char dir[4096];
+  tq_path_dir(dir, sizeof dir, path);
+  config_set_include_dir(cfg, dir);
   if (config_read_file(cfg, path) != CONFIG_TRUE)
     return tq_fail(e, TQ_EINPUT, "%s:%d: %s", config_error_file(cfg) ? config_error_file(cfg) : path,
                    config_error_line(cfg), config_error_text(cfg));
