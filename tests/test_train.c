@@ -287,8 +287,9 @@ static void test_sweep(void) {
   CU_ASSERT_EQUAL(tq_sweep_load(p, &sw, &e3), TQ_EINPUT);
   /* a real two-variant sweep through the binary: two runs and a comparison table */
   char cfg[1024], args[2048];
+  /* @include is relative to the including file (the temporary folder, two levels deep) */
   snprintf(cfg, sizeof cfg,
-           "@include \"%s\"\nsweep = ( { key = \"compression.method\"; values = [\"qsgd\", \"tqsgd\"]; } );\n",
+           "@include \"../..%s\"\nsweep = ( { key = \"compression.method\"; values = [\"qsgd\", \"tqsgd\"]; } );\n",
            DEFAULT_CFG);
   p = tq_test_write_tmp("runsweep.cfg", cfg);
   snprintf(args, sizeof args,

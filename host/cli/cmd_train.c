@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "dist/mpi_link.h"
 #include "exp/config.h"
 #include "exp/train.h"
 
@@ -25,7 +26,9 @@ static void usage(FILE *f) {
           "  --resume RUN_DIR      continue a run from its last checkpoint\n"
           "  --stop-after N        stop after iteration N, leaving a checkpoint to resume from\n"
           "  --dump-gradients L    write every worker's raw gradient at these iterations\n"
-          "                        (RUN_DIR/gradients/iter_N/, float32 files + index.tsv)\n");
+          "                        (RUN_DIR/gradients/iter_N/, float32 files + index.tsv)\n"
+          "  --transport T         inproc (threads, the default) or mpi: run under\n"
+          "                        mpirun -np K; rank 0 is the server (docs/distributed.md)\n");
 }
 
 static int parse_long(const char *opt, const char *v, long lo, long *out) {
@@ -65,8 +68,67 @@ static void print_table(const tq_experiment *xs, const tq_train_result *rs, int 
   }
 }
 
+/* Loads what to run (a resumed run, or every variant of a sweep), checks it all, then trains.
+ * Under MPI every rank loads the same files: if any rank fails to load, they all stop, and
+ * rank 0 alone reports it (*reported = true). */
+static int run_all(const char *config, const char *resume, const char **sets, int nsets,
+                   const tq_train_opts *o, bool *reported, tq_err *e) {
+  *reported = false;
+  tq_status s = TQ_OK;
+  tq_sweep *sw = calloc(1, sizeof *sw);
+  tq_experiment *xs = NULL;
+  tq_train_result *rs = NULL;
+  if (!sw) return tq_cli_report("train", tq_fail(e, TQ_ENOMEM, "out of memory"), e->msg);
+  if (resume) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.cfg", resume);
+    sw->nvariants = 1;
+    xs = calloc(1, sizeof *xs);
+    s = xs ? tq_experiment_load(path, NULL, 0, &xs[0], e) : tq_fail(e, TQ_ENOMEM, "out of memory");
+  } else {
+    s = tq_sweep_load(config, sw, e);
+    if (s == TQ_OK) {
+      xs = calloc((size_t)sw->nvariants, sizeof *xs);
+      if (!xs) s = tq_fail(e, TQ_ENOMEM, "out of memory");
+    }
+    /* Every variant is loaded and checked before the first one trains. */
+    for (int v = 0; s == TQ_OK && v < sw->nvariants; v++) {
+      int n = nsets;
+      for (int k = 0; k < sw->nkeys; k++) sets[n++] = sw->settings[v][k];
+      s = tq_experiment_load(config, sets, n, &xs[v], e);
+      if (s != TQ_OK && sw->name[v][0]) tq_wrap(e, "sweep variant %s", sw->name[v]);
+      if (s == TQ_OK) snprintf(xs[v].variant, sizeof xs[v].variant, "%s", sw->name[v]);
+    }
+  }
+  if (o->mpi) {
+    tq_err agreed = {0};
+    tq_status all = tq_mpi_agree(o->mpi, s, &agreed);
+    if (all != TQ_OK) {
+      if (o->mpi->rank == 0)
+        tq_cli_report("train", s != TQ_OK ? s : all,
+                      s != TQ_OK ? e->msg : "another rank could not load the experiment");
+      *reported = true;
+      s = all;
+    }
+  }
+  rs = s == TQ_OK ? calloc((size_t)sw->nvariants, sizeof *rs) : NULL;
+  if (s == TQ_OK && !rs) s = tq_fail(e, TQ_ENOMEM, "out of memory");
+  int done = 0;
+  for (int v = 0; s == TQ_OK && v < sw->nvariants; v++) {
+    if (sw->nvariants > 1 && !o->quiet) printf("\n[%d/%d] %s\n", v + 1, sw->nvariants, xs[v].variant);
+    s = tq_train(&xs[v], o, &rs[v], e);
+    if (s == TQ_OK && !rs[v].complete) break; /* --stop-after */
+    if (s == TQ_OK) done++;
+  }
+  if (s == TQ_OK && sw->nvariants > 1 && done > 0 && !o->quiet) print_table(xs, rs, done);
+  free(sw);
+  free(xs);
+  free(rs);
+  return tq_exit_code(s);
+}
+
 int tq_cmd_train(int argc, char **argv) {
-  const char *config = NULL, *device = NULL, *resume = NULL;
+  const char *config = NULL, *device = NULL, *resume = NULL, *transport = "inproc";
   bool quiet = false;
   long stop_after = 0, dumps[64];
   int ndump = 0;
@@ -75,7 +137,8 @@ int tq_cmd_train(int argc, char **argv) {
   for (int i = 1; i < argc && rc == 0; i++) {
     const char *a = argv[i];
     bool takes = !strcmp(a, "--set") || !strcmp(a, "--device") || !strcmp(a, "--resume") ||
-                 !strcmp(a, "--stop-after") || !strcmp(a, "--dump-gradients");
+                 !strcmp(a, "--stop-after") || !strcmp(a, "--dump-gradients") ||
+                 !strcmp(a, "--transport");
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       free(sets);
@@ -91,6 +154,12 @@ int tq_cmd_train(int argc, char **argv) {
       resume = argv[++i];
     } else if (!strcmp(a, "--stop-after")) {
       rc = parse_long(a, argv[++i], 1, &stop_after);
+    } else if (!strcmp(a, "--transport")) {
+      transport = argv[++i];
+      if (strcmp(transport, "inproc") && strcmp(transport, "mpi")) {
+        fprintf(stderr, "tailquant train: --transport '%s': use inproc or mpi\n", transport);
+        rc = 2;
+      }
     } else if (!strcmp(a, "--dump-gradients")) {
       rc = parse_dumps(argv[++i], dumps, 64, &ndump);
     } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
@@ -121,47 +190,29 @@ int tq_cmd_train(int argc, char **argv) {
     return rc;
   }
   tq_err e = {0};
+  tq_mpi mpi;
+  bool use_mpi = !strcmp(transport, "mpi");
+  if (use_mpi) {
+    /* Before anything opens an OpenCL context. */
+    tq_status ms = tq_mpi_init(&argc, &argv, &mpi, &e);
+    if (ms != TQ_OK) {
+      free(sets);
+      return tq_cli_report("train", ms, e.msg);
+    }
+    if (mpi.rank != 0) quiet = true; /* rank 0 speaks for the job */
+  }
   tq_train_opts o = {.device = device, .quiet = quiet, .resume_dir = resume,
-                     .stop_after = stop_after, .dump_iters = dumps, .ndump = ndump};
-  tq_status s = TQ_OK;
-  if (resume) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.cfg", resume);
-    tq_experiment x;
-    tq_train_result r;
-    s = tq_experiment_load(path, NULL, 0, &x, &e);
-    if (s == TQ_OK) s = tq_train(&x, &o, &r, &e);
-    free(sets);
-    return tq_cli_report("train", s, e.msg);
-  }
-  tq_sweep *sw = malloc(sizeof *sw);
-  tq_experiment *xs = NULL;
-  tq_train_result *rs = NULL;
-  s = sw ? tq_sweep_load(config, sw, &e) : tq_fail(&e, TQ_ENOMEM, "out of memory");
-  if (s == TQ_OK) {
-    xs = calloc((size_t)sw->nvariants, sizeof *xs);
-    rs = calloc((size_t)sw->nvariants, sizeof *rs);
-    if (!xs || !rs) s = tq_fail(&e, TQ_ENOMEM, "out of memory");
-  }
-  /* Every variant is loaded and checked before the first one trains. */
-  for (int v = 0; s == TQ_OK && v < sw->nvariants; v++) {
-    int n = nsets;
-    for (int k = 0; k < sw->nkeys; k++) sets[n++] = sw->settings[v][k];
-    s = tq_experiment_load(config, sets, n, &xs[v], &e);
-    if (s != TQ_OK && sw->name[v][0]) tq_wrap(&e, "sweep variant %s", sw->name[v]);
-    if (s == TQ_OK) snprintf(xs[v].variant, sizeof xs[v].variant, "%s", sw->name[v]);
-  }
-  int done = 0;
-  for (int v = 0; s == TQ_OK && v < sw->nvariants; v++) {
-    if (sw->nvariants > 1 && !quiet) printf("\n[%d/%d] %s\n", v + 1, sw->nvariants, xs[v].variant);
-    s = tq_train(&xs[v], &o, &rs[v], &e);
-    if (s == TQ_OK && !rs[v].complete) break; /* --stop-after */
-    if (s == TQ_OK) done++;
-  }
-  if (sw && sw->nvariants > 1 && done > 0) print_table(xs, rs, done);
-  free(sw);
-  free(xs);
-  free(rs);
+                     .stop_after = stop_after, .dump_iters = dumps, .ndump = ndump,
+                     .mpi = use_mpi ? &mpi : NULL};
+  bool reported = false;
+  int code = run_all(config, resume, sets, nsets, &o, &reported, &e);
   free(sets);
-  return tq_cli_report("train", s, e.msg);
+  if (code != 0 && !reported) {
+    /* A failure during training may be one rank's alone: that rank ends the whole job, naming
+     * itself, so no other rank waits forever in a collective. */
+    if (use_mpi) tq_mpi_abort(&mpi, e.msg, code);
+    tq_cli_report("train", e.code, e.msg);
+  }
+  if (use_mpi) tq_mpi_finalize();
+  return code;
 }

@@ -32,10 +32,9 @@ typedef struct worker_state {
   float *raw; /* raw gradient read back when measuring MSE */
   pthread_t thread;
   bool started;
-  /* results of the step, written before the messages are pushed (the queue's lock publishes
-   * them to the server) */
-  double loss_sum, bits, bits_fp32, max_bits, t_compute, t_encode, gamma, g_min, alpha;
-  int correct, samples;
+  /* the step's report, written before the messages are pushed (the queue's lock publishes it
+   * to the server) */
+  tq_worker_report rep;
   tq_err err;
 } worker_state;
 
@@ -51,8 +50,10 @@ struct tq_cluster {
   tq_tensor_desc *tensors;
   int ntensors, largest;
   float *params_host;
-  double *mean_raw;
+  double *raw_sum;
   float *decoded;
+  tq_worker_report reports[TQ_MAX_WORKERS];
+  bool have_report[TQ_MAX_WORKERS];
   tq_queue q;
   bool queue_made;
   worker_state w[TQ_MAX_WORKERS];
@@ -64,6 +65,10 @@ struct tq_cluster {
   tq_msg *slots; /* [workers][ntensors] */
   tq_reject_counts rejects;
 };
+
+bool tq_cluster_is_local(const tq_cluster *c, int worker) {
+  return c->cfg.nranks <= 1 || worker % c->cfg.nranks == c->cfg.rank;
+}
 
 /* ---- devices ----------------------------------------------------------------------------- */
 
@@ -110,23 +115,28 @@ static tq_status worker_step(worker_state *w, const tq_step_in *in) {
   TQ_TRY(tq_net_forward(&w->net, true, in->iteration, e));
   TQ_TRY(tq_softmax_xent(&w->net, b->count, e));
   TQ_TRY(tq_net_backward(&w->net, in->iteration, e));
-  TQ_TRY(tq_net_read_loss(&w->net, b->count, &w->loss_sum, &w->correct, e));
-  w->samples = b->count;
+  tq_worker_report *r = &w->rep;
+  int correct = 0;
+  TQ_TRY(tq_net_read_loss(&w->net, b->count, &r->loss_sum, &correct, e));
+  r->worker = (uint32_t)w->id;
+  r->iteration = in->iteration;
+  r->correct = (uint32_t)correct;
+  r->samples = (uint32_t)b->count;
   double t1 = tq_now_seconds();
-  w->t_compute = t1 - t0;
+  r->t_compute = t1 - t0;
   if (c->cfg.measure_mse) TQ_TRY(tq_cl_read(&w->cl, w->net.grads, 0, np * sizeof(float), w->raw, e));
   tq_compressor *comp = in->compress ? w->comp : w->fp32;
-  w->bits = w->bits_fp32 = 0;
+  r->bits = r->bits_fp32 = 0;
   for (int t = 0; t < c->ntensors; t++) {
     tq_encode_info info;
     TQ_TRY(tq_compressor_encode(comp, w->net.grads, in->iteration, t, &w->msg, &info, e));
     double bits = (double)(info.size.header_bits + info.size.payload_bits + info.size.pad_bits);
-    w->bits += bits;
-    w->bits_fp32 += 32.0 * (double)c->tensors[t].count;
-    if (t == c->largest && info.method != TQ_METHOD_NONE && tq_method_is_truncated(info.method)) {
-      w->gamma = info.fit.gamma;
-      w->g_min = info.fit.g_min;
-      w->alpha = info.design.alpha;
+    r->bits += bits;
+    r->bits_fp32 += 32.0 * (double)c->tensors[t].count;
+    if (t == c->largest && tq_method_is_truncated(info.method)) {
+      r->gamma = info.fit.gamma;
+      r->g_min = info.fit.g_min;
+      r->alpha = info.design.alpha;
     }
     tq_msg *m = &w->pending[t];
     m->data = malloc(w->msg.len);
@@ -137,7 +147,7 @@ static tq_status worker_step(worker_state *w, const tq_step_in *in) {
     m->iteration = in->iteration;
     m->tensor = t;
   }
-  w->t_encode = tq_now_seconds() - t1;
+  r->t_encode = tq_now_seconds() - t1;
   for (int t = 0; t < c->ntensors; t++) {
     tq_status s = tq_queue_push(&c->q, &w->pending[t], e);
     if (s != TQ_OK) {
@@ -199,7 +209,7 @@ static tq_status make_worker(tq_cluster *c, int id, const tq_cl *dev, tq_err *e)
   w->y = malloc((size_t)c->cfg.batch * sizeof *w->y);
   w->pending = calloc((size_t)c->ntensors, sizeof *w->pending);
   if (c->cfg.measure_mse) w->raw = malloc(c->m->nparams * sizeof *w->raw);
-  w->gamma = w->g_min = w->alpha = NAN;
+  w->rep.gamma = w->rep.g_min = w->rep.alpha = NAN;
   if (!w->x || !w->y || !w->pending || (c->cfg.measure_mse && !w->raw))
     return tq_fail(e, TQ_ENOMEM, "out of host memory for worker %d", id);
   return TQ_OK;
@@ -210,7 +220,7 @@ static tq_status make_worker(tq_cluster *c, int id, const tq_cl *dev, tq_err *e)
 static tq_status warm_up(tq_cluster *c, const int *worker_dev, tq_err *e) {
   for (int d = 0; d < c->ndev; d++) {
     for (int w = 0; w < c->cfg.workers; w++) {
-      if (worker_dev[w] != d) continue;
+      if (worker_dev[w] != d || !tq_cluster_is_local(c, w)) continue;
       tq_net *n = &c->w[w].net;
       TQ_TRY(tq_net_forward(n, true, 0, e));
       TQ_TRY(tq_softmax_xent(n, c->cfg.batch, e));
@@ -239,10 +249,12 @@ static tq_status create(tq_cluster *c, tq_err *e) {
     if (c->tensors[t].count > c->tensors[c->largest].count) c->largest = t;
   }
   if (cfg->measure_mse) {
-    c->mean_raw = malloc(c->m->nparams * sizeof *c->mean_raw);
+    c->raw_sum = malloc(c->m->nparams * sizeof *c->raw_sum);
     c->decoded = malloc(c->m->nparams * sizeof *c->decoded);
-    if (!c->mean_raw || !c->decoded) return tq_fail(e, TQ_ENOMEM, "out of host memory for MSE");
+    if (!c->raw_sum || !c->decoded) return tq_fail(e, TQ_ENOMEM, "out of host memory for MSE");
   }
+  if (cfg->nranks > 1 && (cfg->rank < 0 || cfg->rank >= cfg->nranks))
+    return tq_fail(e, TQ_EINTERNAL, "rank %d of %d", cfg->rank, cfg->nranks);
   int worker_dev[TQ_MAX_WORKERS];
   TQ_TRY(open_devices(c, worker_dev, e));
   c->server_cl = c->dev[0].cl;
@@ -256,6 +268,7 @@ static tq_status create(tq_cluster *c, tq_err *e) {
   TQ_TRY(tq_queue_init(&c->q, (size_t)(2 * cfg->workers * c->ntensors), e));
   c->queue_made = true;
   for (int w = 0; w < cfg->workers; w++) {
+    if (!tq_cluster_is_local(c, w)) continue;
     tq_status s = make_worker(c, w, &c->dev[worker_dev[w]].cl, e);
     if (s != TQ_OK) return tq_wrap(e, "creating worker %d on %s", w, c->dev[worker_dev[w]].cl.info.name);
   }
@@ -264,6 +277,7 @@ static tq_status create(tq_cluster *c, tq_err *e) {
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->go, NULL);
   for (int w = 0; w < cfg->workers; w++) {
+    if (!tq_cluster_is_local(c, w)) continue;
     if (pthread_create(&c->w[w].thread, NULL, worker_main, &c->w[w]) != 0)
       return tq_fail(e, TQ_EINTERNAL, "cannot start worker thread %d", w);
     c->w[w].started = true;
@@ -328,46 +342,55 @@ void tq_cluster_free(tq_cluster *c) {
   free(c->tensors);
   free(c->slots);
   free(c->params_host);
-  free(c->mean_raw);
+  free(c->raw_sum);
   free(c->decoded);
   free(c);
 }
 
 /* ---- the server's step --------------------------------------------------------------------- */
 
-/* Files a message into its slot, or rejects it (freed and counted). */
-static tq_status accept_message(tq_cluster *c, tq_msg *m, uint32_t iteration, long *rejected,
-                                tq_err *e) {
-  if (m->tensor < 0) { /* a worker's failure report */
-    const worker_state *w = &c->w[m->worker < (uint32_t)c->cfg.workers ? m->worker : 0];
-    return tq_fail(e, w->err.code ? w->err.code : TQ_EINTERNAL, "worker %u failed: %s", m->worker,
-                   w->err.msg);
-  }
+tq_status tq_cluster_file_message(tq_cluster *c, uint32_t worker, int t, uint8_t *data, size_t len,
+                                  uint32_t iteration, long *rejected, tq_err *e) {
   tq_wire_msg parsed;
   tq_err why = {0};
-  int t = m->tensor;
-  bool valid = t < c->ntensors &&
-               tq_wire_parse(m->data, m->len, (uint32_t)t, (uint32_t)c->tensors[t].count, &parsed,
+  bool valid = data && t >= 0 && t < c->ntensors && worker < (uint32_t)c->cfg.workers &&
+               tq_wire_parse(data, len, (uint32_t)t, (uint32_t)c->tensors[t].count, &parsed,
                              &why) == TQ_OK &&
-               parsed.h.worker < (uint32_t)c->cfg.workers && parsed.h.worker == m->worker;
+               parsed.h.worker == worker;
+  tq_msg *slot = valid ? &c->slots[worker * (uint32_t)c->ntensors + (uint32_t)t] : NULL;
   if (!valid) {
     c->rejects.invalid++;
   } else if (parsed.h.iteration != iteration) {
     c->rejects.stale++;
-  } else if (c->slots[parsed.h.worker * (uint32_t)c->ntensors + (uint32_t)t].data) {
+  } else if (slot->data) {
     c->rejects.duplicate++;
   } else {
-    c->slots[parsed.h.worker * (uint32_t)c->ntensors + (uint32_t)t] = *m;
+    slot->data = data;
+    slot->len = len;
+    slot->worker = worker;
+    slot->tensor = t;
+    slot->iteration = iteration;
     return TQ_OK;
   }
   (*rejected)++;
-  free(m->data);
-  m->data = NULL;
+  free(data);
   return TQ_OK;
 }
 
-static tq_status collect(tq_cluster *c, uint32_t iteration, tq_step_out *out, tq_err *e) {
-  const int need = c->cfg.workers * c->ntensors;
+tq_status tq_cluster_file_report(tq_cluster *c, const tq_worker_report *r, tq_err *e) {
+  if (r->worker >= (uint32_t)c->cfg.workers)
+    return tq_fail(e, TQ_EINPUT, "a report names worker %u of %d", r->worker, c->cfg.workers);
+  c->reports[r->worker] = *r;
+  c->have_report[r->worker] = true;
+  return TQ_OK;
+}
+
+/* Pops this process's workers' messages for the step. A failure report from a worker stops the
+ * step at once; a deadline catches a worker that went silent. */
+static tq_status collect(tq_cluster *c, uint32_t iteration, double *t_queue, long *rejected,
+                         tq_err *e) {
+  int need = 0;
+  for (int w = 0; w < c->cfg.workers; w++) need += tq_cluster_is_local(c, w) ? c->ntensors : 0;
   int got = 0;
   double queued = 0;
   while (got < need) {
@@ -377,7 +400,7 @@ static tq_status collect(tq_cluster *c, uint32_t iteration, tq_step_out *out, tq
       char missing[256] = "";
       size_t used = 0;
       for (int w = 0; w < c->cfg.workers && used < sizeof missing - 8; w++)
-        for (int t = 0; t < c->ntensors; t++)
+        for (int t = 0; tq_cluster_is_local(c, w) && t < c->ntensors; t++)
           if (!c->slots[w * c->ntensors + t].data) {
             used += (size_t)snprintf(missing + used, sizeof missing - used, " %d", w);
             break;
@@ -386,30 +409,56 @@ static tq_status collect(tq_cluster *c, uint32_t iteration, tq_step_out *out, tq
                      "iteration %u: no message for %.0f s from worker(s)%s (stalled or crashed)",
                      iteration, c->cfg.msg_timeout_s, missing);
     }
+    if (m.tensor < 0) { /* a worker's failure report */
+      const worker_state *w = &c->w[m.worker < (uint32_t)c->cfg.workers ? m.worker : 0];
+      return tq_fail(e, w->err.code ? w->err.code : TQ_EINTERNAL, "worker %u failed: %s", m.worker,
+                     w->err.msg);
+    }
     queued += tq_now_seconds() - m.t_push;
-    long before = out->rejected;
-    TQ_TRY(accept_message(c, &m, iteration, &out->rejected, e));
-    if (out->rejected == before) got++;
+    long before = *rejected;
+    TQ_TRY(tq_cluster_file_message(c, m.worker, m.tensor, m.data, m.len, iteration, rejected, e));
+    if (*rejected == before) got++;
   }
-  out->t_queue = queued / need;
+  *t_queue = need ? queued / need : 0;
   return TQ_OK;
 }
 
-tq_status tq_cluster_step(tq_cluster *c, const tq_step_in *in, tq_step_out *out, tq_err *e) {
-  memset(out, 0, sizeof *out);
-  const int N = c->cfg.workers;
-  const size_t np = c->m->nparams;
+tq_status tq_cluster_run_local(tq_cluster *c, const tq_step_in *in, double *t_queue, long *rejected,
+                               tq_err *e) {
+  memset(c->have_report, 0, sizeof c->have_report);
   pthread_mutex_lock(&c->mu);
   c->in = in;
   c->generation++;
   pthread_cond_broadcast(&c->go);
   pthread_mutex_unlock(&c->mu);
+  TQ_TRY(collect(c, in->iteration, t_queue, rejected, e));
+  const size_t np = c->m->nparams;
+  if (c->raw_sum) memset(c->raw_sum, 0, np * sizeof *c->raw_sum);
+  for (int w = 0; w < c->cfg.workers; w++) {
+    if (!tq_cluster_is_local(c, w)) continue;
+    TQ_TRY(tq_cluster_file_report(c, &c->w[w].rep, e));
+    if (c->raw_sum)
+      for (size_t i = 0; i < np; i++) c->raw_sum[i] += c->w[w].raw[i];
+  }
+  return TQ_OK;
+}
 
-  TQ_TRY(collect(c, in->iteration, out, e));
-
+tq_status tq_cluster_server_update(tq_cluster *c, const tq_step_in *in, tq_step_out *out,
+                                   tq_err *e) {
+  const int N = c->cfg.workers;
+  const size_t np = c->m->nparams;
+  for (int w = 0; w < N; w++) {
+    if (!c->have_report[w] || c->reports[w].iteration != in->iteration)
+      return tq_fail(e, TQ_EINTERNAL, "iteration %u: no report from worker %d", in->iteration, w);
+    for (int t = 0; t < c->ntensors; t++)
+      if (!c->slots[w * c->ntensors + t].data)
+        return tq_fail(e, TQ_EINTERNAL, "iteration %u: no message for worker %d's tensor %s",
+                       in->iteration, w, c->m->tensors[t].name);
+  }
   double t0 = tq_now_seconds();
   TQ_TRY(tq_cl_fill_zero(&c->server_cl, c->server.grads, 0, np * sizeof(float), e));
   const float weight = 1.0f / (float)N;
+  /* Fixed order, whatever order the messages came in: the sum is the same on every run. */
   for (int w = 0; w < N; w++)
     for (int t = 0; t < c->ntensors; t++) {
       tq_msg *m = &c->slots[w * c->ntensors + t];
@@ -421,16 +470,12 @@ tq_status tq_cluster_step(tq_cluster *c, const tq_step_in *in, tq_step_out *out,
   TQ_TRY(TQ_CL(clFinish(c->server_cl.queue), e));
   double t1 = tq_now_seconds();
   out->t_decode = t1 - t0;
-
   out->quant_mse = NAN;
   if (c->cfg.measure_mse) {
     TQ_TRY(tq_cl_read(&c->server_cl, c->server.grads, 0, np * sizeof(float), c->decoded, e));
-    for (size_t i = 0; i < np; i++) c->mean_raw[i] = 0;
-    for (int w = 0; w < N; w++)
-      for (size_t i = 0; i < np; i++) c->mean_raw[i] += c->w[w].raw[i];
     double se = 0;
     for (size_t i = 0; i < np; i++) {
-      double d = (double)c->decoded[i] - c->mean_raw[i] / N;
+      double d = (double)c->decoded[i] - c->raw_sum[i] / N;
       se += d * d;
     }
     out->quant_mse = se / (double)np;
@@ -439,12 +484,11 @@ tq_status tq_cluster_step(tq_cluster *c, const tq_step_in *in, tq_step_out *out,
   TQ_TRY(tq_net_sgd(&c->server, in->lr, in->momentum, in->weight_decay, e));
   TQ_TRY(tq_cl_read(&c->server_cl, c->server.params, 0, np * sizeof(float), c->params_host, e));
   out->t_update = tq_now_seconds() - t2;
-
-  out->gamma = c->w[0].gamma;
-  out->g_min = c->w[0].g_min;
-  out->alpha = c->w[0].alpha;
+  out->gamma = c->reports[0].gamma;
+  out->g_min = c->reports[0].g_min;
+  out->alpha = c->reports[0].alpha;
   for (int w = 0; w < N; w++) {
-    const worker_state *k = &c->w[w];
+    const tq_worker_report *k = &c->reports[w];
     out->loss_sum += k->loss_sum;
     out->correct += k->correct;
     out->samples += k->samples;
@@ -456,6 +500,31 @@ tq_status tq_cluster_step(tq_cluster *c, const tq_step_in *in, tq_step_out *out,
     if (k->t_compute + k->t_encode > out->t_worker_max) out->t_worker_max = k->t_compute + k->t_encode;
   }
   return TQ_OK;
+}
+
+tq_status tq_cluster_step(tq_cluster *c, const tq_step_in *in, tq_step_out *out, tq_err *e) {
+  memset(out, 0, sizeof *out);
+  TQ_TRY(tq_cluster_run_local(c, in, &out->t_queue, &out->rejected, e));
+  return tq_cluster_server_update(c, in, out, e);
+}
+
+float *tq_cluster_params_host(tq_cluster *c) { return c->params_host; }
+double *tq_cluster_raw_sum(tq_cluster *c) { return c->raw_sum; }
+int tq_cluster_tensor_count(const tq_cluster *c) { return c->ntensors; }
+const tq_cluster_cfg *tq_cluster_config(const tq_cluster *c) { return &c->cfg; }
+const tq_worker_report *tq_cluster_report(const tq_cluster *c, int worker) { return &c->reports[worker]; }
+
+const uint8_t *tq_cluster_message(const tq_cluster *c, int worker, int tensor, size_t *len) {
+  const tq_msg *m = &c->slots[worker * c->ntensors + tensor];
+  *len = m->len;
+  return m->data;
+}
+
+void tq_cluster_drop_messages(tq_cluster *c) {
+  for (int i = 0; i < c->ntensors * c->cfg.workers; i++) {
+    free(c->slots[i].data);
+    c->slots[i].data = NULL;
+  }
 }
 
 /* ---- evaluation and state ------------------------------------------------------------------ */
@@ -509,12 +578,16 @@ tq_status tq_cluster_set_state(tq_cluster *c, const float *params, const float *
   return TQ_OK;
 }
 
-const float *tq_cluster_raw_gradient(const tq_cluster *c, int worker) { return c->w[worker].raw; }
+const float *tq_cluster_raw_gradient(const tq_cluster *c, int worker) {
+  return tq_cluster_is_local(c, worker) ? c->w[worker].raw : NULL;
+}
 
-tq_compressor *tq_cluster_compressor(tq_cluster *c, int worker) { return c->w[worker].comp; }
+tq_compressor *tq_cluster_compressor(tq_cluster *c, int worker) {
+  return tq_cluster_is_local(c, worker) ? c->w[worker].comp : NULL;
+}
 
 const char *tq_cluster_device_name(const tq_cluster *c, int worker) {
-  return c->w[worker].cl.info.name;
+  return tq_cluster_is_local(c, worker) ? c->w[worker].cl.info.name : c->server_cl.info.name;
 }
 
 tq_reject_counts tq_cluster_rejects(const tq_cluster *c) { return c->rejects; }

@@ -31,9 +31,19 @@ typedef struct tq_cluster_cfg {
   tq_compress_cfg compress;
   uint32_t seed;
   double msg_timeout_s; /* the server's wait for a step's messages before it gives up */
-  bool measure_mse;     /* also ship raw gradients (not counted) to measure quantization MSE */
+  bool measure_mse;     /* also sum raw gradients (not counted) to measure quantization MSE */
   bool profiling;       /* OpenCL event profiling on the queues */
+  /* Several processes (MPI ranks): this one runs the workers w with w % nranks == rank; the
+   * server state lives on every rank but only rank 0 uses it. 0/0 means one process. */
+  int rank, nranks;
 } tq_cluster_cfg;
+
+/* What a worker tells the server about its step besides the messages. Plain data, so it can
+ * travel between processes. */
+typedef struct tq_worker_report {
+  uint32_t worker, iteration, samples, correct;
+  double loss_sum, bits, bits_fp32, t_compute, t_encode, gamma, g_min, alpha;
+} tq_worker_report;
 
 /* One worker's batch: count indices into the dataset. */
 typedef struct tq_worker_batch {
@@ -72,9 +82,38 @@ typedef struct tq_cluster tq_cluster;
 tq_status tq_cluster_create(const tq_cluster_cfg *cfg, tq_cluster **out, tq_err *e);
 void tq_cluster_free(tq_cluster *c);
 
-/* One synchronous step: broadcast parameters, every worker computes and compresses its
- * gradient, the server decodes, averages and updates. */
+/* One synchronous step in one process: broadcast parameters, every worker computes and
+ * compresses its gradient, the server decodes, averages and updates. */
 tq_status tq_cluster_step(tq_cluster *c, const tq_step_in *in, tq_step_out *out, tq_err *e);
+
+/* The two halves of a step, for transports between processes:
+ *   every rank:  params_host holds the step's parameters -> tq_cluster_run_local (this rank's
+ *                workers compute and compress; their messages and reports are filed)
+ *   rank 0:      the other ranks' messages and reports are filed (tq_cluster_file_message,
+ *                tq_cluster_file_report) -> tq_cluster_server_update (decode, average, SGD,
+ *                params_host <- new parameters). */
+tq_status tq_cluster_run_local(tq_cluster *c, const tq_step_in *in, double *t_queue, long *rejected,
+                               tq_err *e);
+tq_status tq_cluster_server_update(tq_cluster *c, const tq_step_in *in, tq_step_out *out,
+                                   tq_err *e);
+float *tq_cluster_params_host(tq_cluster *c);
+/* Files a message that arrived from elsewhere (the cluster takes `data`, malloc'd). Invalid,
+ * stale and duplicate messages are counted, freed and reported through *rejected. */
+tq_status tq_cluster_file_message(tq_cluster *c, uint32_t worker, int tensor, uint8_t *data,
+                                  size_t len, uint32_t iteration, long *rejected, tq_err *e);
+tq_status tq_cluster_file_report(tq_cluster *c, const tq_worker_report *r, tq_err *e);
+/* Messages (worker-major) and reports of this rank's workers for the current step, for
+ * sending; the cluster keeps ownership. */
+const tq_worker_report *tq_cluster_report(const tq_cluster *c, int worker);
+const uint8_t *tq_cluster_message(const tq_cluster *c, int worker, int tensor, size_t *len);
+/* Drops this rank's filed messages after they were sent (non-zero ranks). */
+void tq_cluster_drop_messages(tq_cluster *c);
+/* The sum over this rank's workers of their raw gradients (nparams doubles; measure_mse), which
+ * rank 0 replaces by the sum over all workers before tq_cluster_server_update. */
+double *tq_cluster_raw_sum(tq_cluster *c);
+int tq_cluster_tensor_count(const tq_cluster *c);
+const tq_cluster_cfg *tq_cluster_config(const tq_cluster *c);
+bool tq_cluster_is_local(const tq_cluster *c, int worker);
 
 /* Mean loss and accuracy of the server's parameters over a whole dataset. */
 tq_status tq_cluster_evaluate(tq_cluster *c, const tq_dataset *d, tq_norm norm, double *loss,
@@ -85,7 +124,8 @@ tq_status tq_cluster_get_state(tq_cluster *c, float *params, float *momentum, tq
 tq_status tq_cluster_set_state(tq_cluster *c, const float *params, const float *momentum,
                                tq_err *e);
 
-/* Worker w's raw gradient of the last step (nparams floats; needs measure_mse), for dumps. */
+/* Worker w's raw gradient of the last step (nparams floats; needs measure_mse; local workers
+ * only, NULL otherwise), for dumps. */
 const float *tq_cluster_raw_gradient(const tq_cluster *c, int worker);
 
 /* The compressors, for error-feedback residuals in checkpoints. */

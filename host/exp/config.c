@@ -71,6 +71,8 @@ static const key_def schema[] = {
     {"metrics.quant_mse", K_BOOL, F(quant_mse), 0, 0, "true", NULL},
     {"metrics.target_accuracy", K_FLOAT, F(target_accuracy), 0, 1, "0.8", NULL},
     {"checkpoint.every", K_INT, F(checkpoint_every), 0, 100000000, "0", NULL},
+    {"faults.exit_rank", K_INT, F(exit_rank), -1, 1 << 20, "-1", NULL},
+    {"faults.exit_iteration", K_INT, F(exit_iteration), 0, 100000000, "0", NULL},
     {"device.spec", K_STRING, F(device), 0, 0, "auto", NULL},
     {"output.dir", K_STRING, F(out_dir), 0, 0, "runs", NULL},
 };

@@ -53,6 +53,8 @@ typedef struct tq_experiment {
   double target_accuracy;
   /* checkpoint */
   int checkpoint_every;
+  /* faults (for tests and resilience studies) */
+  int exit_rank, exit_iteration;
   /* device */
   char device[128];
   /* output */

@@ -134,7 +134,12 @@ static tq_status setup(trainer *t, tq_err *e) {
                         .compress = cc,
                         .seed = (uint32_t)x->seed,
                         .msg_timeout_s = x->timeout_s,
-                        .measure_mse = x->quant_mse || t->o->ndump > 0};
+                        .measure_mse = x->quant_mse || t->o->ndump > 0,
+                        .rank = t->o->mpi ? t->o->mpi->rank : 0,
+                        .nranks = t->o->mpi ? t->o->mpi->size : 1};
+  if (t->o->mpi && t->o->mpi->size > N)
+    return tq_fail(e, TQ_EINPUT, "%d MPI ranks for %d workers: use at most one rank per worker",
+                   t->o->mpi->size, N);
   return tq_cluster_create(&cfg, &t->cluster, e);
 }
 
@@ -166,8 +171,11 @@ static tq_status dump_gradients(trainer *t, long it, tq_err *e) {
   char dir[TQ_PATH_MAX + 300], path[TQ_PATH_MAX + 400];
   snprintf(dir, sizeof dir, "%s/gradients/iter_%06ld", t->dir, it);
   TQ_TRY(tq_mkdirs(dir, e));
+  /* Each process writes its own workers' files (over MPI, on its own machine); rank 0 writes
+   * the index of all of them. */
+  bool rank0 = !t->o->mpi || t->o->mpi->rank == 0;
   snprintf(path, sizeof path, "%s/index.tsv", dir);
-  FILE *idx = fopen(path, "w");
+  FILE *idx = rank0 ? fopen(path, "w") : fopen("/dev/null", "w");
   if (!idx) return tq_fail(e, TQ_EIO, "%s: cannot create", path);
   fprintf(idx, "file\tworker\ttensor\tshape\telements\n");
   tq_status s = TQ_OK;
@@ -180,7 +188,7 @@ static tq_status dump_gradients(trainer *t, long it, tq_err *e) {
       for (int d = 0; d < tt->ndims; d++)
         snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%d", d ? "x" : "", tt->dims[d]);
       snprintf(path, sizeof path, "%s/%s", dir, name);
-      s = tq_write_file_atomic(path, g + tt->offset, tt->count * sizeof(float), e);
+      if (g) s = tq_write_file_atomic(path, g + tt->offset, tt->count * sizeof(float), e);
       fprintf(idx, "%s\t%d\t%s\t%s\t%zu\n", name, w, tt->name, shape, tt->count);
     }
   }
@@ -197,8 +205,10 @@ static tq_status save_checkpoint(trainer *t, long it, const tq_ckpt_header *tota
   c.h.workers = (uint32_t)N;
   c.h.iteration = (uint32_t)it;
   c.h.has_residuals = t->x->error_feedback;
+  tq_mpi *mpi = t->o->mpi;
+  bool rank0 = !mpi || mpi->rank == 0;
   long long bytes = 0;
-  TQ_TRY(tq_metrics_tell(&t->met, &bytes, e));
+  if (rank0) TQ_TRY(tq_metrics_tell(&t->met, &bytes, e));
   c.h.metrics_bytes = (uint64_t)bytes;
   c.params = malloc(np * sizeof(float));
   c.momentum = malloc(np * sizeof(float));
@@ -207,16 +217,17 @@ static tq_status save_checkpoint(trainer *t, long it, const tq_ckpt_header *tota
   tq_status s = (c.params && c.momentum && c.workers && (!c.h.has_residuals || c.residuals))
                     ? TQ_OK
                     : tq_fail(e, TQ_ENOMEM, "out of memory writing a checkpoint");
-  if (s == TQ_OK) s = tq_cluster_get_state(t->cluster, c.params, c.momentum, e);
+  if (s == TQ_OK && rank0) s = tq_cluster_get_state(t->cluster, c.params, c.momentum, e);
   for (int w = 0; w < N && s == TQ_OK; w++) {
     c.workers[w] = (tq_ckpt_worker){t->streams[w].pass, t->streams[w].pos};
-    for (int k = 0; c.h.has_residuals && k < t->model.ntensors && s == TQ_OK; k++)
+    for (int k = 0; !mpi && c.h.has_residuals && k < t->model.ntensors && s == TQ_OK; k++)
       s = tq_compressor_residual(tq_cluster_compressor(t->cluster, w), k,
                                  c.residuals + (size_t)w * np + t->model.tensors[k].offset, e);
   }
+  if (s == TQ_OK && mpi && c.h.has_residuals) s = tq_mpi_gather_residuals(mpi, t->cluster, c.residuals, e);
   char path[TQ_PATH_MAX + 300];
   snprintf(path, sizeof path, "%s/checkpoint.bin", t->dir);
-  if (s == TQ_OK) s = tq_checkpoint_write(path, &c, e);
+  if (s == TQ_OK && rank0) s = tq_checkpoint_write(path, &c, e);
   tq_checkpoint_free(&c);
   return s;
 }
@@ -224,9 +235,29 @@ static tq_status save_checkpoint(trainer *t, long it, const tq_ckpt_header *tota
 static tq_status load_checkpoint(trainer *t, tq_ckpt_header *totals, tq_err *e) {
   char path[TQ_PATH_MAX + 300];
   snprintf(path, sizeof path, "%s/checkpoint.bin", t->dir);
-  tq_checkpoint c;
-  TQ_TRY(tq_checkpoint_read(path, t->model.nparams, (uint32_t)t->x->workers, &c, e));
-  tq_status s = tq_cluster_set_state(t->cluster, c.params, c.momentum, e);
+  tq_checkpoint c = {0};
+  tq_mpi *mpi = t->o->mpi;
+  bool rank0 = !mpi || mpi->rank == 0;
+  tq_status s = TQ_OK;
+  if (rank0) s = tq_checkpoint_read(path, t->model.nparams, (uint32_t)t->x->workers, &c, e);
+  if (mpi) {
+    /* Rank 0 read the file; the others learn whether it worked, the header, the data
+     * positions and their workers' residuals. */
+    s = tq_mpi_agree(mpi, s, e);
+    if (s != TQ_OK) {
+      if (!rank0) tq_fail(e, s, "rank 0 could not read %s", path);
+      tq_checkpoint_free(&c);
+      return s;
+    }
+    if (!rank0) {
+      c.workers = calloc((size_t)t->x->workers, sizeof *c.workers);
+      if (!c.workers) return tq_fail(e, TQ_ENOMEM, "out of memory");
+    }
+    s = tq_mpi_bcast(mpi, &c.h, sizeof c.h, e);
+    if (s == TQ_OK) s = tq_mpi_bcast(mpi, c.workers, (size_t)t->x->workers * sizeof *c.workers, e);
+    if (s == TQ_OK && c.h.has_residuals) s = tq_mpi_scatter_residuals(mpi, t->cluster, c.residuals, e);
+  }
+  if (s == TQ_OK && rank0) s = tq_cluster_set_state(t->cluster, c.params, c.momentum, e);
   for (int w = 0; w < t->x->workers && s == TQ_OK; w++) {
     data_stream *ds = &t->streams[w];
     if (c.workers[w].pos > ds->n) {
@@ -237,12 +268,12 @@ static tq_status load_checkpoint(trainer *t, tq_ckpt_header *totals, tq_err *e) 
     ds->pass = c.workers[w].pass;
     ds->pos = c.workers[w].pos;
     stream_order(ds, (uint32_t)t->x->seed, (uint32_t)w);
-    for (int k = 0; c.h.has_residuals && k < t->model.ntensors && s == TQ_OK; k++)
+    for (int k = 0; !mpi && c.h.has_residuals && k < t->model.ntensors && s == TQ_OK; k++)
       s = tq_compressor_set_residual(tq_cluster_compressor(t->cluster, w), k,
                                      c.residuals + (size_t)w * t->model.nparams + t->model.tensors[k].offset, e);
   }
-  if (s == TQ_OK) {
-    *totals = c.h;
+  if (s == TQ_OK) *totals = c.h;
+  if (s == TQ_OK && rank0) {
     s = tq_metrics_resume(&t->met, t->dir, (long long)c.h.metrics_bytes, e);
     t->met_open = s == TQ_OK;
   }
@@ -253,7 +284,7 @@ static tq_status load_checkpoint(trainer *t, tq_ckpt_header *totals, tq_err *e) 
 static const char *metrics_header =
     "iteration,epoch,loss,train_accuracy,test_loss,test_accuracy,lr,bits,bits_total,"
     "compression_ratio,quant_mse,gamma,g_min,alpha,rejected,sim_comm_s,"
-    "t_compute,t_encode,t_queue,t_decode,t_update,t_step,sim_wall_s,images_per_s,seconds";
+    "t_compute,t_encode,t_queue,t_decode,t_update,t_step,sim_wall_s,images_per_s,seconds,mpi_bytes";
 
 static void fmt_opt(char *out, size_t cap, double v) {
   if (isfinite(v))
@@ -298,6 +329,12 @@ static tq_status write_summary(trainer *t, const tq_train_result *r, const tq_ck
   tq_json_num(&j, "decode_s", r->t_decode);
   tq_json_num(&j, "update_s", r->t_update);
   tq_json_num(&j, "compress_share", r->t_step > 0 ? (r->t_encode + r->t_decode) / r->t_step : NAN);
+  tq_json_str(&j, "transport", t->o->mpi ? "mpi" : "inproc");
+  tq_json_int(&j, "mpi_ranks", t->o->mpi ? t->o->mpi->size : 1);
+  tq_json_num(&j, "mpi_bytes_total", r->mpi_bytes);
+  tq_json_num(&j, "mpi_bytes_per_iteration", r->iterations ? r->mpi_bytes / (double)r->iterations : NAN);
+  tq_json_num(&j, "uplink_bytes_per_iteration", r->iterations ? tot->bits_total / 8.0 / (double)r->iterations : NAN);
+  tq_json_num(&j, "mpi_diagnostic_bytes_total", t->o->mpi ? (double)t->o->mpi->diag_bytes : 0);
   tq_reject_counts rc = tq_cluster_rejects(t->cluster);
   tq_json_int(&j, "rejected_invalid", rc.invalid);
   tq_json_int(&j, "rejected_duplicate", rc.duplicate);
@@ -307,6 +344,17 @@ static tq_status write_summary(trainer *t, const tq_train_result *r, const tq_ck
   char path[TQ_PATH_MAX + 300];
   snprintf(path, sizeof path, "%s/summary.json", t->dir);
   return tq_json_write(&j, path, e);
+}
+
+/* faults.exit_rank: this process dies at the start of an iteration, as a crashed machine would:
+ * no clean-up, no word to the others (the test of the MPI transport's failure handling). */
+static void maybe_exit(const trainer *t, long it) {
+  int rank = t->o->mpi ? t->o->mpi->rank : 0;
+  if (t->x->exit_rank == rank && t->x->exit_iteration == it) {
+    fprintf(stderr, "tailquant: rank %d exits at iteration %ld (faults.exit_rank)\n", rank, it);
+    fflush(stderr);
+    _exit(3);
+  }
 }
 
 static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
@@ -356,6 +404,7 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
   const double bw = x->bandwidth_mbps * 1e6, lat = x->latency_ms * 1e-3;
   tq_status s = TQ_OK;
   for (it = start; it <= total && s == TQ_OK; it++) {
+    maybe_exit(t, it);
     double ts = tq_now_seconds();
     for (int w = 0; w < N; w++) stream_next(&t->streams[w], B, (uint32_t)x->seed, (uint32_t)w);
     double lr = lr_at(x, it, total);
@@ -363,7 +412,7 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
                      .iteration = (uint32_t)it, .lr = (float)lr, .momentum = (float)x->momentum,
                      .weight_decay = (float)x->weight_decay, .compress = it > x->warmup_iterations};
     tq_step_out so;
-    s = tq_cluster_step(t->cluster, &in, &so, e);
+    s = o->mpi ? tq_mpi_step(o->mpi, t->cluster, &in, &so, e) : tq_cluster_step(t->cluster, &in, &so, e);
     if (s != TQ_OK) break;
     double loss = so.loss_sum / (double)so.samples;
     if (!isfinite(loss)) {
@@ -405,11 +454,11 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
     tot.seconds = tq_now_seconds() - t0;
     snprintf(line, sizeof line,
              "%ld,%u,%.6f,%.6f,%s,%s,%.6g,%.0f,%.0f,%.4f,%s,%s,%s,%s,%ld,%.6f,"
-             "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,%.1f,%.3f",
+             "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,%.1f,%.3f,%llu",
              it, t->streams[0].pass + 1, loss, (double)so.correct / (double)so.samples, tl, ta, lr,
              so.bits, tot.bits_total, so.bits_fp32 / so.bits, mse, g, gm, al, so.rejected, comm,
              so.t_compute, so.t_encode, so.t_queue, so.t_decode, so.t_update, step, tot.sim_wall,
-             ips, tot.seconds);
+             ips, tot.seconds, o->mpi ? (unsigned long long)o->mpi->step_bytes : 0ull);
     if (s == TQ_OK) s = tq_metrics_row(&t->met, line, e);
     tq_progress_update(&prog, it, (int)t->streams[0].pass + 1, loss,
                        (double)so.correct / (double)so.samples, test_acc, ema_ips, eval);
@@ -448,6 +497,7 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
   r->t_update = sums[4] / n;
   r->t_step = sums[5] / n;
   r->images_per_s = (double)N * B / r->t_step;
+  r->mpi_bytes = o->mpi ? (double)o->mpi->total_bytes : 0;
   snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
   TQ_TRY(write_summary(t, r, &tot, e));
   if (!o->quiet)
@@ -455,6 +505,43 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
            "(%.1fx smaller than fp32); results in %s/\n",
            r->seconds, 100 * test_acc, 100 * r->best_test_accuracy, r->bits_total,
            r->compression_ratio, t->dir);
+  return TQ_OK;
+}
+
+/* Ranks other than 0 under MPI: the same schedule as rank 0 (same iterations, data streams,
+ * checkpoints and dumps) without outputs; rank 0 evaluates, logs and writes the run. */
+static tq_status run_follower(trainer *t, tq_train_result *r, tq_err *e) {
+  const tq_experiment *x = t->x;
+  const tq_train_opts *o = t->o;
+  const int N = x->workers, B = x->batch_size;
+  const long per_epoch = (long)((t->streams[0].n + (uint32_t)B - 1) / (uint32_t)B);
+  const long total = x->iterations > 0 ? x->iterations : per_epoch * x->epochs;
+  tq_ckpt_header tot = {0};
+  long start = 1;
+  if (o->resume_dir) {
+    TQ_TRY(load_checkpoint(t, &tot, e));
+    start = (long)tot.iteration + 1;
+  }
+  for (long it = start; it <= total; it++) {
+    maybe_exit(t, it);
+    for (int w = 0; w < N; w++) stream_next(&t->streams[w], B, (uint32_t)x->seed, (uint32_t)w);
+    tq_step_in in = {.data = &t->train, .norm = t->norm, .batches = t->batches,
+                     .iteration = (uint32_t)it, .lr = (float)lr_at(x, it, total),
+                     .momentum = (float)x->momentum, .weight_decay = (float)x->weight_decay,
+                     .compress = it > x->warmup_iterations};
+    tq_step_out so;
+    TQ_TRY(tq_mpi_step(o->mpi, t->cluster, &in, &so, e));
+    for (int k = 0; k < o->ndump; k++)
+      if (o->dump_iters[k] == it) TQ_TRY(dump_gradients(t, it, e));
+    bool ckpt = x->checkpoint_every > 0 && it % x->checkpoint_every == 0;
+    if (ckpt || it == total || it == o->stop_after) TQ_TRY(save_checkpoint(t, it, &tot, e));
+    if (it == o->stop_after && it < total) {
+      r->iterations = it;
+      return TQ_OK;
+    }
+  }
+  r->complete = true;
+  r->iterations = total;
   return TQ_OK;
 }
 
@@ -471,7 +558,7 @@ tq_status tq_train(const tq_experiment *x, const tq_train_opts *o, tq_train_resu
   else
     snprintf(t.dir, sizeof t.dir, "%s/%s", x->out_dir, x->name);
   tq_status s = setup(&t, e);
-  if (s == TQ_OK) s = run(&t, r, e);
+  if (s == TQ_OK) s = (o->mpi && o->mpi->rank != 0) ? run_follower(&t, r, e) : run(&t, r, e);
   teardown(&t);
   return s;
 }

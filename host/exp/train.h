@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "dist/mpi_link.h"
 #include "exp/config.h"
 #include "util/err.h"
 
@@ -15,6 +16,7 @@ typedef struct tq_train_opts {
   long stop_after;        /* > 0: stop (as if interrupted) after this iteration */
   const long *dump_iters; /* write every worker's raw gradient at these iterations */
   int ndump;
+  tq_mpi *mpi;            /* NULL: in-process transport; else this process's MPI rank */
 } tq_train_opts;
 
 typedef struct tq_train_result {
@@ -26,6 +28,7 @@ typedef struct tq_train_result {
   double seconds, images_per_s;
   /* mean seconds per step in each phase */
   double t_compute, t_encode, t_queue, t_decode, t_update, t_step;
+  double mpi_bytes; /* bytes handed to MPI for the gradient exchange, all ranks */
   char run_dir[TQ_PATH_MAX + 256];
 } tq_train_result;
 
