@@ -5,8 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "dist/grad_check.h"
 #include "dist/queue.h"
+#include "nn/memory.h"
 #include "nn/net.h"
 #include "util/fileio.h"
 
@@ -30,6 +33,7 @@ typedef struct worker_state {
   float *x;
   int32_t *y;
   float *raw; /* raw gradient read back when measuring MSE */
+  tq_grad_check check;
   pthread_t thread;
   bool started;
   /* the step's report, written before the messages are pushed (the queue's lock publishes it
@@ -54,6 +58,12 @@ struct tq_cluster {
   float *decoded;
   tq_worker_report reports[TQ_MAX_WORKERS];
   bool have_report[TQ_MAX_WORKERS];
+  /* this step: messages arrived per worker, and whether one was invalid */
+  int arrived[TQ_MAX_WORKERS];
+  bool invalid[TQ_MAX_WORKERS], done[TQ_MAX_WORKERS];
+  char why[TQ_MAX_WORKERS][256];
+  /* workers that missed a deadline under the continue policy: out for the rest of the run */
+  bool dropped[TQ_MAX_WORKERS];
   tq_queue q;
   bool queue_made;
   worker_state w[TQ_MAX_WORKERS];
@@ -101,11 +111,68 @@ static tq_status open_devices(tq_cluster *c, int *worker_dev, tq_err *e) {
   return TQ_OK;
 }
 
+/* Refuses, before allocating anything, a configuration whose replicas cannot fit: one buffer
+ * over the device's largest allocation, or all of a device's replicas (and the server on the
+ * first device) over its global memory. The error says which knob to turn. */
+static tq_status check_memory(const tq_cluster *c, const int *worker_dev, tq_err *e) {
+  const tq_cluster_cfg *cfg = &c->cfg;
+  int eval_batch = cfg->eval_batch > 0 ? cfg->eval_batch : cfg->batch;
+  for (int d = 0; d < c->ndev; d++) {
+    const tq_cl_devinfo *di = &c->dev[d].cl.info;
+    double need = 0;
+    int here = 0;
+    for (int w = 0; w < cfg->workers; w++)
+      if (worker_dev[w] == d && tq_cluster_is_local(c, w)) {
+        /* replica + the compressor's residual and staging (about 3 copies of the gradient) */
+        need += (double)tq_net_device_bytes(c->m, cfg->batch) + 3.0 * 4.0 * (double)c->m->nparams;
+        here++;
+      }
+    if (d == 0) need += (double)tq_net_device_bytes(c->m, eval_batch);
+    size_t big = tq_net_largest_buffer(c->m, cfg->batch > eval_batch ? cfg->batch : eval_batch);
+    if (big > di->max_alloc)
+      return tq_fail(e, TQ_EINPUT,
+                     "%s at batch %d needs a %.1f MiB buffer, but %s allocates at most %.1f MiB "
+                     "at once: lower train.batch_size",
+                     c->m->name, cfg->batch > eval_batch ? cfg->batch : eval_batch,
+                     (double)big / 1048576.0, di->name, (double)di->max_alloc / 1048576.0);
+    if (need > (double)di->global_mem)
+      return tq_fail(e, TQ_EINPUT,
+                     "%s with %d worker%s at batch %d needs about %.2f GiB on %s, which has %.2f "
+                     "GiB: lower train.batch_size or workers.count, or spread the workers over "
+                     "devices (workers.devices)",
+                     c->m->name, here, here == 1 ? "" : "s", cfg->batch, need / 1073741824.0,
+                     di->name, (double)di->global_mem / 1073741824.0);
+  }
+  return TQ_OK;
+}
+
 /* ---- workers ----------------------------------------------------------------------------- */
 
+static bool plan_hits(const tq_fault_plan *f, int worker, int iteration, const worker_state *w,
+                      const tq_step_in *in) {
+  return f->active && worker == w->id && (uint32_t)iteration == in->iteration;
+}
+
+static void sleep_seconds(double s) {
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+static tq_status push_notice(worker_state *w, uint32_t iteration, int kind, tq_err *e) {
+  tq_msg m = {.data = NULL, .worker = (uint32_t)w->id, .iteration = iteration, .tensor = kind};
+  return tq_queue_push(&w->c->q, &m, e);
+}
+
+/* Injected faults (cfg.faults) act here, where a real one would: the crash before any work,
+ * the NaN in the gradient, the damage to a message after its checksum, the stall before the
+ * send. */
 static tq_status worker_step(worker_state *w, const tq_step_in *in) {
   tq_cluster *c = w->c;
   tq_err *e = &w->err;
+  const tq_fault_plan *f = &c->cfg.faults;
+  if (f->active && f->crash_worker == w->id && in->iteration >= (uint32_t)f->crash_iteration)
+    return TQ_OK;
   const tq_worker_batch *b = &in->batches[w->id];
   size_t np = c->m->nparams;
   double t0 = tq_now_seconds();
@@ -124,6 +191,25 @@ static tq_status worker_step(worker_state *w, const tq_step_in *in) {
   r->samples = (uint32_t)b->count;
   double t1 = tq_now_seconds();
   r->t_compute = t1 - t0;
+  if (plan_hits(f, f->nan_worker, f->nan_iteration, w, in)) {
+    const tq_tensor *big = &c->m->tensors[c->largest];
+    float nan = NAN;
+    TQ_TRY(tq_cl_write(&w->cl, w->net.grads, (big->offset + big->count / 2) * sizeof(float),
+                       sizeof nan, &nan, e));
+  }
+  /* A NaN or Inf must not reach the parameters, whatever the method: counted here, before any
+   * quantizer could turn it into a valid-looking code. */
+  uint64_t bad = 0;
+  TQ_TRY(tq_grad_check_run(&w->check, &w->cl, w->net.grads, 0, np, &bad, e));
+  r->nonfinite = bad;
+  r->usable = bad == 0;
+  r->reason[0] = '\0';
+  r->bits = r->bits_fp32 = r->t_encode = 0;
+  if (bad) {
+    snprintf(r->reason, sizeof r->reason, "its gradient holds %llu NaN/Inf values",
+             (unsigned long long)bad);
+    return push_notice(w, in->iteration, -2, e);
+  }
   if (c->cfg.measure_mse) TQ_TRY(tq_cl_read(&w->cl, w->net.grads, 0, np * sizeof(float), w->raw, e));
   tq_compressor *comp = in->compress ? w->comp : w->fp32;
   r->bits = r->bits_fp32 = 0;
@@ -148,6 +234,14 @@ static tq_status worker_step(worker_state *w, const tq_step_in *in) {
     m->tensor = t;
   }
   r->t_encode = tq_now_seconds() - t1;
+  if (plan_hits(f, f->corrupt_worker, f->corrupt_iteration, w, in)) {
+    tq_msg *m = &w->pending[0];
+    if (f->corrupt == TQ_CORRUPT_TRUNCATE)
+      m->len /= 2;
+    else
+      m->data[m->len / 2] ^= 0x40;
+  }
+  if (plan_hits(f, f->stall_worker, f->stall_iteration, w, in)) sleep_seconds(f->stall_seconds);
   for (int t = 0; t < c->ntensors; t++) {
     tq_status s = tq_queue_push(&c->q, &w->pending[t], e);
     if (s != TQ_OK) {
@@ -174,7 +268,9 @@ static void *worker_main(void *arg) {
     }
     seen = c->generation;
     const tq_step_in *in = c->in;
+    bool dropped = c->dropped[w->id];
     pthread_mutex_unlock(&c->mu);
+    if (dropped) continue;
     tq_err_clear(&w->err);
     if (worker_step(w, in) != TQ_OK) {
       /* Tell the server at once rather than letting it wait for a deadline. */
@@ -209,23 +305,36 @@ static tq_status make_worker(tq_cluster *c, int id, const tq_cl *dev, tq_err *e)
   w->y = malloc((size_t)c->cfg.batch * sizeof *w->y);
   w->pending = calloc((size_t)c->ntensors, sizeof *w->pending);
   if (c->cfg.measure_mse) w->raw = malloc(c->m->nparams * sizeof *w->raw);
+  TQ_TRY(tq_grad_check_init(&w->check, &w->cl, c->m->nparams, e));
   w->rep.gamma = w->rep.g_min = w->rep.alpha = NAN;
   if (!w->x || !w->y || !w->pending || (c->cfg.measure_mse && !w->raw))
     return tq_fail(e, TQ_ENOMEM, "out of host memory for worker %d", id);
   return TQ_OK;
 }
 
-/* CLBlast 1.5.3 can fail when several threads make the first call of a routine at once
- * (upstream issue #486), so one thread runs a full step on each device first. */
+/* One thread runs a whole worker step on each device before the threads start: CLBlast 1.5.3
+ * can fail when several threads make the first call of a routine at once (upstream issue
+ * #486), and the first step must not spend the server's deadline compiling kernels. The encode
+ * goes through a throwaway compressor, so no design or residual of the real ones changes. */
 static tq_status warm_up(tq_cluster *c, const int *worker_dev, tq_err *e) {
   for (int d = 0; d < c->ndev; d++) {
     for (int w = 0; w < c->cfg.workers; w++) {
       if (worker_dev[w] != d || !tq_cluster_is_local(c, w)) continue;
-      tq_net *n = &c->w[w].net;
+      worker_state *k = &c->w[w];
+      tq_net *n = &k->net;
       TQ_TRY(tq_net_forward(n, true, 0, e));
       TQ_TRY(tq_softmax_xent(n, c->cfg.batch, e));
       TQ_TRY(tq_net_backward(n, 0, e));
-      TQ_TRY(TQ_CL(clFinish(c->w[w].cl.queue), e));
+      uint64_t bad;
+      TQ_TRY(tq_grad_check_run(&k->check, &k->cl, n->grads, 0, c->m->nparams, &bad, e));
+      tq_compressor *tmp = NULL;
+      tq_status s = tq_compressor_create(&k->cl, &c->cfg.compress, (uint32_t)w, c->tensors,
+                                         c->ntensors, &tmp, e);
+      for (int t = 0; s == TQ_OK && t < c->ntensors; t++)
+        s = tq_compressor_encode(tmp, n->grads, 0, t, &k->msg, NULL, e);
+      tq_compressor_free(tmp);
+      TQ_TRY(s);
+      TQ_TRY(TQ_CL(clFinish(k->cl.queue), e));
       break;
     }
   }
@@ -257,6 +366,7 @@ static tq_status create(tq_cluster *c, tq_err *e) {
     return tq_fail(e, TQ_EINTERNAL, "rank %d of %d", cfg->rank, cfg->nranks);
   int worker_dev[TQ_MAX_WORKERS];
   TQ_TRY(open_devices(c, worker_dev, e));
+  TQ_TRY(check_memory(c, worker_dev, e));
   c->server_cl = c->dev[0].cl;
   c->server_cl.queue = NULL;
   TQ_TRY(tq_cl_new_queue(&c->dev[0].cl, &c->server_cl.queue, e));
@@ -329,6 +439,7 @@ void tq_cluster_free(tq_cluster *c) {
     free(k->x);
     free(k->y);
     free(k->raw);
+    if (k->check.k) tq_grad_check_free(&k->check);
     if (k->cl.queue) clReleaseCommandQueue(k->cl.queue);
   }
   if (c->queue_made) tq_queue_destroy(&c->q);
@@ -349,32 +460,44 @@ void tq_cluster_free(tq_cluster *c) {
 
 /* ---- the server's step --------------------------------------------------------------------- */
 
-tq_status tq_cluster_file_message(tq_cluster *c, uint32_t worker, int t, uint8_t *data, size_t len,
-                                  uint32_t iteration, long *rejected, tq_err *e) {
+tq_verdict tq_cluster_file_message(tq_cluster *c, uint32_t worker, int t, uint8_t *data,
+                                   size_t len, uint32_t iteration, long *rejected) {
   tq_wire_msg parsed;
   tq_err why = {0};
-  bool valid = data && t >= 0 && t < c->ntensors && worker < (uint32_t)c->cfg.workers &&
+  bool known = worker < (uint32_t)c->cfg.workers;
+  bool valid = data && known && t >= 0 && t < c->ntensors &&
                tq_wire_parse(data, len, (uint32_t)t, (uint32_t)c->tensors[t].count, &parsed,
                              &why) == TQ_OK &&
                parsed.h.worker == worker;
   tq_msg *slot = valid ? &c->slots[worker * (uint32_t)c->ntensors + (uint32_t)t] : NULL;
+  tq_verdict v;
   if (!valid) {
     c->rejects.invalid++;
+    v = TQ_INVALID;
+    /* The worker's gradient is unusable this step: a part of it is lost. */
+    if (known && !c->invalid[worker]) {
+      c->invalid[worker] = true;
+      snprintf(c->why[worker], sizeof c->why[worker], "invalid message for %s: %s",
+               t >= 0 && t < c->ntensors ? c->m->tensors[t].name : "an unknown tensor",
+               why.msg[0] ? why.msg : "malformed");
+    }
   } else if (parsed.h.iteration != iteration) {
     c->rejects.stale++;
+    v = TQ_STALE;
   } else if (slot->data) {
     c->rejects.duplicate++;
+    v = TQ_DUPLICATE;
   } else {
     slot->data = data;
     slot->len = len;
     slot->worker = worker;
     slot->tensor = t;
     slot->iteration = iteration;
-    return TQ_OK;
+    return TQ_FILED;
   }
   (*rejected)++;
   free(data);
-  return TQ_OK;
+  return v;
 }
 
 tq_status tq_cluster_file_report(tq_cluster *c, const tq_worker_report *r, tq_err *e) {
@@ -385,47 +508,53 @@ tq_status tq_cluster_file_report(tq_cluster *c, const tq_worker_report *r, tq_er
   return TQ_OK;
 }
 
-/* Pops this process's workers' messages for the step. A failure report from a worker stops the
- * step at once; a deadline catches a worker that went silent. */
+/* Pops this process's workers' messages for the step, until every expected worker delivered
+ * (all its tensors, valid or not) or the deadline passed. A worker's failure report stops the
+ * step at once; a non-finite-gradient notice counts as delivery of an unusable gradient; stale
+ * messages (from a worker that stalled past an earlier deadline) and duplicates are dropped. */
 static tq_status collect(tq_cluster *c, uint32_t iteration, double *t_queue, long *rejected,
                          tq_err *e) {
-  int need = 0;
-  for (int w = 0; w < c->cfg.workers; w++) need += tq_cluster_is_local(c, w) ? c->ntensors : 0;
-  int got = 0;
-  double queued = 0;
-  while (got < need) {
+  int pending = 0;
+  for (int w = 0; w < c->cfg.workers; w++) pending += tq_cluster_is_local(c, w) && !c->dropped[w];
+  double deadline = tq_now_seconds() + c->cfg.msg_timeout_s, queued = 0;
+  int popped = 0;
+  while (pending > 0) {
+    double left = deadline - tq_now_seconds();
     tq_msg m;
-    int r = tq_queue_pop(&c->q, &m, c->cfg.msg_timeout_s);
-    if (r <= 0) {
-      char missing[256] = "";
-      size_t used = 0;
-      for (int w = 0; w < c->cfg.workers && used < sizeof missing - 8; w++)
-        for (int t = 0; tq_cluster_is_local(c, w) && t < c->ntensors; t++)
-          if (!c->slots[w * c->ntensors + t].data) {
-            used += (size_t)snprintf(missing + used, sizeof missing - used, " %d", w);
-            break;
-          }
-      return tq_fail(e, TQ_EINTERNAL,
-                     "iteration %u: no message for %.0f s from worker(s)%s (stalled or crashed)",
-                     iteration, c->cfg.msg_timeout_s, missing);
+    int r = left > 0 ? tq_queue_pop(&c->q, &m, left) : 0;
+    if (r <= 0) break; /* the deadline: who is missing is sorted out by the caller */
+    uint32_t w = m.worker;
+    if (m.tensor == -1) { /* a worker's failure report */
+      const worker_state *k = &c->w[w < (uint32_t)c->cfg.workers ? w : 0];
+      return tq_fail(e, k->err.code ? k->err.code : TQ_EINTERNAL, "worker %u failed: %s", w,
+                     k->err.msg);
     }
-    if (m.tensor < 0) { /* a worker's failure report */
-      const worker_state *w = &c->w[m.worker < (uint32_t)c->cfg.workers ? m.worker : 0];
-      return tq_fail(e, w->err.code ? w->err.code : TQ_EINTERNAL, "worker %u failed: %s", m.worker,
-                     w->err.msg);
+    bool current = m.iteration == iteration && w < (uint32_t)c->cfg.workers && !c->done[w];
+    if (m.tensor == -2) { /* non-finite gradient: nothing else comes from it this step */
+      if (current) {
+        c->done[w] = true;
+        pending--;
+      }
+      continue;
     }
     queued += tq_now_seconds() - m.t_push;
-    long before = *rejected;
-    TQ_TRY(tq_cluster_file_message(c, m.worker, m.tensor, m.data, m.len, iteration, rejected, e));
-    if (*rejected == before) got++;
+    popped++;
+    tq_verdict v = tq_cluster_file_message(c, w, m.tensor, m.data, m.len, iteration, rejected);
+    if (current && (v == TQ_FILED || v == TQ_INVALID) && ++c->arrived[w] == c->ntensors) {
+      c->done[w] = true;
+      pending--;
+    }
   }
-  *t_queue = need ? queued / need : 0;
+  *t_queue = popped ? queued / popped : 0;
   return TQ_OK;
 }
 
 tq_status tq_cluster_run_local(tq_cluster *c, const tq_step_in *in, double *t_queue, long *rejected,
                                tq_err *e) {
   memset(c->have_report, 0, sizeof c->have_report);
+  memset(c->arrived, 0, sizeof c->arrived);
+  memset(c->invalid, 0, sizeof c->invalid);
+  memset(c->done, 0, sizeof c->done);
   pthread_mutex_lock(&c->mu);
   c->in = in;
   c->generation++;
@@ -435,38 +564,84 @@ tq_status tq_cluster_run_local(tq_cluster *c, const tq_step_in *in, double *t_qu
   const size_t np = c->m->nparams;
   if (c->raw_sum) memset(c->raw_sum, 0, np * sizeof *c->raw_sum);
   for (int w = 0; w < c->cfg.workers; w++) {
-    if (!tq_cluster_is_local(c, w)) continue;
-    TQ_TRY(tq_cluster_file_report(c, &c->w[w].rep, e));
-    if (c->raw_sum)
+    if (!tq_cluster_is_local(c, w) || c->dropped[w] || !c->done[w]) continue;
+    tq_worker_report rep = c->w[w].rep;
+    if (c->invalid[w] && rep.usable) {
+      rep.usable = 0;
+      snprintf(rep.reason, sizeof rep.reason, "%s", c->why[w]);
+    }
+    TQ_TRY(tq_cluster_file_report(c, &rep, e));
+    if (c->raw_sum && rep.usable)
       for (size_t i = 0; i < np; i++) c->raw_sum[i] += c->w[w].raw[i];
   }
+  /* Under MPI a rank other than 0 drops its own silent workers as rank 0 will (same policy). */
+  if (c->cfg.nranks > 1 && c->cfg.rank != 0 && c->cfg.on_missing == TQ_FAULT_CONTINUE)
+    for (int w = 0; w < c->cfg.workers; w++)
+      if (tq_cluster_is_local(c, w) && !c->done[w]) c->dropped[w] = true;
   return TQ_OK;
+}
+
+static void add_event(char *buf, size_t cap, const char *fmt, int w, const char *what) {
+  size_t used = strlen(buf);
+  if (used + 8 < cap)
+    snprintf(buf + used, cap - used, fmt, used ? "; " : "", w, what);
 }
 
 tq_status tq_cluster_server_update(tq_cluster *c, const tq_step_in *in, tq_step_out *out,
                                    tq_err *e) {
   const int N = c->cfg.workers;
   const size_t np = c->m->nparams;
+  bool use[TQ_MAX_WORKERS] = {false};
+  int used = 0;
+  out->events[0] = '\0';
   for (int w = 0; w < N; w++) {
-    if (!c->have_report[w] || c->reports[w].iteration != in->iteration)
-      return tq_fail(e, TQ_EINTERNAL, "iteration %u: no report from worker %d", in->iteration, w);
-    for (int t = 0; t < c->ntensors; t++)
-      if (!c->slots[w * c->ntensors + t].data)
-        return tq_fail(e, TQ_EINTERNAL, "iteration %u: no message for worker %d's tensor %s",
-                       in->iteration, w, c->m->tensors[t].name);
+    if (c->dropped[w]) continue;
+    bool complete = c->have_report[w] && c->reports[w].iteration == in->iteration;
+    for (int t = 0; complete && t < c->ntensors; t++)
+      complete = c->slots[w * c->ntensors + t].data != NULL || !c->reports[w].usable || c->invalid[w];
+    if (!complete) {
+      out->missing++;
+      add_event(out->events, sizeof out->events, "%sworker %d %s", w,
+                c->cfg.on_missing == TQ_FAULT_CONTINUE ? "missed the deadline and is dropped"
+                                                       : "missed the deadline");
+    } else if (!c->reports[w].usable || c->invalid[w]) {
+      out->unusable++;
+      add_event(out->events, sizeof out->events, "%sworker %d: %s", w,
+                c->invalid[w] ? c->why[w] : c->reports[w].reason);
+    } else {
+      use[w] = true;
+      used++;
+    }
   }
+  if (out->missing && c->cfg.on_missing == TQ_FAULT_STOP)
+    return tq_fail(e, TQ_EINTERNAL, "iteration %u: %s (workers.timeout_s = %g s, workers.on_missing = stop)",
+                   in->iteration, out->events, c->cfg.msg_timeout_s);
+  if (out->unusable && c->cfg.on_invalid == TQ_FAULT_STOP)
+    return tq_fail(e, TQ_EINPUT, "iteration %u: %s (workers.on_invalid = stop)", in->iteration,
+                   out->events);
+  if (used == 0)
+    return tq_fail(e, TQ_EINTERNAL, "iteration %u: no worker delivered a usable gradient: %s",
+                   in->iteration, out->events);
+  for (int w = 0; w < N; w++)
+    if (!c->dropped[w] && !use[w] && !(c->have_report[w] && c->reports[w].iteration == in->iteration))
+      c->dropped[w] = true;
+  out->workers_used = used;
   double t0 = tq_now_seconds();
   TQ_TRY(tq_cl_fill_zero(&c->server_cl, c->server.grads, 0, np * sizeof(float), e));
-  const float weight = 1.0f / (float)N;
+  const float weight = 1.0f / (float)used;
   /* Fixed order, whatever order the messages came in: the sum is the same on every run. */
+  tq_status s = TQ_OK;
   for (int w = 0; w < N; w++)
     for (int t = 0; t < c->ntensors; t++) {
       tq_msg *m = &c->slots[w * c->ntensors + t];
-      tq_status s = tq_decoder_accumulate(c->dec, m->data, m->len, t, weight, c->server.grads, NULL, e);
+      if (use[w] && s == TQ_OK) {
+        s = tq_decoder_accumulate(c->dec, m->data, m->len, t, weight, c->server.grads, NULL, e);
+        if (s != TQ_OK) tq_wrap(e, "decoding worker %d's tensor %s", w, c->m->tensors[t].name);
+      }
       free(m->data);
       m->data = NULL;
-      if (s != TQ_OK) return tq_wrap(e, "decoding worker %d's tensor %s", w, c->m->tensors[t].name);
     }
+  TQ_TRY(s);
   TQ_TRY(TQ_CL(clFinish(c->server_cl.queue), e));
   double t1 = tq_now_seconds();
   out->t_decode = t1 - t0;
@@ -475,7 +650,7 @@ tq_status tq_cluster_server_update(tq_cluster *c, const tq_step_in *in, tq_step_
     TQ_TRY(tq_cl_read(&c->server_cl, c->server.grads, 0, np * sizeof(float), c->decoded, e));
     double se = 0;
     for (size_t i = 0; i < np; i++) {
-      double d = (double)c->decoded[i] - c->raw_sum[i] / N;
+      double d = (double)c->decoded[i] - c->raw_sum[i] / used;
       se += d * d;
     }
     out->quant_mse = se / (double)np;
@@ -484,10 +659,16 @@ tq_status tq_cluster_server_update(tq_cluster *c, const tq_step_in *in, tq_step_
   TQ_TRY(tq_net_sgd(&c->server, in->lr, in->momentum, in->weight_decay, e));
   TQ_TRY(tq_cl_read(&c->server_cl, c->server.params, 0, np * sizeof(float), c->params_host, e));
   out->t_update = tq_now_seconds() - t2;
-  out->gamma = c->reports[0].gamma;
-  out->g_min = c->reports[0].g_min;
-  out->alpha = c->reports[0].alpha;
+  out->gamma = out->g_min = out->alpha = NAN;
+  for (int w = 0; w < N; w++)
+    if (use[w]) { /* the first worker averaged in */
+      out->gamma = c->reports[w].gamma;
+      out->g_min = c->reports[w].g_min;
+      out->alpha = c->reports[w].alpha;
+      break;
+    }
   for (int w = 0; w < N; w++) {
+    if (!use[w]) continue;
     const tq_worker_report *k = &c->reports[w];
     out->loss_sum += k->loss_sum;
     out->correct += k->correct;
@@ -495,8 +676,8 @@ tq_status tq_cluster_server_update(tq_cluster *c, const tq_step_in *in, tq_step_
     out->bits += k->bits;
     out->bits_fp32 += k->bits_fp32;
     if (k->bits > out->max_worker_bits) out->max_worker_bits = k->bits;
-    out->t_compute += k->t_compute / N;
-    out->t_encode += k->t_encode / N;
+    out->t_compute += k->t_compute / used;
+    out->t_encode += k->t_encode / used;
     if (k->t_compute + k->t_encode > out->t_worker_max) out->t_worker_max = k->t_compute + k->t_encode;
   }
   return TQ_OK;

@@ -22,6 +22,27 @@
 
 #define TQ_MAX_WORKERS 64
 
+/* What the server does when a worker misses the deadline or sends something unusable. */
+typedef enum tq_fault_policy {
+  TQ_FAULT_STOP = 0,     /* stop the run (the caller keeps the last checkpoint) */
+  TQ_FAULT_CONTINUE = 1, /* average over the workers that delivered; a worker that missed the
+                            deadline is dropped for the rest of the run */
+} tq_fault_policy;
+
+typedef enum tq_corruption { TQ_CORRUPT_FLIP = 0, TQ_CORRUPT_TRUNCATE = 1 } tq_corruption;
+
+/* Faults to inject, for tests and resilience studies. Nothing happens unless `active` (so a
+ * zeroed configuration injects nothing); then a worker of -1 means none of that kind. */
+typedef struct tq_fault_plan {
+  bool active;
+  int crash_worker, crash_iteration;   /* goes silent from that iteration on */
+  int stall_worker, stall_iteration;   /* sleeps stall_seconds before sending */
+  double stall_seconds;
+  int corrupt_worker, corrupt_iteration; /* damages its first message of that iteration */
+  tq_corruption corrupt;
+  int nan_worker, nan_iteration;       /* a NaN appears in its gradient */
+} tq_fault_plan;
+
 typedef struct tq_cluster_cfg {
   const tq_model *model;
   int workers;         /* 1..TQ_MAX_WORKERS */
@@ -36,13 +57,19 @@ typedef struct tq_cluster_cfg {
   /* Several processes (MPI ranks): this one runs the workers w with w % nranks == rank; the
    * server state lives on every rank but only rank 0 uses it. 0/0 means one process. */
   int rank, nranks;
+  tq_fault_policy on_missing, on_invalid;
+  tq_fault_plan faults;
 } tq_cluster_cfg;
 
 /* What a worker tells the server about its step besides the messages. Plain data, so it can
  * travel between processes. */
 typedef struct tq_worker_report {
   uint32_t worker, iteration, samples, correct;
+  uint32_t usable; /* 0: the gradient must not be used (see reason) */
+  uint32_t reserved;
+  uint64_t nonfinite; /* NaN/Inf values found in the raw gradient */
   double loss_sum, bits, bits_fp32, t_compute, t_encode, gamma, g_min, alpha;
+  char reason[256];
 } tq_worker_report;
 
 /* One worker's batch: count indices into the dataset. */
@@ -73,6 +100,9 @@ typedef struct tq_step_out {
   double t_compute, t_encode, t_queue, t_decode, t_update;
   double t_worker_max; /* the slowest worker's compute + encode: the critical path */
   long rejected;       /* messages rejected this step (duplicate, stale, invalid) */
+  int workers_used;    /* whose gradients were averaged */
+  int missing, unusable; /* workers that missed the deadline / sent nothing usable */
+  char events[1024];   /* what went wrong this step, for the log; empty if nothing */
 } tq_step_out;
 
 typedef struct tq_cluster tq_cluster;
@@ -97,10 +127,12 @@ tq_status tq_cluster_run_local(tq_cluster *c, const tq_step_in *in, double *t_qu
 tq_status tq_cluster_server_update(tq_cluster *c, const tq_step_in *in, tq_step_out *out,
                                    tq_err *e);
 float *tq_cluster_params_host(tq_cluster *c);
-/* Files a message that arrived from elsewhere (the cluster takes `data`, malloc'd). Invalid,
- * stale and duplicate messages are counted, freed and reported through *rejected. */
-tq_status tq_cluster_file_message(tq_cluster *c, uint32_t worker, int tensor, uint8_t *data,
-                                  size_t len, uint32_t iteration, long *rejected, tq_err *e);
+/* Files a message (the cluster takes `data`, malloc'd). Invalid, stale and duplicate messages
+ * are counted, freed and reported through *rejected; an invalid one makes its worker's whole
+ * gradient unusable for this step. Returns what became of it. */
+typedef enum tq_verdict { TQ_FILED, TQ_INVALID, TQ_STALE, TQ_DUPLICATE } tq_verdict;
+tq_verdict tq_cluster_file_message(tq_cluster *c, uint32_t worker, int tensor, uint8_t *data,
+                                   size_t len, uint32_t iteration, long *rejected);
 tq_status tq_cluster_file_report(tq_cluster *c, const tq_worker_report *r, tq_err *e);
 /* Messages (worker-major) and reports of this rank's workers for the current step, for
  * sending; the cluster keeps ownership. */

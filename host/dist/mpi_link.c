@@ -109,7 +109,7 @@ static tq_status unpack(tq_cluster *c, const tq_mpi *m, int from, const uint8_t 
       uint8_t *copy = malloc(h.len ? h.len : 1);
       if (!copy) return tq_fail(e, TQ_ENOMEM, "out of memory for rank %d's message", from);
       memcpy(copy, p + off, h.len);
-      TQ_TRY(tq_cluster_file_message(c, h.worker, h.tensor, copy, h.len, iteration, rejected, e));
+      tq_cluster_file_message(c, h.worker, h.tensor, copy, h.len, iteration, rejected);
     } else {
       return tq_fail(e, TQ_EINPUT, "rank %d sent a record of unknown kind %u", from, h.kind);
     }

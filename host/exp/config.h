@@ -40,6 +40,7 @@ typedef struct tq_experiment {
   int classes_per_worker;
   char worker_devices[256]; /* comma-separated specs; empty: device.spec for all */
   double timeout_s;
+  char on_missing[16], on_invalid[16]; /* stop | continue */
   /* compression */
   char method[16];
   int bits, bucket, min_elems, refit_every, warmup_iterations;
@@ -55,6 +56,10 @@ typedef struct tq_experiment {
   int checkpoint_every;
   /* faults (for tests and resilience studies) */
   int exit_rank, exit_iteration;
+  int crash_worker, crash_iteration, stall_worker, stall_iteration;
+  double stall_seconds;
+  int corrupt_worker, corrupt_iteration, nan_worker, nan_iteration;
+  char corrupt[16]; /* flip | truncate */
   /* device */
   char device[128];
   /* output */

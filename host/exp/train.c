@@ -136,7 +136,21 @@ static tq_status setup(trainer *t, tq_err *e) {
                         .msg_timeout_s = x->timeout_s,
                         .measure_mse = x->quant_mse || t->o->ndump > 0,
                         .rank = t->o->mpi ? t->o->mpi->rank : 0,
-                        .nranks = t->o->mpi ? t->o->mpi->size : 1};
+                        .nranks = t->o->mpi ? t->o->mpi->size : 1,
+                        .on_missing = strcmp(x->on_missing, "continue") ? TQ_FAULT_STOP : TQ_FAULT_CONTINUE,
+                        .on_invalid = strcmp(x->on_invalid, "continue") ? TQ_FAULT_STOP : TQ_FAULT_CONTINUE,
+                        .faults = {.active = x->crash_worker >= 0 || x->stall_worker >= 0 ||
+                                             x->corrupt_worker >= 0 || x->nan_worker >= 0,
+                                   .crash_worker = x->crash_worker,
+                                   .crash_iteration = x->crash_iteration,
+                                   .stall_worker = x->stall_worker,
+                                   .stall_iteration = x->stall_iteration,
+                                   .stall_seconds = x->stall_seconds,
+                                   .corrupt_worker = x->corrupt_worker,
+                                   .corrupt_iteration = x->corrupt_iteration,
+                                   .corrupt = strcmp(x->corrupt, "truncate") ? TQ_CORRUPT_FLIP : TQ_CORRUPT_TRUNCATE,
+                                   .nan_worker = x->nan_worker,
+                                   .nan_iteration = x->nan_iteration}};
   if (t->o->mpi && t->o->mpi->size > N)
     return tq_fail(e, TQ_EINPUT, "%d MPI ranks for %d workers: use at most one rank per worker",
                    t->o->mpi->size, N);
@@ -284,7 +298,8 @@ static tq_status load_checkpoint(trainer *t, tq_ckpt_header *totals, tq_err *e) 
 static const char *metrics_header =
     "iteration,epoch,loss,train_accuracy,test_loss,test_accuracy,lr,bits,bits_total,"
     "compression_ratio,quant_mse,gamma,g_min,alpha,rejected,sim_comm_s,"
-    "t_compute,t_encode,t_queue,t_decode,t_update,t_step,sim_wall_s,images_per_s,seconds,mpi_bytes";
+    "t_compute,t_encode,t_queue,t_decode,t_update,t_step,sim_wall_s,images_per_s,seconds,mpi_bytes,"
+    "workers_used,missing,unusable";
 
 static void fmt_opt(char *out, size_t cap, double v) {
   if (isfinite(v))
@@ -335,6 +350,7 @@ static tq_status write_summary(trainer *t, const tq_train_result *r, const tq_ck
   tq_json_num(&j, "mpi_bytes_per_iteration", r->iterations ? r->mpi_bytes / (double)r->iterations : NAN);
   tq_json_num(&j, "uplink_bytes_per_iteration", r->iterations ? tot->bits_total / 8.0 / (double)r->iterations : NAN);
   tq_json_num(&j, "mpi_diagnostic_bytes_total", t->o->mpi ? (double)t->o->mpi->diag_bytes : 0);
+  tq_json_int(&j, "fault_events", r->fault_events);
   tq_reject_counts rc = tq_cluster_rejects(t->cluster);
   tq_json_int(&j, "rejected_invalid", rc.invalid);
   tq_json_int(&j, "rejected_duplicate", rc.duplicate);
@@ -344,6 +360,34 @@ static tq_status write_summary(trainer *t, const tq_train_result *r, const tq_ck
   char path[TQ_PATH_MAX + 300];
   snprintf(path, sizeof path, "%s/summary.json", t->dir);
   return tq_json_write(&j, path, e);
+}
+
+/* A step failed (a worker missed the deadline or sent garbage under the stop policy, or
+ * worse). The server's parameters and momentum are still those after iteration it - 1, so
+ * without error feedback a checkpoint of that state (data positions rewound) is exact and the
+ * run can resume from it. With error feedback the workers' residuals already moved on, so the
+ * last periodic checkpoint stands. Either way the message says where to resume from. */
+static void stop_with_checkpoint(trainer *t, long it, const tq_ckpt_worker *before,
+                                 const tq_ckpt_header *tot, tq_err *e) {
+  if (t->o->mpi || it <= 1 || !t->met_open) return;
+  char path[TQ_PATH_MAX + 300];
+  snprintf(path, sizeof path, "%s/checkpoint.bin", t->dir);
+  if (t->x->error_feedback) {
+    if (access(path, F_OK) == 0) tq_wrap(e, "stopped; resume from the last checkpoint with --resume %s", t->dir);
+    return;
+  }
+  data_stream *saved = malloc((size_t)t->x->workers * sizeof *saved);
+  if (!saved) return;
+  for (int w = 0; w < t->x->workers; w++) {
+    saved[w] = t->streams[w];
+    t->streams[w].pass = before[w].pass;
+    t->streams[w].pos = before[w].pos;
+  }
+  tq_err ce = {0};
+  if (save_checkpoint(t, it - 1, tot, &ce) == TQ_OK)
+    tq_wrap(e, "stopped; checkpoint of iteration %ld written: --resume %s", it - 1, t->dir);
+  for (int w = 0; w < t->x->workers; w++) t->streams[w] = saved[w];
+  free(saved);
 }
 
 /* faults.exit_rank: this process dies at the start of an iteration, as a crashed machine would:
@@ -400,20 +444,34 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
 
   double t0 = tq_now_seconds() - tot.seconds, ema_ips = 0, test_loss = NAN, test_acc = -1;
   double sum_mse = 0, sums[6] = {0};
-  long n_mse = 0, steps = 0, it;
+  long n_mse = 0, steps = 0, it, tot_faults = 0;
   const double bw = x->bandwidth_mbps * 1e6, lat = x->latency_ms * 1e-3;
   tq_status s = TQ_OK;
+  tq_ckpt_worker *before = calloc((size_t)N, sizeof *before);
+  if (!before) return tq_fail(e, TQ_ENOMEM, "out of memory");
   for (it = start; it <= total && s == TQ_OK; it++) {
     maybe_exit(t, it);
     double ts = tq_now_seconds();
-    for (int w = 0; w < N; w++) stream_next(&t->streams[w], B, (uint32_t)x->seed, (uint32_t)w);
+    for (int w = 0; w < N; w++) {
+      before[w] = (tq_ckpt_worker){t->streams[w].pass, t->streams[w].pos};
+      stream_next(&t->streams[w], B, (uint32_t)x->seed, (uint32_t)w);
+    }
     double lr = lr_at(x, it, total);
     tq_step_in in = {.data = &t->train, .norm = t->norm, .batches = t->batches,
                      .iteration = (uint32_t)it, .lr = (float)lr, .momentum = (float)x->momentum,
                      .weight_decay = (float)x->weight_decay, .compress = it > x->warmup_iterations};
     tq_step_out so;
     s = o->mpi ? tq_mpi_step(o->mpi, t->cluster, &in, &so, e) : tq_cluster_step(t->cluster, &in, &so, e);
-    if (s != TQ_OK) break;
+    if (s != TQ_OK) {
+      stop_with_checkpoint(t, it, before, &tot, e);
+      break;
+    }
+    if (so.events[0]) {
+      /* Faults are warnings: they reach stderr even with --quiet. */
+      tq_progress_end(&prog);
+      fprintf(stderr, "tailquant: iteration %ld: %s\n", it, so.events);
+      tot_faults += so.missing + so.unusable;
+    }
     double loss = so.loss_sum / (double)so.samples;
     if (!isfinite(loss)) {
       s = tq_fail(e, TQ_EINPUT, "the loss became %g at iteration %ld: training diverged (lower train.lr, now %g)",
@@ -454,11 +512,12 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
     tot.seconds = tq_now_seconds() - t0;
     snprintf(line, sizeof line,
              "%ld,%u,%.6f,%.6f,%s,%s,%.6g,%.0f,%.0f,%.4f,%s,%s,%s,%s,%ld,%.6f,"
-             "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,%.1f,%.3f,%llu",
+             "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,%.1f,%.3f,%llu,%d,%d,%d",
              it, t->streams[0].pass + 1, loss, (double)so.correct / (double)so.samples, tl, ta, lr,
              so.bits, tot.bits_total, so.bits_fp32 / so.bits, mse, g, gm, al, so.rejected, comm,
              so.t_compute, so.t_encode, so.t_queue, so.t_decode, so.t_update, step, tot.sim_wall,
-             ips, tot.seconds, o->mpi ? (unsigned long long)o->mpi->step_bytes : 0ull);
+             ips, tot.seconds, o->mpi ? (unsigned long long)o->mpi->step_bytes : 0ull,
+             so.workers_used, so.missing, so.unusable);
     if (s == TQ_OK) s = tq_metrics_row(&t->met, line, e);
     tq_progress_update(&prog, it, (int)t->streams[0].pass + 1, loss,
                        (double)so.correct / (double)so.samples, test_acc, ema_ips, eval);
@@ -471,9 +530,11 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
       r->complete = false;
       r->iterations = it;
       snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
+      free(before);
       return TQ_OK;
     }
   }
+  free(before);
   tq_progress_end(&prog);
   if (s != TQ_OK) return s;
   TQ_TRY(tq_metrics_finish(&t->met, e));
@@ -498,6 +559,7 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
   r->t_step = sums[5] / n;
   r->images_per_s = (double)N * B / r->t_step;
   r->mpi_bytes = o->mpi ? (double)o->mpi->total_bytes : 0;
+  r->fault_events = tot_faults;
   snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
   TQ_TRY(write_summary(t, r, &tot, e));
   if (!o->quiet)

@@ -29,6 +29,7 @@ typedef struct tq_train_result {
   /* mean seconds per step in each phase */
   double t_compute, t_encode, t_queue, t_decode, t_update, t_step;
   double mpi_bytes; /* bytes handed to MPI for the gradient exchange, all ranks */
+  long fault_events; /* workers missing or unusable, summed over steps */
   char run_dir[TQ_PATH_MAX + 256];
 } tq_train_result;
 
