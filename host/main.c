@@ -12,6 +12,7 @@ typedef struct verb {
 
 static const verb verbs[] = {
     {"train", tq_cmd_train, "train a model: tailquant train CONFIG [--set key=value ...]"},
+    {"report", tq_cmd_report, "tables and plot data from runs: tailquant report RUNS_DIR"},
     {"devices", tq_cmd_devices, "list OpenCL platforms and devices"},
     {"bench", tq_cmd_bench, "measure speed and print figures: tailquant bench WHAT"},
     {"quantize", tq_cmd_quantize, "compress a float32 file of gradients and report the error"},

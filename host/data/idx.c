@@ -147,14 +147,33 @@ static tq_status read_header(gzFile f, const char *path, uint32_t want_dims, con
   return check_dims(path, x, &x->bytes, e);
 }
 
-/* Reads the data the header promises, then makes sure nothing follows it. */
+/* The data buffer starts at this size and doubles as data actually arrives. */
+#define TQ_IDX_FIRST_ALLOC ((size_t)1 << 20)
+
+/* Reads the data the header promises, then makes sure nothing follows it. The buffer grows with
+ * the bytes that arrive, not with what the header promises: an 8-byte file announcing 2^31
+ * labels used to make us allocate 2 GiB before finding it truncated (found by fuzzing, a
+ * libFuzzer out-of-memory; tests/test_fuzz_regressions.c). Memory now follows the file. */
 static tq_status read_body(gzFile f, const char *path, tq_idx *x, tq_err *e) {
-  x->data = malloc(x->bytes);
+  size_t cap = x->bytes < TQ_IDX_FIRST_ALLOC ? x->bytes : TQ_IDX_FIRST_ALLOC;
+  x->data = malloc(cap);
   if (!x->data)
-    return tq_fail(e, TQ_ENOMEM, "%s: out of memory for %zu bytes of data", path, x->bytes);
-  size_t got;
-  int cut;
-  TQ_TRY(read_full(f, path, x->data, x->bytes, &got, &cut, e));
+    return tq_fail(e, TQ_ENOMEM, "%s: out of memory for %zu bytes of data", path, cap);
+  size_t got = 0;
+  int cut = 0;
+  for (size_t have = 0;;) {
+    size_t n;
+    TQ_TRY(read_full(f, path, x->data + have, cap - have, &n, &cut, e));
+    have += n;
+    got = have;
+    if (have < cap || cap == x->bytes) break; /* the data ended, or all of it is here */
+    size_t nc = cap > x->bytes / 2 ? x->bytes : 2 * cap;
+    uint8_t *p = realloc(x->data, nc);
+    if (!p)
+      return tq_fail(e, TQ_ENOMEM, "%s: out of memory for %zu bytes of data", path, nc);
+    x->data = p;
+    cap = nc;
+  }
   char what[128];
   describe(x, what, sizeof what);
   if (got < x->bytes)

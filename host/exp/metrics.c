@@ -31,7 +31,10 @@ tq_status tq_metrics_resume(tq_metrics *m, const char *dir, long long bytes, tq_
 }
 
 tq_status tq_metrics_tell(tq_metrics *m, long long *bytes, tq_err *e) {
-  if (fflush(m->f) != 0) return tq_fail(e, TQ_EIO, "%s: write failed", m->partial);
+  /* On disk before the checkpoint that records this length: after a power cut, truncating to
+   * it must not extend the file with zeros. */
+  if (fflush(m->f) != 0 || fsync(fileno(m->f)) != 0)
+    return tq_fail(e, TQ_EIO, "%s: write failed", m->partial);
   long pos = ftell(m->f);
   if (pos < 0) return tq_fail(e, TQ_EIO, "%s: cannot tell position", m->partial);
   *bytes = pos;

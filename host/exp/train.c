@@ -253,7 +253,13 @@ static tq_status load_checkpoint(trainer *t, tq_ckpt_header *totals, tq_err *e) 
   tq_mpi *mpi = t->o->mpi;
   bool rank0 = !mpi || mpi->rank == 0;
   tq_status s = TQ_OK;
-  if (rank0) s = tq_checkpoint_read(path, t->model.nparams, (uint32_t)t->x->workers, &c, e);
+  if (rank0 && access(path, F_OK) != 0)
+    s = tq_fail(e, TQ_EINPUT,
+                "%s: no checkpoint yet (the run stopped before its first one): start it again "
+                "with tailquant train %s",
+                path, t->x->source);
+  else if (rank0)
+    s = tq_checkpoint_read(path, t->model.nparams, (uint32_t)t->x->workers, &c, e);
   if (mpi) {
     /* Rank 0 read the file; the others learn whether it worked, the header, the data
      * positions and their workers' residuals. */
@@ -410,8 +416,21 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
   char path[TQ_PATH_MAX + 300], line[1024];
 
   snprintf(path, sizeof path, "%s/summary.json", t->dir);
-  if (o->resume_dir && access(path, F_OK) == 0)
+  if (o->resume_dir && access(path, F_OK) == 0) {
+    char partial[TQ_PATH_MAX + 300], final[TQ_PATH_MAX + 300];
+    snprintf(partial, sizeof partial, "%s/metrics.csv.partial", t->dir);
+    snprintf(final, sizeof final, "%s/metrics.csv", t->dir);
+    if (access(partial, F_OK) == 0 && access(final, F_OK) != 0) {
+      /* stopped between writing the summary and renaming the metrics: finish that */
+      if (rename(partial, final) != 0) return tq_fail(e, TQ_EIO, "%s: cannot rename to metrics.csv", partial);
+      if (!o->quiet) printf("tailquant: %s was complete but for metrics.csv; now it is\n", t->dir);
+      r->complete = true;
+      r->iterations = total;
+      snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
+      return TQ_OK;
+    }
     return tq_fail(e, TQ_EINPUT, "%s: this run is complete; nothing to resume", t->dir);
+  }
   remove(path); /* only a finished run has one */
   tq_ckpt_header tot = {0};
   tot.time_to_target = -1;
@@ -537,8 +556,6 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
   free(before);
   tq_progress_end(&prog);
   if (s != TQ_OK) return s;
-  TQ_TRY(tq_metrics_finish(&t->met, e));
-  t->met_open = false;
   r->complete = true;
   r->iterations = total;
   r->seconds = tot.seconds;
@@ -561,7 +578,12 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
   r->mpi_bytes = o->mpi ? (double)o->mpi->total_bytes : 0;
   r->fault_events = tot_faults;
   snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
+  /* summary.json first, then metrics.csv.partial -> metrics.csv: a kill between the two leaves
+   * a complete summary, and --resume finishes the rename (below). The other order would leave
+   * a run with no summary and no partial metrics, which nothing could resume. */
   TQ_TRY(write_summary(t, r, &tot, e));
+  TQ_TRY(tq_metrics_finish(&t->met, e));
+  t->met_open = false;
   if (!o->quiet)
     printf("tailquant: done in %.1f s: test accuracy %.2f%% (best %.2f%%), %.3g uplink bits "
            "(%.1fx smaller than fp32); results in %s/\n",

@@ -4,7 +4,102 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+/* libconfig 1.5 (Debian 12) opens `@include "x"` with fopen and hands the stream to its flex
+ * scanner. A directory opens but cannot be read, and the scanner then calls exit(2) ("input in
+ * flex scanner failed"): one line in an experiment file killed the process from inside a
+ * library call (found by fuzzing; tests/test_fuzz_regressions.c; upstream
+ * hyperrealm/libconfig#292). A FIFO or a device (/dev/zero) would block or never end. So before
+ * libconfig reads a file, every include in it, and in the files those include, must name a
+ * regular file; a missing file is left to libconfig, which reports it. The scan mirrors
+ * libconfig's scanner: `^[ \t]*@include[ \t]+"name"`, with \\ and \" escapes in the name, which
+ * may span lines; names are relative to the include folder unless absolute. It may also see an
+ * include inside a comment or a multi-line string, which only makes it stricter. */
+#define TQ_CFG_MAX_INCLUDE_DEPTH 10 /* libconfig's own limit */
+/* Each file is scanned once (a file that includes itself several times would otherwise cost
+ * n^10 scans); more distinct included files than this is refused. */
+#define TQ_CFG_MAX_INCLUDED 64
+
+typedef struct include_scan {
+  char *seen[TQ_CFG_MAX_INCLUDED];
+  int nseen;
+} include_scan;
+
+static tq_status check_includes(include_scan *sc, const char *path, const char *dir, int depth,
+                                tq_err *e) {
+  for (int i = 0; i < sc->nseen; i++)
+    if (strcmp(sc->seen[i], path) == 0) return TQ_OK;
+  if (sc->nseen == TQ_CFG_MAX_INCLUDED)
+    return tq_fail(e, TQ_EINPUT, "%s: more than %d files included", path, TQ_CFG_MAX_INCLUDED);
+  if (!(sc->seen[sc->nseen] = strdup(path)))
+    return tq_fail(e, TQ_ENOMEM, "%s: out of memory reading the file", path);
+  sc->nseen++;
+  FILE *f = fopen(path, "rb");
+  if (!f) return TQ_OK; /* libconfig reports it */
+  size_t n = 0, cap = 4096;
+  char *text = malloc(cap + 1);
+  if (!text) {
+    fclose(f);
+    return tq_fail(e, TQ_ENOMEM, "%s: out of memory reading the file", path);
+  }
+  for (size_t got; (got = fread(text + n, 1, cap - n, f)) > 0;) {
+    n += got;
+    if (n == cap) {
+      char *t = realloc(text, 2 * cap + 1);
+      if (!t) {
+        free(text);
+        fclose(f);
+        return tq_fail(e, TQ_ENOMEM, "%s: out of memory reading the file", path);
+      }
+      text = t;
+      cap *= 2;
+    }
+  }
+  fclose(f);
+  text[n] = '\0';
+  tq_status s = TQ_OK;
+  int line = 0;
+  for (size_t i = 0; i < n && s == TQ_OK; i++) { /* i: the start of a line */
+    line++;
+    size_t eol = i;
+    while (eol < n && text[eol] != '\n') eol++;
+    size_t j = i;
+    while (j < eol && (text[j] == ' ' || text[j] == '\t')) j++;
+    size_t k = j + 8;
+    if (eol - j > 8 && strncmp(text + j, "@include", 8) == 0 &&
+        (text[k] == ' ' || text[k] == '\t')) {
+      while (k < eol && (text[k] == ' ' || text[k] == '\t')) k++;
+      if (k < eol && text[k] == '"') {
+        char name[4096];
+        size_t len = 0;
+        for (k++; k < n && text[k] != '"'; k++) {
+          if (text[k] == '\\' && k + 1 < n && (text[k + 1] == '\\' || text[k + 1] == '"')) k++;
+          if (len + 1 < sizeof name) name[len++] = text[k];
+        }
+        name[len] = '\0';
+        char full[8192];
+        if (name[0] == '/' || !dir)
+          snprintf(full, sizeof full, "%s", name);
+        else
+          snprintf(full, sizeof full, "%s/%s", dir, name);
+        struct stat st;
+        if (stat(full, &st) == 0) {
+          if (!S_ISREG(st.st_mode))
+            s = tq_fail(e, TQ_EINPUT, "%s:%d: @include \"%s\": %s is not a regular file", path,
+                        line, name, full);
+          else if (depth + 1 < TQ_CFG_MAX_INCLUDE_DEPTH)
+            s = check_includes(sc, full, dir, depth + 1, e);
+        }
+      }
+    }
+    i = eol;
+  }
+  free(text);
+  return s;
+}
 
 tq_status tq_cfg_read_file(config_t *cfg, const char *path, tq_err *e) {
   FILE *f = fopen(path, "r");
@@ -14,6 +109,10 @@ tq_status tq_cfg_read_file(config_t *cfg, const char *path, tq_err *e) {
   char dir[4096];
   tq_path_dir(dir, sizeof dir, path);
   config_set_include_dir(cfg, dir);
+  include_scan sc = {.nseen = 0};
+  tq_status s = check_includes(&sc, path, dir, 0, e);
+  for (int i = 0; i < sc.nseen; i++) free(sc.seen[i]);
+  if (s != TQ_OK) return s;
   if (config_read_file(cfg, path) != CONFIG_TRUE)
     return tq_fail(e, TQ_EINPUT, "%s:%d: %s", config_error_file(cfg) ? config_error_file(cfg) : path,
                    config_error_line(cfg), config_error_text(cfg));
