@@ -15,6 +15,7 @@ static const verb verbs[] = {
     {"report", tq_cmd_report, "tables and plot data from runs: tailquant report RUNS_DIR"},
     {"devices", tq_cmd_devices, "list OpenCL platforms and devices"},
     {"bench", tq_cmd_bench, "measure speed and print figures: tailquant bench WHAT"},
+    {"tune", tq_cmd_tune, "tune CLBlast for a device at the models' GEMM shapes (cached)"},
     {"quantize", tq_cmd_quantize, "compress a float32 file of gradients and report the error"},
 };
 

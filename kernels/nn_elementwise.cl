@@ -1,8 +1,13 @@
-/* Activation, pooling and dropout layers. Each forward has its backward beside it. */
+/* Activation, pooling and dropout layers. Each forward has its backward beside it.
+ * No builtins (fmax, min, isnan) in these bodies and no varying integer division: POCL does not
+ * inline the former and scalarises the latter, and either stops it vectorising across
+ * work-items (see nn_conv.cl, which also defines nn_divmod). */
 
 __kernel void nn_relu_fwd(__global const float *x, __global float *y, uint n) {
   uint i = get_global_id(0);
-  if (i < n) y[i] = fmax(x[i], 0.0f);
+  if (i >= n) return;
+  float v = x[i];
+  y[i] = v > 0.0f ? v : 0.0f; /* NaN gives 0, as fmax(NaN, 0) does */
 }
 
 /* dx = dy where the output was positive. Uses y, so x need not be kept. */
@@ -13,45 +18,94 @@ __kernel void nn_relu_bwd(__global const float *y, __global const float *dy, __g
 }
 
 /* Max pooling over size x size windows with the given stride, no padding. Stores the flat
- * input index of each maximum (first one on ties, like PyTorch) for the backward pass. */
+ * input index of each maximum (first one on ties, like PyTorch; a NaN wins) for the backward
+ * pass. get_global_id(0) = oh*OW + ow, get_global_id(1) = bc. As for nn_col2im, inner loops
+ * stop POCL from vectorising: the _2x2 variants (size = stride = 2) have none. */
+#define NN_POOL_TAKE(idx)                                                                          \
+  {                                                                                               \
+    float v = x[idx];                                                                             \
+    bool take = v > m || v != v;                                                                  \
+    m = take ? v : m;                                                                             \
+    best = take ? (int)(idx) : best;                                                              \
+  }
+
 __kernel void nn_maxpool_fwd(__global const float *x, __global float *y, __global int *arg,
                              uint BC, uint H, uint W, uint OH, uint OW, uint size, uint stride) {
-  uint gid = get_global_id(0);
-  if (gid >= BC * OH * OW) return;
-  uint ow = gid % OW, t = gid / OW, oh = t % OH, bc = t / OH;
-  uint base = bc * H * W;
-  int best = (int)(base + oh * stride * W + ow * stride);
-  float m = x[best];
+  uint o = get_global_id(0), bc = get_global_id(1);
+  if (o >= OH * OW) return;
+  uint ow;
+  uint oh = nn_divmod(o, OW, 1.0f / (float)OW, &ow);
+  uint base = bc * H * W + oh * stride * W + ow * stride;
+  int best = (int)base;
+  float m = x[base];
   for (uint i = 0; i < size; i++)
-    for (uint j = 0; j < size; j++) {
-      uint idx = base + (oh * stride + i) * W + ow * stride + j;
-      float v = x[idx];
-      if (v > m || isnan(v)) {
-        m = v;
-        best = (int)idx;
-      }
-    }
-  y[gid] = m;
-  arg[gid] = best;
+    for (uint j = 0; j < size; j++) NN_POOL_TAKE(base + i * W + j)
+  y[bc * OH * OW + o] = m;
+  arg[bc * OH * OW + o] = best;
+}
+
+__kernel void nn_maxpool_fwd_2x2(__global const float *x, __global float *y, __global int *arg,
+                                 uint BC, uint H, uint W, uint OH, uint OW, uint size,
+                                 uint stride) {
+  uint o = get_global_id(0), bc = get_global_id(1);
+  if (o >= OH * OW) return;
+  uint ow;
+  uint oh = nn_divmod(o, OW, 1.0f / (float)OW, &ow);
+  uint base = bc * H * W + oh * 2u * W + ow * 2u;
+  int best = (int)base;
+  float m = x[base];
+  NN_POOL_TAKE(base + 1u)
+  NN_POOL_TAKE(base + W)
+  NN_POOL_TAKE(base + W + 1u)
+  y[bc * OH * OW + o] = m;
+  arg[bc * OH * OW + o] = best;
 }
 
 /* dx[idx] = sum of dy over the windows whose maximum was idx: a gather over the windows that
- * cover idx, so overlapping windows (stride < size) need no atomics. */
+ * cover idx, so overlapping windows (stride < size) need no atomics. A pixel at row y lies in
+ * windows oh = y/stride - t for t < ceil(size/stride) (those with oh*stride + size > y).
+ * get_global_id(0) = y*W + x, get_global_id(1) = bc. */
 __kernel void nn_maxpool_bwd(__global const float *dy, __global const int *arg, __global float *dx,
                              uint BC, uint H, uint W, uint OH, uint OW, uint size, uint stride) {
-  uint gid = get_global_id(0);
-  if (gid >= BC * H * W) return;
-  uint xx = gid % W, t = gid / W, y = t % H, bc = t / H;
+  uint yx = get_global_id(0), bc = get_global_id(1);
+  if (yx >= H * W) return;
+  uint xx, r;
+  uint y = nn_divmod(yx, W, 1.0f / (float)W, &xx);
+  float inv = 1.0f / (float)stride;
+  int oh_hi = (int)nn_divmod(y, stride, inv, &r), ow_hi = (int)nn_divmod(xx, stride, inv, &r);
+  uint nwin = (size + stride - 1) / stride;
+  int gid = (int)(bc * H * W + yx);
   float acc = 0.0f;
-  /* windows oh with oh*stride <= y < oh*stride + size */
-  uint oh_lo = y >= size ? (y - size) / stride + 1 : 0, oh_hi = min(y / stride, OH - 1);
-  uint ow_lo = xx >= size ? (xx - size) / stride + 1 : 0, ow_hi = min(xx / stride, OW - 1);
-  for (uint oh = oh_lo; oh <= oh_hi && oh < OH; oh++)
-    for (uint ow = ow_lo; ow <= ow_hi && ow < OW; ow++) {
-      uint o = (bc * OH + oh) * OW + ow;
-      if (arg[o] == (int)gid) acc += dy[o];
+  for (uint t = 0; t < nwin; t++) {
+    int oh = oh_hi - (int)t;
+    bool okh = oh >= 0 && oh < (int)OH && (int)y < oh * (int)stride + (int)size;
+    for (uint u = 0; u < nwin; u++) {
+      int ow = ow_hi - (int)u;
+      bool ok = okh && ow >= 0 && ow < (int)OW && (int)xx < ow * (int)stride + (int)size;
+      uint o = ok ? (bc * OH + (uint)oh) * OW + (uint)ow : 0u;
+      int a = arg[o];
+      float g = dy[o];
+      acc += (ok && a == gid) ? g : 0.0f;
     }
+  }
   dx[gid] = acc;
+}
+
+/* size = stride = 2: each pixel is in at most one window, (y/2, x/2). */
+__kernel void nn_maxpool_bwd_2x2(__global const float *dy, __global const int *arg,
+                                 __global float *dx, uint BC, uint H, uint W, uint OH, uint OW,
+                                 uint size, uint stride) {
+  uint yx = get_global_id(0), bc = get_global_id(1);
+  if (yx >= H * W) return;
+  uint xx;
+  uint y = nn_divmod(yx, W, 1.0f / (float)W, &xx);
+  uint oh = y >> 1, ow = xx >> 1;
+  int gid = (int)(bc * H * W + yx);
+  bool ok = oh < OH && ow < OW;
+  uint o = ok ? (bc * OH + oh) * OW + ow : 0u;
+  int a = arg[o];
+  float g = dy[o];
+  dx[gid] = (ok && a == gid) ? g : 0.0f;
 }
 
 /* Inverted dropout: keep with probability 1-p and scale by 1/(1-p). The mask is regenerated

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress/wire.h"
 #include "dist/cluster.h"
 #include "test_support.h"
 
@@ -143,12 +144,62 @@ static void test_evaluate(void) {
   tq_cluster_free(c);
 }
 
+/* A valid fp32 message for tensor t of LeNet-5 from `worker` at `iteration`. */
+static uint8_t *fp32_message(int t, uint32_t worker, uint32_t iteration, size_t *len) {
+  tq_wire_hdr h = {0};
+  h.method = TQ_METHOD_NONE;
+  h.bits = 32;
+  h.worker = worker;
+  h.iteration = iteration;
+  h.tensor = (uint32_t)t;
+  h.count = (uint32_t)lenet.tensors[t].count;
+  tq_buf b = {0};
+  tq_wire_parts parts;
+  tq_err e = {0};
+  CU_ASSERT_FATAL(tq_wire_begin(&b, &h, &parts, &e) == TQ_OK);
+  memset(parts.payload, 0, h.count * sizeof(float));
+  tq_wire_seal(&b);
+  *len = b.len;
+  return b.data; /* the buffer's own allocation: the cluster frees it */
+}
+
+/* The server's verdict on each message class, independent of any timing. */
+static void test_message_verdicts(void) {
+  make_data();
+  tq_cluster *c = make(2, 4, TQ_METHOD_NONE, 32, false);
+  long rejected = 0;
+  size_t len;
+  uint8_t *m = fp32_message(1, 1, 7, &len);
+  CU_ASSERT_EQUAL(tq_cluster_file_message(c, 1, 1, m, len, 7, &rejected), TQ_FILED);
+  m = fp32_message(1, 1, 7, &len);
+  CU_ASSERT_EQUAL(tq_cluster_file_message(c, 1, 1, m, len, 7, &rejected), TQ_DUPLICATE);
+  m = fp32_message(2, 1, 6, &len); /* last iteration's */
+  CU_ASSERT_EQUAL(tq_cluster_file_message(c, 1, 2, m, len, 7, &rejected), TQ_STALE);
+  m = fp32_message(2, 0, 7, &len); /* claims worker 0 but came as worker 1's */
+  CU_ASSERT_EQUAL(tq_cluster_file_message(c, 1, 2, m, len, 7, &rejected), TQ_INVALID);
+  m = fp32_message(3, 0, 7, &len);
+  m[len / 2] ^= 1; /* checksum no longer matches */
+  CU_ASSERT_EQUAL(tq_cluster_file_message(c, 0, 3, m, len, 7, &rejected), TQ_INVALID);
+  m = fp32_message(3, 0, 7, &len);
+  CU_ASSERT_EQUAL(tq_cluster_file_message(c, 0, 3, m, len - 4, 7, &rejected), TQ_INVALID);
+  m = fp32_message(0, 0, 7, &len); /* sent as another tensor than it holds */
+  CU_ASSERT_EQUAL(tq_cluster_file_message(c, 0, 4, m, len, 7, &rejected), TQ_INVALID);
+  CU_ASSERT_EQUAL(rejected, 6);
+  tq_reject_counts rc = tq_cluster_rejects(c);
+  CU_ASSERT_EQUAL(rc.duplicate, 1);
+  CU_ASSERT_EQUAL(rc.stale, 1);
+  CU_ASSERT_EQUAL(rc.invalid, 4);
+  tq_cluster_drop_messages(c);
+  tq_cluster_free(c);
+}
+
 int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
   static const tq_test_case cases[] = {
       {"4 workers x 8 == 1 worker x 32 (fp32)", test_n_workers_equal_big_batch},
       {"same seed: bit-identical parameters under threads", test_deterministic},
       {"evaluation on the server", test_evaluate},
+      {"message verdicts: filed, duplicate, stale, invalid", test_message_verdicts},
       {NULL, NULL}};
   tq_test_add_suite("cluster", cases);
   int rc = tq_test_run();

@@ -115,10 +115,33 @@ static double compare_buffer(fixture *f, cl_mem buf, size_t off, const double *w
   return d;
 }
 
-/* Every layer's output and output gradient, and all parameter gradients, against ref_net. */
-static void check_against_reference(const tq_model *m, int batch, int count, uint64_t seed) {
+/* Which reference tensor a layer's buffer holds after a step. Layers can share buffers (net.h):
+ * flatten is a view of its input, and a ReLU right after a conv2d or dense layer shares that
+ * layer's buffers. The forward pass writes a shared output buffer from the lowest layer up,
+ * so it ends holding the highest sharing layer's output. The backward pass writes a shared
+ * gradient buffer from the top down, so it ends holding the lowest sharing layer's output
+ * gradient, except when that layer is a convolution with a fused ReLU: its backward masks the
+ * gradient without writing it back, so the buffer keeps the ReLU's output gradient. */
+static int act_source(const tq_net *n, int i) {
+  int j = i;
+  while (j + 1 < n->model->nlayers && n->act[j + 1] == n->act[i]) j++;
+  return j;
+}
+
+static int dact_source(const tq_net *n, int i) {
+  int j = i;
+  while (j > 0 && n->dact[j - 1] == n->dact[i]) j--;
+  bool masked_in_conv = tq_net_relu_fused(n, j) && n->model->layers[j].kind == TQ_LAYER_CONV2D;
+  return masked_in_conv ? j + 1 : j;
+}
+
+/* Every layer's output and output gradient, and all parameter gradients, against ref_net,
+ * with the ReLUs fused into the layers before them or run as their own kernels. */
+static void check_against_reference_fused(const tq_model *m, int batch, int count, uint64_t seed,
+                                          bool fuse) {
   fixture f;
   setup(&f, m, batch, count, seed);
+  f.net.fuse_relu = fuse;
   const uint32_t iteration = 11;
   run_device(&f, iteration);
   int L = m->nlayers;
@@ -134,12 +157,14 @@ static void check_against_reference(const tq_model *m, int batch, int count, uin
   for (int i = 0; i < L; i++) {
     char what[64];
     size_t n = (size_t)batch * tq_shape_size(m->layers[i].out);
-    snprintf(what, sizeof what, "layer %d (%s) output", i + 1, tq_layer_kind_name(m->layers[i].kind));
-    CU_ASSERT(compare_buffer(&f, f.net.act[i], 0, acts[i], n, what) <= 1e-4);
+    int as = act_source(&f.net, i), ds = dact_source(&f.net, i);
+    snprintf(what, sizeof what, "layer %d (%s) output%s", i + 1,
+             tq_layer_kind_name(m->layers[i].kind), fuse ? "" : " (unfused)");
+    CU_ASSERT(compare_buffer(&f, f.net.act[i], 0, acts[as], n, what) <= 1e-4);
     if (i > 0) { /* the first layer's output gradient feeds only its own weight gradient */
-      snprintf(what, sizeof what, "layer %d (%s) output gradient", i + 1,
-               tq_layer_kind_name(m->layers[i].kind));
-      CU_ASSERT(compare_buffer(&f, f.net.dact[i], 0, dacts[i], n, what) <= 1e-4);
+      snprintf(what, sizeof what, "layer %d (%s) output gradient%s", i + 1,
+               tq_layer_kind_name(m->layers[i].kind), fuse ? "" : " (unfused)");
+      CU_ASSERT(compare_buffer(&f, f.net.dact[i], 0, dacts[ds], n, what) <= 1e-4);
     }
   }
   for (int t = 0; t < m->ntensors; t++) {
@@ -164,10 +189,60 @@ static void check_against_reference(const tq_model *m, int batch, int count, uin
   teardown(&f);
 }
 
+static void check_against_reference(const tq_model *m, int batch, int count, uint64_t seed) {
+  check_against_reference_fused(m, batch, count, seed, true);
+}
+
 static void test_all_kinds_vs_reference(void) {
   tq_model m;
   all_kinds_model(&m);
   check_against_reference(&m, 3, 3, 101);
+}
+
+static void test_all_kinds_unfused_vs_reference(void) {
+  /* The ReLU kernels on their own (in place on the shared buffers) must agree too. */
+  tq_model m;
+  all_kinds_model(&m);
+  check_against_reference_fused(&m, 3, 3, 102, false);
+}
+
+/* Batch 64 at LeNet-5's shapes: wide ranges (B*OH*OW = 50176 columns), the work-group sizes
+ * of the benchmark, ragged last groups, and a short batch. */
+static void test_lenet_batch64_vs_reference(void) {
+  tq_model m;
+  tq_err e = {0};
+  TQ_ASSERT_OK(tq_model_load(TQ_SOURCE_DIR "/models/lenet5.cfg", &m, &e), &e);
+  check_against_reference(&m, 64, 61, 606);
+}
+
+/* Pooling with stride < size and odd sizes (windows overlap; a border row is in no window), a
+ * 3x3 stride-1 convolution whose input gradient is needed (the fixed-tap col2im), a 2x2
+ * stride-2 one (the general col2im) with no ReLU after it, and odd widths everywhere:
+ * 3x11x13 -conv3 p2-> 5x13x15 -pool 3/2-> 5x6x7 -relu- -conv3 p1-> 6x6x7 -relu-
+ * -conv2 s2-> 3x3x3 -flatten- -dense-> 4 */
+static void test_odd_shapes_vs_reference(void) {
+  tq_model m;
+  memset(&m, 0, sizeof m);
+  snprintf(m.name, sizeof m.name, "odd_shapes");
+  snprintf(m.path, sizeof m.path, "(test)");
+  m.input = (tq_shape){3, 11, 13};
+  m.classes = 4;
+  tq_layer L[] = {
+      {.kind = TQ_LAYER_CONV2D, .units = 5, .size = 3, .stride = 1, .pad = 2},
+      {.kind = TQ_LAYER_MAXPOOL, .size = 3, .stride = 2},
+      {.kind = TQ_LAYER_RELU},
+      {.kind = TQ_LAYER_CONV2D, .units = 6, .size = 3, .stride = 1, .pad = 1},
+      {.kind = TQ_LAYER_RELU},
+      {.kind = TQ_LAYER_CONV2D, .units = 3, .size = 2, .stride = 2, .pad = 0},
+      {.kind = TQ_LAYER_FLATTEN},
+      {.kind = TQ_LAYER_DENSE, .units = 4},
+  };
+  m.nlayers = (int)(sizeof L / sizeof L[0]);
+  memcpy(m.layers, L, sizeof L);
+  tq_err e = {0};
+  TQ_ASSERT_OK(tq_model_finish(&m, &e), &e);
+  check_against_reference_fused(&m, 5, 5, 707, true);
+  check_against_reference_fused(&m, 5, 4, 708, false);
 }
 
 static void test_short_batch_ignores_padding(void) {
@@ -256,6 +331,9 @@ int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
   static const tq_test_case cases[] = {
       {"every layer kind vs reference, forward and backward", test_all_kinds_vs_reference},
+      {"every layer kind, relu unfused, vs reference", test_all_kinds_unfused_vs_reference},
+      {"odd shapes (overlapping pools, strided col2im) vs reference", test_odd_shapes_vs_reference},
+      {"lenet5 at batch 64 vs reference", test_lenet_batch64_vs_reference},
       {"short batch: padded rows ignored", test_short_batch_ignores_padding},
       {"lenet5 shapes vs reference", test_lenet_shapes_vs_reference},
       {"finite-difference gradient check", test_finite_differences},

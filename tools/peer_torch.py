@@ -5,6 +5,14 @@ machine, so tailquant's figures have a reference.
   peer_torch.py bench --model lenet5|alexnet_small|mlp --batch 64 [--threads T] [--seconds S]
       images/s of forward + backward + SGD update on random data; prints one line
       `peer_images_per_s MODEL VALUE`.
+  peer_torch.py step --model lenet5|alexnet_small --workers 8 --batch 32 --method none|qsgd
+                     [--bits 3] [--bucket 512] [--threads T] [--steps N]
+      data-parallel SGD over simulated workers in one process: each worker computes the gradient
+      of its own batch at the shared parameters, quantizes every parameter tensor with QSGD (L2
+      norm per bucket of 512, s = 2^(bits-1) - 1 levels, stochastic rounding, int8 codes), the
+      server decodes, averages and takes one SGD step. Prints
+      `peer_steps_per_s MODEL METHOD BITS VALUE quant_share VALUE`, quant_share being the
+      fraction of the step spent encoding and decoding.
   peer_torch.py train --model lenet5 --epochs 1 --batch 64 --lr 0.05 [--momentum 0] [--seed 1]
       trains on Fashion-MNIST read from the IDX .gz files, normalised with the training set's
       mean/std, reshuffled every epoch; prints `peer_test_accuracy MODEL VALUE`, VALUE being the
@@ -119,6 +127,69 @@ def cmd_bench(args):
     print(f"peer_torch: {args.model} batch {args.batch}, {torch.get_num_threads()} threads: "
           f"{steps} steps in {elapsed:.2f} s", file=sys.stderr)
     print(f"peer_images_per_s {args.model} {rate:.1f}")
+    return 0
+
+
+def qsgd_encode(v, bits, bucket, gen):
+    """QSGD of a flat tensor: per bucket the L2 norm and int8 codes in [-s, s]."""
+    s = 2 ** (bits - 1) - 1
+    n = v.numel()
+    x = torch.nn.functional.pad(v, (0, (-n) % bucket)).view(-1, bucket)
+    norm = x.norm(dim=1, keepdim=True)
+    scaled = x.abs() / norm.clamp_min(1e-30) * s
+    low = scaled.floor()
+    up = torch.rand(scaled.shape, generator=gen) < (scaled - low)
+    codes = ((low + up.float()) * x.sign()).to(torch.int8)
+    return codes, norm
+
+
+def qsgd_decode(codes, norm, bits, n):
+    s = 2 ** (bits - 1) - 1
+    return (codes.float() * (norm / s)).view(-1)[:n]
+
+
+def cmd_step(args):
+    torch.manual_seed(args.seed)
+    model = build_model(args.model)
+    model.train()
+    opt = make_optimizer(model, args)
+    loss_fn = nn.CrossEntropyLoss()
+    params = list(model.parameters())
+    gen = torch.Generator().manual_seed(args.seed)
+    xs = [torch.randn(args.batch, 1, 28, 28) for _ in range(args.workers)]
+    ys = [torch.randint(0, CLASSES, (args.batch,)) for _ in range(args.workers)]
+
+    def step():
+        quant = 0.0
+        acc = [torch.zeros_like(p) for p in params]
+        for w in range(args.workers):
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(xs[w]), ys[w]).backward()
+            for a, p in zip(acc, params):
+                g = p.grad.detach().reshape(-1)
+                if args.method == "qsgd":
+                    t0 = time.perf_counter()
+                    codes, norm = qsgd_encode(g, args.bits, args.bucket, gen)
+                    g = qsgd_decode(codes, norm, args.bits, g.numel())
+                    quant += time.perf_counter() - t0
+                a.add_(g.view_as(a))
+        for a, p in zip(acc, params):
+            p.grad = a.div_(args.workers)
+        opt.step()
+        return quant
+
+    for _ in range(args.warmup):
+        step()
+    quant = 0.0
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        quant += step()
+    elapsed = time.perf_counter() - start
+    bits = args.bits if args.method == "qsgd" else 32
+    print(f"peer_torch: {args.model} {args.workers} workers x {args.batch}, {args.method}, "
+          f"{torch.get_num_threads()} threads: {args.steps} steps in {elapsed:.2f} s", file=sys.stderr)
+    print(f"peer_steps_per_s {args.model} {args.method} {bits} {args.steps / elapsed:.3f} "
+          f"quant_share {quant / elapsed:.3f}")
     return 0
 
 
@@ -241,6 +312,13 @@ def parse_args(argv):
     b = sub.add_parser("bench", parents=[common], help="images/s of training steps")
     b.add_argument("--seconds", type=positive(float), default=10.0, help="timed duration")
     b.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    st = sub.add_parser("step", parents=[common], help="steps/s of simulated workers with QSGD")
+    st.add_argument("--workers", type=positive(int), default=8)
+    st.add_argument("--method", choices=["none", "qsgd"], default="qsgd")
+    st.add_argument("--bits", type=positive(int), default=3)
+    st.add_argument("--bucket", type=positive(int), default=512)
+    st.add_argument("--steps", type=positive(int), default=10, help="timed steps")
+    st.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     t = sub.add_parser("train", parents=[common], help="train on Fashion-MNIST, test accuracy")
     t.add_argument("--epochs", type=positive(int), default=1)
     t.add_argument("--data-dir", default=FASHION_DIR,
@@ -254,7 +332,9 @@ def main(argv):
         torch.set_num_threads(args.threads)
         torch.set_num_interop_threads(1)
     try:
-        return cmd_bench(args) if args.cmd == "bench" else cmd_train(args)
+        if args.cmd == "step" and args.method == "qsgd" and not 2 <= args.bits <= 8:
+            raise InputError(f"--bits {args.bits}: QSGD with int8 codes takes 2 to 8 bits")
+        return {"bench": cmd_bench, "step": cmd_step, "train": cmd_train}[args.cmd](args)
     except InputError as exc:
         print(f"peer_torch: {exc}", file=sys.stderr)
         return 2

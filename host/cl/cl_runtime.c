@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl/cl_profile.h"
+#include "cl/cl_tuning.h"
 #include "util/fileio.h"
 
 struct tq_embedded_kernel {
@@ -255,6 +257,9 @@ tq_status tq_cl_open(tq_cl *cl, const char *spec, bool profiling, tq_err *e) {
   tq_status s = TQ_CL(rc, e);
   if (s == TQ_OK) s = tq_cl_new_queue(cl, &cl->queue, e);
   if (s == TQ_OK) s = build_program(cl, e);
+  /* Tuned CLBlast parameters for this device, if `tailquant tune` stored any. A missing or
+   * unreadable cache leaves CLBlast's defaults (a warning says why); it never fails the open. */
+  if (s == TQ_OK) tq_tuning_apply(&cl->info, stderr, &cl->gemm_tuned);
   if (s != TQ_OK) {
     tq_wrap(e, "opening OpenCL device %d:%d (%s)", cl->info.platform_index,
             cl->info.device_index, cl->info.name);
@@ -335,11 +340,79 @@ tq_status tq_cl_run1d(const tq_cl *cl, cl_kernel k, size_t global, size_t local,
   if (global == 0) return TQ_OK;
   size_t g = global;
   if (local) g = (global + local - 1) / local * local;
+  /* An event only when profiling: creating one per kernel is not free on every driver. */
+  cl_event ev = NULL;
   cl_int rc = clEnqueueNDRangeKernel(cl->queue, k, 1, NULL, &g, local ? &local : NULL, 0, NULL,
-                                     NULL);
+                                     cl->profiling ? &ev : NULL);
   if (rc != CL_SUCCESS)
     return tq_fail(e, rc == CL_OUT_OF_RESOURCES ? TQ_ENOMEM : TQ_ECL,
                    "clEnqueueNDRangeKernel(%s, global %zu, local %zu) failed with %s (%d)", what,
                    g, local, tq_cl_error_name(rc), rc);
+  if (ev) tq_profile_add(cl, ev, what);
   return TQ_OK;
+}
+
+tq_status tq_cl_runnd(const tq_cl *cl, cl_kernel k, int dims, const size_t *global,
+                      const size_t *local, const tq_karg *args, int nargs, const char *what,
+                      tq_err *e) {
+  if (dims < 1 || dims > 3)
+    return tq_fail(e, TQ_EINTERNAL, "%s: %d-D range (1 to 3 allowed)", what, dims);
+  for (int i = 0; i < nargs; i++) {
+    cl_int rc = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].ptr);
+    if (rc != CL_SUCCESS)
+      return tq_fail(e, TQ_ECL, "clSetKernelArg(%s, arg %d) failed with %s (%d)", what, i,
+                     tq_cl_error_name(rc), rc);
+  }
+  size_t g[3];
+  for (int d = 0; d < dims; d++) {
+    if (global[d] == 0) return TQ_OK;
+    g[d] = local ? (global[d] + local[d] - 1) / local[d] * local[d] : global[d];
+  }
+  cl_event ev = NULL;
+  cl_int rc = clEnqueueNDRangeKernel(cl->queue, k, (cl_uint)dims, NULL, g, local, 0, NULL,
+                                     cl->profiling ? &ev : NULL);
+  if (rc != CL_SUCCESS)
+    return tq_fail(e, rc == CL_OUT_OF_RESOURCES ? TQ_ENOMEM : TQ_ECL,
+                   "clEnqueueNDRangeKernel(%s, %d-D, global %zu x %zu x %zu) failed with %s (%d)",
+                   what, dims, g[0], dims > 1 ? g[1] : 1, dims > 2 ? g[2] : 1,
+                   tq_cl_error_name(rc), rc);
+  if (ev) tq_profile_add(cl, ev, what);
+  return TQ_OK;
+}
+
+void tq_cl_local2(const tq_cl *cl, size_t n0, size_t n1, size_t local[3]) {
+  size_t cap = cl->info.max_work_group && cl->info.max_work_group < 1024 ? cl->info.max_work_group
+                                                                         : 1024;
+  size_t l0 = (n0 + 15) / 16 * 16;
+  if (l0 > cap) l0 = cap >= 256 ? 256 : cap;
+  size_t l1 = 1;
+  for (size_t d = cap / l0; d > 1; d--)
+    if (n1 % d == 0) {
+      l1 = d;
+      break;
+    }
+  local[0] = l0;
+  local[1] = l1;
+  local[2] = 1;
+}
+
+void tq_cl_local_image(const tq_cl *cl, size_t w, size_t h, size_t n, size_t local[3]) {
+  size_t cap = cl->info.max_work_group && cl->info.max_work_group < 1024 ? cl->info.max_work_group
+                                                                         : 1024;
+  size_t l0 = (w + 7) / 8 * 8;
+  if (l0 > cap) l0 = cap;
+  size_t l1 = 1, l2 = 1;
+  for (size_t d = h; d >= 1; d--) /* a divisor of h: dimension 1 is not rounded */
+    if (h % d == 0 && l0 * d <= cap) {
+      l1 = d;
+      break;
+    }
+  for (size_t d = cap / (l0 * l1); d > 1; d--)
+    if (n % d == 0) {
+      l2 = d;
+      break;
+    }
+  local[0] = l0;
+  local[1] = l1;
+  local[2] = l2;
 }

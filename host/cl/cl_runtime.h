@@ -43,6 +43,8 @@ typedef struct tq_cl {
   cl_command_queue queue; /* in-order; profiling enabled when asked for */
   cl_program program;     /* every .cl file of kernels/, built once for this device */
   bool profiling;
+  bool gemm_tuned; /* tuned Xgemm parameters were applied (cl_tuning.h): CLBlast is then the
+                    * faster choice for large non-transposed GEMMs (tq_net_sgemm) */
 } tq_cl;
 
 /* Opens the device named by spec and builds the kernels. On failure everything made so far
@@ -78,5 +80,24 @@ typedef struct tq_karg {
 #define TQ_LOCAL(bytes) ((tq_karg){(bytes), NULL})
 tq_status tq_cl_run1d(const tq_cl *cl, cl_kernel k, size_t global, size_t local,
                       const tq_karg *args, int nargs, const char *what, tq_err *e);
+
+/* The same for a 1-, 2- or 3-D range: global[d] is rounded up to a multiple of local[d]
+ * (local NULL lets the driver choose). */
+tq_status tq_cl_runnd(const tq_cl *cl, cl_kernel k, int dims, const size_t *global,
+                      const size_t *local, const tq_karg *args, int nargs, const char *what,
+                      tq_err *e);
+
+/* Work-group sizes for a 2- or 3-D range whose first dimension (n0 items, the vectorised one)
+ * is short: local[0] is n0 rounded up to a multiple of 16 (the CPU vector width) when that is
+ * at most 1024, else 256; local[1] the largest divisor of n1 that keeps the group within 1024
+ * items and the device's limit (so dimension 1 needs no rounding and kernels no guard on it);
+ * local[2] = 1. POCL pays a fixed cost per work-group, so few large groups beat many small ones
+ * (im2col at LeNet's shapes ran 20,800 groups of 64). */
+void tq_cl_local2(const tq_cl *cl, size_t n0, size_t n1, size_t local[3]);
+
+/* For a 3-D range (w, h, n) over image rows: local = (w rounded up to a multiple of 8, h, the
+ * largest divisor of n keeping the group within 1024 items), or smaller along h when w*h alone
+ * exceeds that. */
+void tq_cl_local_image(const tq_cl *cl, size_t w, size_t h, size_t n, size_t local[3]);
 
 #endif

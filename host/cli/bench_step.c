@@ -7,23 +7,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl/cl_profile.h"
 #include "cli/commands.h"
 #include "dist/cluster.h"
 #include "util/fileio.h"
 
 static void usage(FILE *f) {
   fprintf(f, "usage: tailquant bench step --model FILE [--workers 8] [--batch 32] [--method tnqsgd]\n"
-             "                            [--bits 3] [--steps 20] [--device SPEC]\n\n"
+             "                            [--bits 3] [--steps 20] [--device SPEC] [--profile]\n\n"
              "Prints one line: bench_step MODEL METHOD BITS steps_per_s V images_per_s V\n"
-             "step_s V compute_s V encode_s V queue_s V decode_s V update_s V compress_share V\n");
+             "step_s V compute_s V encode_s V queue_s V decode_s V update_s V compress_share V\n"
+             "--profile: OpenCL event profiling on every queue; prints time per kernel (summed\n"
+             "over workers) and per phase after the line.\n");
 }
 
 static tq_status bench(const char *model_path, int workers, int batch, const char *method, int bits,
-                       int steps, const char *device, tq_err *e) {
+                       int steps, const char *device, bool profile, tq_err *e) {
   tq_model m;
   TQ_TRY(tq_model_load(model_path, &m, e));
   tq_cluster_cfg cfg = {.model = &m, .workers = workers, .batch = batch, .eval_batch = batch,
-                        .devices = device, .seed = 1, .msg_timeout_s = 600, .measure_mse = false};
+                        .devices = device, .seed = 1, .msg_timeout_s = 600, .measure_mse = false,
+                        .profiling = profile};
   tq_compress_cfg_default(&cfg.compress);
   TQ_TRY(tq_method_from_name(method, &cfg.compress.method, e));
   cfg.compress.bits = cfg.compress.method == TQ_METHOD_NONE ? 32 : bits;
@@ -46,7 +50,10 @@ static tq_status bench(const char *model_path, int workers, int batch, const cha
   double sum[6] = {0}, t0 = 0;
   const int warm = 2;
   for (int it = 0; s == TQ_OK && it < warm + steps; it++) {
-    if (it == warm) t0 = tq_now_seconds();
+    if (it == warm) {
+      t0 = tq_now_seconds();
+      tq_profile_reset(); /* warm-up steps compile kernels: not profiled */
+    }
     for (int w = 0; w < workers; w++) {
       for (int k = 0; k < batch; k++) idx[w * batch + k] = (uint32_t)((it * workers * batch + w * batch + k) % d.n);
       b[w] = (tq_worker_batch){idx + w * batch, batch};
@@ -59,6 +66,11 @@ static tq_status bench(const char *model_path, int workers, int batch, const cha
     if (s == TQ_OK && it >= warm) {
       double ph[6] = {o.t_compute, o.t_encode, o.t_queue, o.t_decode, o.t_update, tq_now_seconds() - ts};
       for (int k = 0; k < 6; k++) sum[k] += ph[k] / steps;
+      if (profile) {
+        static const char *names[6] = {"compute (worker mean)", "encode (worker mean)", "queue",
+                                       "decode", "update", "step"};
+        for (int k = 0; k < 6; k++) tq_profile_host(names[k], ph[k]);
+      }
     }
   }
   if (s == TQ_OK) {
@@ -69,6 +81,13 @@ static tq_status bench(const char *model_path, int workers, int batch, const cha
            m.name, method, cfg.compress.bits, workers, batch, steps / wall,
            steps * (double)workers * batch / wall, sum[5], sum[0], sum[1], sum[2], sum[3], sum[4],
            (sum[1] + sum[3]) / sum[5]);
+    if (profile) {
+      s = tq_profile_collect(e);
+      char title[160];
+      snprintf(title, sizeof title, "bench step %s %s %d bits, %d workers x %d, %d steps", m.name,
+               method, cfg.compress.bits, workers, batch, steps);
+      if (s == TQ_OK) tq_profile_report(stdout, title);
+    }
   }
   tq_cluster_free(c);
   free(d.pixels);
@@ -81,11 +100,16 @@ static tq_status bench(const char *model_path, int workers, int batch, const cha
 int tq_bench_step(int argc, char **argv) {
   const char *model = NULL, *device = "auto", *method = "tnqsgd";
   long workers = 8, batch = 32, bits = 3, steps = 20;
+  bool profile = false;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return 0;
+    }
+    if (!strcmp(a, "--profile")) {
+      profile = true;
+      continue;
     }
     if (i + 1 >= argc) {
       fprintf(stderr, "tailquant bench step: %s needs a value\n", a);
@@ -118,6 +142,6 @@ int tq_bench_step(int argc, char **argv) {
     return 2;
   }
   tq_err e = {0};
-  tq_status s = bench(model, (int)workers, (int)batch, method, (int)bits, (int)steps, device, &e);
+  tq_status s = bench(model, (int)workers, (int)batch, method, (int)bits, (int)steps, device, profile, &e);
   return tq_cli_report("bench step", s, e.msg);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl/cl_profile.h"
 #include "cl/cl_runtime.h"
 #include "cli/commands.h"
 #include "nn/net.h"
@@ -12,16 +13,18 @@
 
 static void usage(FILE *f) {
   fprintf(f, "usage: tailquant bench train --model FILE [--batch 64] [--seconds 10] "
-             "[--device SPEC]\n\nPrints images/s for forward + backward + update on random "
-             "data, one line:\n  bench_train MODEL images_per_s VALUE gflops VALUE\n");
+             "[--device SPEC] [--profile]\n\nPrints images/s for forward + backward + update on random "
+             "data, one line:\n  bench_train MODEL images_per_s VALUE gflops VALUE ... startup_s VALUE\n"
+             "startup_s: process start (or this command's start) to the end of the first step.\n"
+             "--profile: OpenCL event profiling; prints time per kernel after the line.\n");
 }
 
 static tq_status bench(const char *model_path, int batch, double seconds, const char *device,
-                       tq_err *e) {
+                       bool profile, double t_start, tq_err *e) {
   tq_model m;
   TQ_TRY(tq_model_load(model_path, &m, e));
   tq_cl cl;
-  TQ_TRY(tq_cl_open(&cl, device, false, e));
+  TQ_TRY(tq_cl_open(&cl, device, profile, e));
   tq_net net;
   tq_status s = tq_net_create(&net, &m, &cl, batch, 1, 0, e);
   if (s != TQ_OK) {
@@ -35,9 +38,12 @@ static tq_status bench(const char *model_path, int batch, double seconds, const 
   for (int i = 0; i < batch; i++) y[i] = i % m.classes;
   /* The first steps compile kernels and pick CLBlast routines: not timed. */
   long steps = 0;
-  double t0 = 0, elapsed = 0;
+  double t0 = 0, elapsed = 0, startup = 0;
   for (long it = 0; s == TQ_OK; it++) {
-    if (it == 3) t0 = tq_now_seconds();
+    if (it == 3) {
+      t0 = tq_now_seconds();
+      tq_profile_reset(); /* warm-up kernels (and compiles) are not profiled */
+    }
     s = tq_net_set_batch(&net, x, y, batch, e);
     if (s == TQ_OK) s = tq_net_forward(&net, true, (uint32_t)it, e);
     if (s == TQ_OK) s = tq_softmax_xent(&net, batch, e);
@@ -46,6 +52,7 @@ static tq_status bench(const char *model_path, int batch, double seconds, const 
     double l;
     int c;
     if (s == TQ_OK) s = tq_net_read_loss(&net, batch, &l, &c, e);
+    if (it == 0) startup = tq_now_seconds() - t_start;
     if (it >= 3) {
       steps++;
       elapsed = tq_now_seconds() - t0;
@@ -56,8 +63,15 @@ static tq_status bench(const char *model_path, int batch, double seconds, const 
     double ips = (double)steps * batch / elapsed;
     /* forward + backward is about 3x the forward FLOPs */
     double gflops = ips * 3.0 * tq_model_flops_per_sample(&m) / 1e9;
-    printf("bench_train %s images_per_s %.1f gflops %.2f batch %d steps %ld device \"%s\"\n",
-           m.name, ips, gflops, batch, steps, cl.info.name);
+    printf("bench_train %s images_per_s %.1f gflops %.2f batch %d steps %ld startup_s %.3f "
+           "device \"%s\"\n",
+           m.name, ips, gflops, batch, steps, startup, cl.info.name);
+    if (profile) {
+      s = tq_profile_collect(e);
+      char title[160];
+      snprintf(title, sizeof title, "bench train %s, batch %d, %ld steps", m.name, batch, steps);
+      if (s == TQ_OK) tq_profile_report(stdout, title);
+    }
   }
   free(x);
   free(y);
@@ -69,12 +83,17 @@ static tq_status bench(const char *model_path, int batch, double seconds, const 
 int tq_bench_train(int argc, char **argv) {
   const char *model = NULL, *device = "auto";
   int batch = 64;
-  double seconds = 10;
+  double seconds = 10, t_start = tq_now_seconds();
+  bool profile = false;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return 0;
+    }
+    if (!strcmp(a, "--profile")) {
+      profile = true;
+      continue;
     }
     if (i + 1 >= argc || (strcmp(a, "--model") && strcmp(a, "--batch") && strcmp(a, "--seconds") &&
                           strcmp(a, "--device"))) {
@@ -106,6 +125,6 @@ int tq_bench_train(int argc, char **argv) {
     return 2;
   }
   tq_err e = {0};
-  tq_status s = bench(model, batch, seconds, device, &e);
+  tq_status s = bench(model, batch, seconds, device, profile, t_start, &e);
   return tq_cli_report("bench train", s, e.msg);
 }

@@ -4,13 +4,16 @@
 #include <string.h>
 
 #include "cl/cl_runtime.h"
+#include "cl/cl_tuning.h"
 #include "cli/commands.h"
 
 int tq_cmd_devices(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       printf("usage: tailquant devices\n\nLists every OpenCL device. Pick one for train/bench with "
-             "--device auto|cpu|gpu|P:D|NAME-SUBSTRING.\n");
+             "--device auto|cpu|gpu|P:D|NAME-SUBSTRING.\n"
+             "The column 'tuned' says whether `tailquant tune` stored CLBlast parameters for the\n"
+             "device (applied whenever it is opened): yes (N kernels), no, or corrupt (ignored).\n");
       return 0;
     }
     fprintf(stderr, "tailquant devices: unknown option '%s'\n", argv[i]);
@@ -21,18 +24,20 @@ int tq_cmd_devices(int argc, char **argv) {
   int n = 0;
   tq_status s = tq_cl_list_devices(devs, TQ_MAX_DEVICES, &n, &e);
   if (s != TQ_OK) return tq_cli_report("devices", s, e.msg);
-  printf("%-5s %-28s %-40s %-5s %4s %10s %10s %-14s %4s %4s\n", "P:D", "platform", "device",
-         "type", "CUs", "global MiB", "alloc MiB", "OpenCL C", "fp64", "fp16");
+  printf("%-5s %-28s %-40s %-5s %4s %10s %10s %-14s %4s %4s  %s\n", "P:D", "platform", "device",
+         "type", "CUs", "global MiB", "alloc MiB", "OpenCL C", "fp64", "fp16", "tuned");
   for (int i = 0; i < n; i++) {
     const tq_cl_devinfo *d = &devs[i];
     char pd[16];
     snprintf(pd, sizeof pd, "%d:%d", d->platform_index, d->device_index);
     const char *ver = d->c_version;
     if (!strncmp(ver, "OpenCL C ", 9)) ver += 9;
-    printf("%-5s %-28.28s %-40.40s %-5s %4u %10llu %10llu %-14.14s %4s %4s\n", pd,
+    char tuned[64];
+    tq_tuning_describe(d, tuned, sizeof tuned);
+    printf("%-5s %-28.28s %-40.40s %-5s %4u %10llu %10llu %-14.14s %4s %4s  %s\n", pd,
            d->platform_name, d->name, d->type, d->compute_units,
            (unsigned long long)(d->global_mem >> 20), (unsigned long long)(d->max_alloc >> 20),
-           ver, d->fp64 ? "yes" : "no", d->fp16 ? "yes" : "no");
+           ver, d->fp64 ? "yes" : "no", d->fp16 ? "yes" : "no", tuned);
   }
   return 0;
 }

@@ -23,7 +23,10 @@ static void usage(FILE *f) {
           "  --tail T        powerlaw|laplace: model of the truncated family (default powerlaw)\n"
           "  --alpha-rule R  bound|truevar (default bound)\n"
           "  --zero-level    truncated family: 2^b-1 levels including 0\n"
-          "  --device SPEC   OpenCL device: auto|cpu|gpu|P:D|name (default auto)\n");
+          "  --device SPEC   OpenCL device: auto|cpu|gpu|P:D|name (default auto)\n"
+          "  --hist OUT.tsv  write the device histogram of |g| (log-spaced bins), the density of\n"
+          "                  the fitted power-law tail and the chosen alpha, for plotting\n"
+          "                  (tools/plot.sh); uses the truncated method run (tnqsgd with all)\n");
 }
 
 typedef struct row {
@@ -99,8 +102,41 @@ static void print_fit(const tq_encode_info *in) {
          (unsigned long long)in->stats.nonzero, (unsigned long long)in->stats.n);
 }
 
+/* The histogram of |g| the device measured, as densities per unit |g| (count / (n * width)),
+ * beside the fitted tail's density of |g| (both sides): 2 rho (gamma-1) g_min^(gamma-1) x^-gamma
+ * for x >= g_min. Bin j covers (M r^(j-B), M r^(j+1-B)], r = 10^(1/16) (spec 7.3). */
+static tq_status write_hist(const char *path, const tq_encode_info *in, double alpha, tq_err *e) {
+  const tq_tail_stats *st = &in->stats;
+  const tq_tail_fit *f = &in->fit;
+  if (st->n == 0 || st->max_abs <= 0)
+    return tq_fail(e, TQ_EINPUT, "--hist: no histogram was measured (it needs a truncated method "
+                                 "with the power-law tail model)");
+  FILE *out = fopen(path, "w");
+  if (!out) return tq_fail(e, TQ_EIO, "%s: cannot create", path);
+  fprintf(out, "# gamma %.6g g_min %.6g rho %.6g beta %.6g alpha %.6g fit %s n %llu max %.6g\n",
+          f->gamma, f->g_min, f->rho, f->beta, alpha, f->ok ? "ok" : "failed",
+          (unsigned long long)st->n, st->max_abs);
+  fprintf(out, "# lo\thi\tcenter\tcount\tdensity\ttail_model_density\n");
+  const double r = pow(10.0, 1.0 / TQ_HIST_BPD);
+  for (int j = 0; j < TQ_HIST_BINS; j++) {
+    if (!st->hist[j]) continue;
+    double lo = st->max_abs * pow(r, j - TQ_HIST_BINS), hi = lo * r, c = sqrt(lo * hi);
+    double dens = (double)st->hist[j] / ((double)st->n * (hi - lo));
+    double model = f->ok && c >= f->g_min
+                       ? 2.0 * f->rho * (f->gamma - 1.0) * pow(f->g_min, f->gamma - 1.0) * pow(c, -f->gamma)
+                       : NAN;
+    fprintf(out, "%.6g\t%.6g\t%.6g\t%u\t%.6g\t", lo, hi, c, st->hist[j], dens);
+    if (isfinite(model))
+      fprintf(out, "%.6g\n", model);
+    else
+      fprintf(out, "?\n");
+  }
+  if (fclose(out) != 0) return tq_fail(e, TQ_EIO, "%s: write failed", path);
+  return TQ_OK;
+}
+
 int tq_cmd_quantize(int argc, char **argv) {
-  const char *method = NULL, *file = NULL, *device = "auto";
+  const char *method = NULL, *file = NULL, *device = "auto", *hist = NULL;
   long bits = -1;
   tq_compress_cfg cfg;
   tq_compress_cfg_default(&cfg);
@@ -143,6 +179,7 @@ int tq_cmd_quantize(int argc, char **argv) {
       }
       cfg.seed = (uint32_t)s;
     } else if (!strcmp(a, "--device")) device = v;
+    else if (!strcmp(a, "--hist")) hist = v;
     else if (!strcmp(a, "--tail")) {
       if (tq_tail_model_from_name(v, &cfg.tail, &e)) return tq_cli_report("quantize", e.code, e.msg);
     } else if (!strcmp(a, "--alpha-rule")) {
@@ -254,6 +291,7 @@ int tq_cmd_quantize(int argc, char **argv) {
              "conditional %.6g\n", r.mse, r.exact);
       printf("device codes == plain-C reference: %s\n", r.ref_match ? "yes" : "NO");
       if (!r.ref_match) rc = 1;
+      if (hist) s = write_hist(hist, &r.info, m->h.alpha, &e);
     }
   } else {
     tq_method ms[] = {TQ_METHOD_NONE,  TQ_METHOD_QSGD,   TQ_METHOD_QSGDINF, TQ_METHOD_NUQSGD,
@@ -297,6 +335,7 @@ int tq_cmd_quantize(int argc, char **argv) {
                r->ref_match ? "ok" : "DIFF", design);
         if (!r->ref_match) rc = 1;
       }
+      if (hist) s = write_hist(hist, &rows[5].info, rows[5].msg.h.alpha, &e); /* tnqsgd */
     }
   }
   tq_buf_free(&msg);

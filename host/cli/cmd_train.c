@@ -27,6 +27,7 @@ static void usage(FILE *f) {
           "  --stop-after N        stop after iteration N, leaving a checkpoint to resume from\n"
           "  --dump-gradients L    write every worker's raw gradient at these iterations\n"
           "                        (RUN_DIR/gradients/iter_N/, float32 files + index.tsv)\n"
+          "  --profile             print time per kernel and per phase at the end\n"
           "  --transport T         inproc (threads, the default) or mpi: run under\n"
           "                        mpirun -np K; rank 0 is the server (docs/distributed.md)\n");
 }
@@ -129,7 +130,7 @@ static int run_all(const char *config, const char *resume, const char **sets, in
 
 int tq_cmd_train(int argc, char **argv) {
   const char *config = NULL, *device = NULL, *resume = NULL, *transport = "inproc";
-  bool quiet = false;
+  bool quiet = false, profile = false;
   long stop_after = 0, dumps[64];
   int ndump = 0;
   const char **sets = calloc((size_t)argc + 8, sizeof *sets);
@@ -164,6 +165,8 @@ int tq_cmd_train(int argc, char **argv) {
       rc = parse_dumps(argv[++i], dumps, 64, &ndump);
     } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
       quiet = true;
+    } else if (!strcmp(a, "--profile")) {
+      profile = true;
     } else if (a[0] == '-') {
       fprintf(stderr, "tailquant train: unknown option '%s'\n", a);
       rc = 2;
@@ -203,7 +206,7 @@ int tq_cmd_train(int argc, char **argv) {
   }
   tq_train_opts o = {.device = device, .quiet = quiet, .resume_dir = resume,
                      .stop_after = stop_after, .dump_iters = dumps, .ndump = ndump,
-                     .mpi = use_mpi ? &mpi : NULL};
+                     .mpi = use_mpi ? &mpi : NULL, .profile = profile};
   bool reported = false;
   int code = run_all(config, resume, sets, nsets, &o, &reported, &e);
   free(sets);

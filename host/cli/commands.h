@@ -8,6 +8,7 @@ int tq_cmd_train(int argc, char **argv);
 int tq_cmd_bench(int argc, char **argv);
 int tq_cmd_quantize(int argc, char **argv);
 int tq_cmd_report(int argc, char **argv);
+int tq_cmd_tune(int argc, char **argv);
 
 /* tailquant bench sub-commands (host/cli/bench_*.c). */
 int tq_bench_train(int argc, char **argv);

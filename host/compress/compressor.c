@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cl/cl_profile.h"
 #include "compress/quant_ref.h"
 #include "util/fileio.h"
 
@@ -55,6 +56,9 @@ static tq_status run(tq_compressor *c, cl_kernel k, size_t global, size_t local,
     return tq_fail(e, TQ_ECL, "clEnqueueNDRangeKernel(%s, global %zu, local %zu) failed (%d)",
                    what, g, local, rc);
   c->ev_name[c->nev++] = what;
+  /* The process-wide per-kernel profile gets its own reference to the event. */
+  clRetainEvent(c->ev[c->nev - 1]);
+  tq_profile_add(&c->cl, c->ev[c->nev - 1], what);
   return TQ_OK;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cl/cl_profile.h"
 #include "compress/compressor.h"
 #include "data/dataset.h"
 #include "data/shard.h"
@@ -135,6 +136,7 @@ static tq_status setup(trainer *t, tq_err *e) {
                         .seed = (uint32_t)x->seed,
                         .msg_timeout_s = x->timeout_s,
                         .measure_mse = x->quant_mse || t->o->ndump > 0,
+                        .profiling = t->o->profile,
                         .rank = t->o->mpi ? t->o->mpi->rank : 0,
                         .nranks = t->o->mpi ? t->o->mpi->size : 1,
                         .on_missing = strcmp(x->on_missing, "continue") ? TQ_FAULT_STOP : TQ_FAULT_CONTINUE,
@@ -499,6 +501,17 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
     }
     /* The step's own time: evaluation, dumps and checkpoints are not part of it. */
     double step = tq_now_seconds() - ts, ips = (double)so.samples / (step > 0 ? step : 1e-9);
+    if (o->profile) {
+      if (it == start) tq_profile_reset(); /* the first step compiles kernels: not counted */
+      else {
+        tq_profile_host("compute (worker mean)", so.t_compute);
+        tq_profile_host("encode (worker mean)", so.t_encode);
+        tq_profile_host("queue", so.t_queue);
+        tq_profile_host("decode", so.t_decode);
+        tq_profile_host("update", so.t_update);
+        tq_profile_host("step", step);
+      }
+    }
     for (int k = 0; k < o->ndump && s == TQ_OK; k++)
       if (o->dump_iters[k] == it) s = dump_gradients(t, it, e);
     tot.bits_total += so.bits;
@@ -584,6 +597,13 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
   TQ_TRY(write_summary(t, r, &tot, e));
   TQ_TRY(tq_metrics_finish(&t->met, e));
   t->met_open = false;
+  if (o->profile) {
+    /* Evaluation kernels ran too; they show under their names beside the steps'. */
+    TQ_TRY(tq_profile_collect(e));
+    char title[256];
+    snprintf(title, sizeof title, "%s, %d workers x %d, %s", t->model.name, N, B, x->method);
+    tq_profile_report(stdout, title);
+  }
   if (!o->quiet)
     printf("tailquant: done in %.1f s: test accuracy %.2f%% (best %.2f%%), %.3g uplink bits "
            "(%.1fx smaller than fp32); results in %s/\n",

@@ -17,6 +17,7 @@ typedef struct tq_train_opts {
   const long *dump_iters; /* write every worker's raw gradient at these iterations */
   int ndump;
   tq_mpi *mpi;            /* NULL: in-process transport; else this process's MPI rank */
+  bool profile;           /* per-kernel and per-phase times at the end (OpenCL profiling) */
 } tq_train_opts;
 
 typedef struct tq_train_result {

@@ -8,12 +8,16 @@ tq_status tq_dense_forward(tq_net *n, int li, tq_err *e) {
   cl_uint B = (cl_uint)n->batch, I = (cl_uint)l->in.c, O = (cl_uint)l->units, zero = 0,
           b_off = (cl_uint)b->offset;
   cl_mem x = tq_net_layer_input(n, li), y = n->act[li];
-  TQ_TRY(TQ_CLBLAST(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, B,
-                                 O, I, 1.0f, x, 0, I, n->params, w->offset, I, 0.0f, y, 0, O,
-                                 &n->cl.queue, NULL),
-                    e));
-  tq_karg a[] = {TQ_ARG(y), TQ_ARG(zero), TQ_ARG(n->params), TQ_ARG(b_off), TQ_ARG(B), TQ_ARG(O)};
-  return tq_cl_run1d(&n->cl, n->k.add_bias_cols, (size_t)B * O, 64, a, 6, "nn_add_bias_cols", e);
+  TQ_TRY(tq_net_sgemm(n, false, true, B, O, I, x, 0, I, n->params, w->offset, I, y, 0, O, e));
+  /* A ReLU that follows is applied here; its backward stays a separate (in-place) kernel,
+   * because both GEMMs of the backward pass read the masked gradient. */
+  cl_uint relu = tq_net_relu_fused(n, li) ? 1u : 0u;
+  tq_karg a[] = {TQ_ARG(y),    TQ_ARG(zero), TQ_ARG(n->params), TQ_ARG(b_off),
+                 TQ_ARG(B),    TQ_ARG(O),    TQ_ARG(relu)};
+  size_t g[2] = {O, B}, lo[3];
+  tq_cl_local2(&n->cl, g[0], g[1], lo);
+  return tq_cl_runnd(&n->cl, n->k.add_bias_cols, 2, g, lo, a, 7,
+                     relu ? "nn_add_bias_cols (+relu)" : "nn_add_bias_cols", e);
 }
 
 tq_status tq_dense_backward(tq_net *n, int li, bool need_dx, tq_err *e) {
@@ -22,15 +26,10 @@ tq_status tq_dense_backward(tq_net *n, int li, bool need_dx, tq_err *e) {
   cl_uint B = (cl_uint)n->batch, I = (cl_uint)l->in.c, O = (cl_uint)l->units, zero = 0,
           b_off = (cl_uint)b->offset;
   cl_mem x = tq_net_layer_input(n, li), dy = n->dact[li];
-  TQ_TRY(TQ_CLBLAST(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeYes, CLBlastTransposeNo, O,
-                                 I, B, 1.0f, dy, 0, O, x, 0, I, 0.0f, n->grads, w->offset, I,
-                                 &n->cl.queue, NULL),
-                    e));
+  TQ_TRY(tq_net_sgemm(n, true, false, O, I, B, dy, 0, O, x, 0, I, n->grads, w->offset, I, e));
   tq_karg a[] = {TQ_ARG(dy), TQ_ARG(zero), TQ_ARG(B), TQ_ARG(O), TQ_ARG(n->grads), TQ_ARG(b_off)};
   TQ_TRY(tq_cl_run1d(&n->cl, n->k.col_sums, O, 0, a, 6, "nn_col_sums", e));
   if (!need_dx) return TQ_OK;
-  return TQ_CLBLAST(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, B, I,
-                                 O, 1.0f, dy, 0, O, n->params, w->offset, I, 0.0f,
-                                 tq_net_layer_dinput(n, li), 0, I, &n->cl.queue, NULL),
-                    e);
+  return tq_net_sgemm(n, false, false, B, I, O, dy, 0, O, n->params, w->offset, I,
+                      tq_net_layer_dinput(n, li), 0, I, e);
 }

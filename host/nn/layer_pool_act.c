@@ -11,8 +11,12 @@ tq_status tq_maxpool_forward(tq_net *n, int li, tq_err *e) {
   cl_mem x = tq_net_layer_input(n, li);
   tq_karg a[] = {TQ_ARG(x), TQ_ARG(n->act[li]), TQ_ARG(n->aux[li]), TQ_ARG(BC), TQ_ARG(H),
                  TQ_ARG(W), TQ_ARG(OH), TQ_ARG(OW), TQ_ARG(size), TQ_ARG(stride)};
-  return tq_cl_run1d(&n->cl, n->k.maxpool_fwd, (size_t)BC * OH * OW, 64, a, 10, "nn_maxpool_fwd",
-                     e);
+  size_t g[2] = {(size_t)OH * OW, BC}, lo[3];
+  tq_cl_local2(&n->cl, g[0], g[1], lo);
+  /* 2x2 stride 2 has a variant with fixed loops, which vectorises (kernels/nn_elementwise.cl). */
+  bool two = size == 2 && stride == 2;
+  return tq_cl_runnd(&n->cl, two ? n->k.maxpool_fwd_2x2 : n->k.maxpool_fwd, 2, g, lo, a, 10,
+                     two ? "nn_maxpool_fwd_2x2" : "nn_maxpool_fwd", e);
 }
 
 tq_status tq_maxpool_backward(tq_net *n, int li, tq_err *e) {
@@ -23,7 +27,11 @@ tq_status tq_maxpool_backward(tq_net *n, int li, tq_err *e) {
   cl_mem dx = tq_net_layer_dinput(n, li);
   tq_karg a[] = {TQ_ARG(n->dact[li]), TQ_ARG(n->aux[li]), TQ_ARG(dx), TQ_ARG(BC), TQ_ARG(H),
                  TQ_ARG(W), TQ_ARG(OH), TQ_ARG(OW), TQ_ARG(size), TQ_ARG(stride)};
-  return tq_cl_run1d(&n->cl, n->k.maxpool_bwd, (size_t)BC * H * W, 64, a, 10, "nn_maxpool_bwd", e);
+  size_t g[2] = {(size_t)H * W, BC}, lo[3];
+  tq_cl_local2(&n->cl, g[0], g[1], lo);
+  bool two = size == 2 && stride == 2;
+  return tq_cl_runnd(&n->cl, two ? n->k.maxpool_bwd_2x2 : n->k.maxpool_bwd, 2, g, lo, a, 10,
+                     two ? "nn_maxpool_bwd_2x2" : "nn_maxpool_bwd", e);
 }
 
 tq_status tq_relu_forward(tq_net *n, int li, tq_err *e) {

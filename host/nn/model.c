@@ -238,3 +238,39 @@ void tq_model_describe(const tq_model *m, char *out, size_t cap) {
                              i + 1, tq_layer_kind_name(l->kind), l->out.c, l->out.h, l->out.w, np);
   }
 }
+
+static void add_shape(tq_gemm_shape *out, int cap, int *n, const char *layer, const char *pass,
+                      bool ta, bool tb, size_t m, size_t nn, size_t k) {
+  if (*n >= cap) return;
+  tq_gemm_shape *g = &out[(*n)++];
+  snprintf(g->what, sizeof g->what, "%s %s", layer, pass);
+  g->ta = ta;
+  g->tb = tb;
+  g->m = m;
+  g->n = nn;
+  g->k = k;
+}
+
+int tq_model_gemm_shapes(const tq_model *m, int batch, tq_gemm_shape *out, int cap) {
+  int n = 0, conv = 0, dense = 0;
+  size_t B = (size_t)batch;
+  for (int i = 0; i < m->nlayers; i++) {
+    const tq_layer *l = &m->layers[i];
+    char name[24];
+    if (l->kind == TQ_LAYER_CONV2D) {
+      size_t K = (size_t)l->units, CKK = (size_t)l->in.c * l->size * l->size,
+             NP = B * l->out.h * l->out.w;
+      snprintf(name, sizeof name, "conv%d", ++conv);
+      add_shape(out, cap, &n, name, "forward", false, false, K, NP, CKK);
+      add_shape(out, cap, &n, name, "weight gradient", false, true, K, CKK, NP);
+      if (i > 0) add_shape(out, cap, &n, name, "input gradient", true, false, CKK, NP, K);
+    } else if (l->kind == TQ_LAYER_DENSE) {
+      size_t I = (size_t)l->in.c, O = (size_t)l->units;
+      snprintf(name, sizeof name, "fc%d", ++dense);
+      add_shape(out, cap, &n, name, "forward", false, true, B, O, I);
+      add_shape(out, cap, &n, name, "weight gradient", true, false, O, I, B);
+      if (i > 0) add_shape(out, cap, &n, name, "input gradient", false, false, B, I, O);
+    }
+  }
+  return n;
+}

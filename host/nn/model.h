@@ -4,6 +4,7 @@
 #ifndef TQ_NN_MODEL_H
 #define TQ_NN_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,5 +80,15 @@ double tq_model_flops_per_sample(const tq_model *m);
 
 /* One line per layer: kind, output shape, parameters. */
 void tq_model_describe(const tq_model *m, char *out, size_t cap);
+
+/* The GEMMs one training step of m at batch B runs (net.c, layer_conv2d.c, layer_dense.c make
+ * exactly these calls), row-major C[M][N] = op(A)[M][K] op(B)[K][N]: what `tailquant tune`
+ * tunes CLBlast for. Returns how many were written (at most cap). */
+typedef struct tq_gemm_shape {
+  char what[48]; /* "conv2 forward", "fc1 weight gradient", ... */
+  bool ta, tb;   /* A, B transposed */
+  size_t m, n, k;
+} tq_gemm_shape;
+int tq_model_gemm_shapes(const tq_model *m, int batch, tq_gemm_shape *out, int cap);
 
 #endif

@@ -1,7 +1,86 @@
 #include "nn/net.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "cl/cl_profile.h"
+
+/* Which GEMMs go to our kernels (kernels/nn_gemm.cl), from measurements on the 2-core POCL
+ * machine (docs/performance.md): skinny or small ones, which CLBlast's direct kernel ran at
+ * 1-3 GFLOP/s (LeNet-5's, AlexNet-small's first convolution); large ones with a transposed
+ * operand; large plain ones unless CLBlast was tuned for the device. */
+static bool use_rows8(bool ta, bool tb, bool tuned, size_t M, size_t N, size_t K) {
+  if (tb || N < 64) return false;
+  if (M <= 32 || K <= 32 || M * N * K <= (size_t)1 << 23) return true;
+  /* Large: ours beat tuned CLBlast 1.3-2.9x with A transposed (AlexNet-small's dcol), and
+   * untuned CLBlast everywhere; tuned CLBlast was ~13 % faster on the large NN forward GEMMs. */
+  return ta || !tuned;
+}
+
+static bool use_nt4x4(bool ta, bool tb, size_t M, size_t N, size_t K) {
+  /* The weight gradients: ours 1.3-1.9x tuned CLBlast at AlexNet-small's sizes. */
+  return !ta && tb && K >= 64 && (M * N <= 16384 || K >= 1024);
+}
+
+static bool own_gemms(void) {
+  const char *v = getenv("TAILQUANT_GEMM");
+  return !(v && !strcmp(v, "clblast"));
+}
+
+/* TAILQUANT_GEMM=own: every GEMM our kernels can do goes to them (for measurements). */
+static bool all_own(void) {
+  const char *v = getenv("TAILQUANT_GEMM");
+  return v && !strcmp(v, "own");
+}
+
+bool tq_net_gemm_uses_clblast(bool ta, bool tb, bool tuned, size_t M, size_t N, size_t K) {
+  return !own_gemms() || !(use_rows8(ta, tb, tuned, M, N, K) || use_nt4x4(ta, tb, M, N, K));
+}
+
+tq_status tq_net_sgemm(tq_net *n, bool ta, bool tb, size_t M, size_t N, size_t K, cl_mem A,
+                       size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb, cl_mem C,
+                       size_t c_off, size_t ldc, tq_err *e) {
+  if (M > UINT32_MAX / 2 || N > UINT32_MAX / 2 || K > UINT32_MAX / 2 || lda > UINT32_MAX ||
+      ldb > UINT32_MAX || ldc > UINT32_MAX)
+    return tq_fail(e, TQ_EINPUT, "GEMM %zux%zux%zu too large for 32-bit indices", M, N, K);
+  char what[64];
+  cl_uint m = (cl_uint)M, nn = (cl_uint)N, k = (cl_uint)K, ao = (cl_uint)a_off,
+          bo = (cl_uint)b_off, co = (cl_uint)c_off, ld_a = (cl_uint)lda, ld_b = (cl_uint)ldb,
+          ld_c = (cl_uint)ldc, one = 1;
+  if (own_gemms() && (use_rows8(ta, tb, n->cl.gemm_tuned, M, N, K) || (all_own() && !tb))) {
+    /* A(m,k) through strides: row-major A[m][k] or, transposed, A[k][m]. */
+    cl_uint a_sm = ta ? one : ld_a, a_sk = ta ? ld_a : one;
+    tq_karg a[] = {TQ_ARG(A), TQ_ARG(ao), TQ_ARG(a_sm), TQ_ARG(a_sk), TQ_ARG(B), TQ_ARG(bo),
+                   TQ_ARG(ld_b), TQ_ARG(C), TQ_ARG(co), TQ_ARG(ld_c), TQ_ARG(m), TQ_ARG(nn),
+                   TQ_ARG(k)};
+    /* 16 work-items (256 columns) per group: POCL pays per group. */
+    size_t g[2] = {(N + 15) / 16, (M + 7) / 8}, l[2] = {16, 1};
+    snprintf(what, sizeof what, "nn_gemm_rows8 %cN %zux%zux%zu", ta ? 'T' : 'N', M, N, K);
+    return tq_cl_runnd(&n->cl, n->k.gemm_rows8, 2, g, l, a, 13, what, e);
+  }
+  if (own_gemms() && (use_nt4x4(ta, tb, M, N, K) || (all_own() && !ta && tb))) {
+    tq_karg a[] = {TQ_ARG(A), TQ_ARG(ao), TQ_ARG(ld_a), TQ_ARG(B), TQ_ARG(bo), TQ_ARG(ld_b),
+                   TQ_ARG(C), TQ_ARG(co), TQ_ARG(ld_c), TQ_ARG(m), TQ_ARG(nn), TQ_ARG(k)};
+    /* Few, long work-items: one per group so both cores get some. */
+    size_t g[2] = {(N + 3) / 4, (M + 3) / 4}, l[2] = {1, 1};
+    snprintf(what, sizeof what, "nn_gemm_nt4x4 NT %zux%zux%zu", M, N, K);
+    return tq_cl_runnd(&n->cl, n->k.gemm_nt4x4, 2, g, l, a, 12, what, e);
+  }
+  cl_event mark = tq_profile_blast_begin(&n->cl), ev = NULL;
+  tq_status s = TQ_CLBLAST(
+      CLBlastSgemm(CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+                   tb ? CLBlastTransposeYes : CLBlastTransposeNo, M, N, K, 1.0f, A, a_off, lda, B,
+                   b_off, ldb, 0.0f, C, c_off, ldc, &n->cl.queue, mark ? &ev : NULL),
+      e);
+  if (mark) {
+    char name[64];
+    snprintf(name, sizeof name, "sgemm %c%c %zux%zux%zu", ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K);
+    tq_profile_blast_end(&n->cl, mark, s == TQ_OK ? ev : NULL, name);
+  }
+  return s;
+}
 
 cl_mem tq_net_layer_input(const tq_net *n, int layer) {
   return layer == 0 ? n->input : n->act[layer - 1];
@@ -11,12 +90,27 @@ cl_mem tq_net_layer_dinput(const tq_net *n, int layer) {
   return layer == 0 ? NULL : n->dact[layer - 1];
 }
 
+bool tq_net_relu_follows(const tq_net *n, int li) {
+  const tq_model *m = n->model;
+  return li >= 0 && li + 1 < m->nlayers && m->layers[li + 1].kind == TQ_LAYER_RELU &&
+         (m->layers[li].kind == TQ_LAYER_CONV2D || m->layers[li].kind == TQ_LAYER_DENSE);
+}
+
+bool tq_net_relu_fused(const tq_net *n, int li) {
+  return n->fuse_relu && tq_net_relu_follows(n, li);
+}
+
 static tq_status make_kernels(tq_net *n, tq_err *e) {
   struct {
     cl_kernel *k;
     const char *name;
   } list[] = {{&n->k.im2col, "nn_im2col"},
+              {&n->k.im2col_s1, "nn_im2col_s1"},
               {&n->k.col2im, "nn_col2im"},
+              {&n->k.col2im_k3s1, "nn_col2im_k3s1"},
+              {&n->k.col2im_k5s1, "nn_col2im_k5s1"},
+              {&n->k.maxpool_fwd_2x2, "nn_maxpool_fwd_2x2"},
+              {&n->k.maxpool_bwd_2x2, "nn_maxpool_bwd_2x2"},
               {&n->k.knp_to_nchw_bias, "nn_knp_to_nchw_bias"},
               {&n->k.nchw_to_knp, "nn_nchw_to_knp"},
               {&n->k.row_sums, "nn_row_sums"},
@@ -29,7 +123,9 @@ static tq_status make_kernels(tq_net *n, tq_err *e) {
               {&n->k.dropout_fwd, "nn_dropout_fwd"},
               {&n->k.dropout_bwd, "nn_dropout_bwd"},
               {&n->k.softmax_xent, "nn_softmax_xent"},
-              {&n->k.sgd, "nn_sgd"}};
+              {&n->k.sgd, "nn_sgd"},
+              {&n->k.gemm_rows8, "nn_gemm_rows8"},
+              {&n->k.gemm_nt4x4, "nn_gemm_nt4x4"}};
   for (size_t i = 0; i < sizeof list / sizeof list[0]; i++)
     TQ_TRY(tq_cl_kernel(&n->cl, list[i].name, list[i].k, e));
   return TQ_OK;
@@ -63,6 +159,12 @@ static tq_status create(tq_net *n, tq_err *e) {
   for (int i = 0; i < m->nlayers; i++) {
     const tq_layer *l = &m->layers[i];
     size_t out = B * tq_shape_size(l->out);
+    if (l->kind == TQ_LAYER_RELU && tq_net_relu_follows(n, i - 1)) {
+      /* Shares the previous layer's buffers: fused, or run in place (net.h). */
+      n->act[i] = retained(n->act[i - 1]);
+      n->dact[i] = retained(n->dact[i - 1]);
+      continue;
+    }
     if (l->kind == TQ_LAYER_FLATTEN) {
       /* A view: same memory, same layout, so forward and backward are no-ops. */
       n->act[i] = retained(tq_net_layer_input(n, i));
@@ -108,6 +210,7 @@ tq_status tq_net_create(tq_net *n, const tq_model *m, const tq_cl *cl, int batch
   n->batch = batch;
   n->seed = seed;
   n->worker = worker;
+  n->fuse_relu = true;
   if (batch < 1) return tq_fail(e, TQ_EINPUT, "batch size %d must be at least 1", batch);
   tq_status s = create(n, e);
   if (s != TQ_OK) tq_net_destroy(n);
@@ -154,7 +257,9 @@ tq_status tq_net_forward(tq_net *n, bool train, uint32_t iteration, tq_err *e) {
     case TQ_LAYER_CONV2D: TQ_TRY(tq_conv2d_forward(n, i, e)); break;
     case TQ_LAYER_DENSE: TQ_TRY(tq_dense_forward(n, i, e)); break;
     case TQ_LAYER_MAXPOOL: TQ_TRY(tq_maxpool_forward(n, i, e)); break;
-    case TQ_LAYER_RELU: TQ_TRY(tq_relu_forward(n, i, e)); break;
+    case TQ_LAYER_RELU:
+      if (!tq_net_relu_fused(n, i - 1)) TQ_TRY(tq_relu_forward(n, i, e));
+      break;
     case TQ_LAYER_DROPOUT: TQ_TRY(tq_dropout_forward(n, i, train, iteration, e)); break;
     case TQ_LAYER_FLATTEN: break;
     }
@@ -182,7 +287,10 @@ tq_status tq_net_backward(tq_net *n, uint32_t iteration, tq_err *e) {
       if (need_dx) TQ_TRY(tq_maxpool_backward(n, i, e));
       break;
     case TQ_LAYER_RELU:
-      if (need_dx) TQ_TRY(tq_relu_backward(n, i, e));
+      /* A fused ReLU after a convolution is differentiated inside the convolution's backward;
+       * after a dense layer it runs here (in place), as both dense GEMMs need its result. */
+      if (need_dx && !(tq_net_relu_fused(n, i - 1) && m->layers[i - 1].kind == TQ_LAYER_CONV2D))
+        TQ_TRY(tq_relu_backward(n, i, e));
       break;
     case TQ_LAYER_DROPOUT:
       if (need_dx) TQ_TRY(tq_dropout_backward(n, i, iteration, e));

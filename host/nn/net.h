@@ -9,6 +9,12 @@
  *   act[i], dact[i]          [B][S_i]            output of layer i and the loss gradient
  *   col[i] (conv)            [C*kh*kw][B*OH*OW]  kept from forward for the weight gradient
  *   argmax[i] (maxpool)      [B][S_i] int        flat input index of each maximum
+ *
+ * A ReLU layer right after a conv2d or dense layer shares that layer's act and dact buffers
+ * (like flatten), so after the forward pass act[i] of such a layer holds the ReLU's output, and
+ * dact[i] the gradient after the ReLU's backward. With fuse_relu (the default) the ReLU runs
+ * inside the layer's kernels (conv: bias scatter and dY gather; dense: bias add); without it
+ * the ReLU kernels run in place. tq_net_relu_fused says which.
  */
 #ifndef TQ_NN_NET_H
 #define TQ_NN_NET_H
@@ -19,10 +25,12 @@
 #include "nn/model.h"
 
 typedef struct tq_net_kernels {
-  cl_kernel im2col, col2im, knp_to_nchw_bias, nchw_to_knp, row_sums;
+  cl_kernel im2col, im2col_s1, col2im, col2im_k3s1, col2im_k5s1, knp_to_nchw_bias, nchw_to_knp, row_sums;
   cl_kernel add_bias_cols, col_sums;
-  cl_kernel relu_fwd, relu_bwd, maxpool_fwd, maxpool_bwd, dropout_fwd, dropout_bwd;
+  cl_kernel relu_fwd, relu_bwd, maxpool_fwd, maxpool_bwd, maxpool_fwd_2x2, maxpool_bwd_2x2;
+  cl_kernel dropout_fwd, dropout_bwd;
   cl_kernel softmax_xent, sgd;
+  cl_kernel gemm_rows8, gemm_nt4x4;
 } tq_net_kernels;
 
 typedef struct tq_net {
@@ -38,7 +46,13 @@ typedef struct tq_net {
   float *host_loss;
   int *host_correct;
   tq_net_kernels k;
+  bool fuse_relu; /* true after tq_net_create; may be switched between steps */
 } tq_net;
+
+/* Whether layer li (conv2d or dense) is followed by a ReLU whose buffers it shares (always the
+ * case for such a pair), and whether that ReLU currently runs fused into the layer. */
+bool tq_net_relu_follows(const tq_net *n, int li);
+bool tq_net_relu_fused(const tq_net *n, int li);
 
 /* Allocates every buffer and kernel for batch size `batch` on cl's device. Parameters are
  * initialised from `seed` (tq_model_init_params) and momentum is zero. */
@@ -62,6 +76,19 @@ tq_status tq_net_read_loss(tq_net *n, int count, double *loss_sum, int *correct,
 
 /* Queues one SGD step over the flat buffers (torch semantics, see kernels/nn_loss_optim.cl). */
 tq_status tq_net_sgd(tq_net *n, float lr, float momentum, float weight_decay, tq_err *e);
+
+/* Row-major C[M][N] = op(A)[M][K] op(B)[K][N] (alpha 1, beta 0) on the replica's queue. Skinny
+ * shapes that CLBlast runs slowly on POCL (few rows or a short K against many columns; a small
+ * output over a long K) go to kernels/nn_gemm.cl, the rest to CLBlast (tuned by `tailquant
+ * tune`). TAILQUANT_GEMM=clblast sends everything to CLBlast. With a profiling queue each call
+ * is timed as "sgemm TT MxNxK" (CLBlast: the whole routine) or "nn_gemm_* TT MxNxK". */
+tq_status tq_net_sgemm(tq_net *n, bool ta, bool tb, size_t M, size_t N, size_t K, cl_mem A,
+                       size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb, cl_mem C,
+                       size_t c_off, size_t ldc, tq_err *e);
+
+/* Whether tq_net_sgemm hands this GEMM to CLBlast (else to kernels/nn_gemm.cl), for a device
+ * whose CLBlast is tuned or not: what `tailquant tune` tunes for. */
+bool tq_net_gemm_uses_clblast(bool ta, bool tb, bool tuned, size_t M, size_t N, size_t K);
 
 /* The layer input and output buffers (the network input for layer 0). */
 cl_mem tq_net_layer_input(const tq_net *n, int layer);

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Draws the comparison plots of a folder of runs, as PNG files beside them:
+#
+#   tools/plot.sh RUNS_DIR [GRADIENT.f32]
+#
+# For every experiment/model/bits group: test accuracy against iteration and against cumulative
+# uplink bits, and loss against iteration (the mean over seeds, with a min-max band); one plot
+# of per-element quantization MSE per method and bits; and, given a raw gradient file (from
+# `tailquant train --dump-gradients`), a log-log histogram of |g| with the fitted power-law
+# tail, g_min and alpha. Also writes RUNS_DIR/report.md (`tailquant report`).
+# Needs gnuplot (gnuplot-nox) and a built tailquant (tools/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 1 ] || { sed -n '2,12p' "$0"; exit 2; }
+runs=$1
+grad=${2:-}
+[ -d "$runs" ] || { echo "tools/plot.sh: $runs: no such folder" >&2; exit 2; }
+command -v gnuplot >/dev/null || { echo "tools/plot.sh: gnuplot is missing (apt-get install gnuplot-nox)" >&2; exit 1; }
+tq=build/tailquant
+[ -x $tq ] || { echo "tools/plot.sh: build/tailquant is missing: run tools/setup.sh" >&2; exit 1; }
+out=$runs/plots
+rm -f "$out"/curves_*.tsv "$out"/mse_*.dat   # curves of runs that are gone must not linger
+$tq report "$runs" --curves "$out" --out "$runs/report.md"
+
+# Fixed colours per method, so every plot reads the same way.
+declare -A colour=([none]="#000000" [qsgd]="#1f77b4" [qsgdinf]="#17becf" [nuqsgd]="#9467bd"
+                   [tqsgd]="#ff7f0e" [tnqsgd]="#d62728" [tbqsgd]="#2ca02c")
+order="none qsgd qsgdinf nuqsgd tqsgd tnqsgd tbqsgd"
+
+# every experiment/model/bits group; fp32-only groups are drawn inside the others
+groups=$(ls "$out" | sed -n 's/^curves_\(.*\)_[a-z]*\.tsv$/\1/p' | sort -u)
+compressed=$(echo "$groups" | grep -v '_b32$' || true)
+[ -n "$compressed" ] && groups=$compressed
+for g in $groups; do
+  bands="" lines="" blines="" lbands="" llines=""
+  base=${g%_b*}
+  for m in $order; do
+    f="$out/curves_${g}_$m.tsv"
+    # fp32 (method none, 32 bits) is every compressed group's reference curve
+    [ "$m" = none ] && [ ! -f "$f" ] && f="$out/curves_${base}_b32_none.tsv"
+    [ -f "$f" ] || continue
+    c=${colour[$m]}
+    bands+="'$f' using 1:6:7 with filledcurves fc rgb '$c' fs transparent solid 0.15 notitle, "
+    t=$m; [ "$m" = none ] && t="fp32 (no compression)"
+    lines+="'$f' using 1:5 with linespoints lw 2 pt 7 ps 0.6 lc rgb '$c' title '$t', "
+    blines+="'$f' using 8:5 with linespoints lw 2 pt 7 ps 0.6 lc rgb '$c' title '$t', "
+    lbands+="'$f' using 1:3:4 with filledcurves fc rgb '$c' fs transparent solid 0.15 notitle, "
+    llines+="'$f' using 1:2 with lines lw 1.5 lc rgb '$c' title '$t', "
+  done
+  first=$(ls "$out"/curves_"${g}"_*.tsv | head -1)
+  model=$(head -1 "$first" | sed 's/^# \([^,]*\),.*/\1/')
+  title="${g%_${model}_b*}: $model, ${g##*_b} bits"
+  # A group evaluated only once has no curve to draw: say so and go on with the others.
+  gnuplot <<GP || echo "tools/plot.sh: $g: gnuplot could not draw it (too few evaluated points?)" >&2
+set terminal pngcairo size 900,560 font 'DejaVu Sans,11' noenhanced
+set datafile missing '?'
+set key bottom right
+set grid
+set output '$out/${g}_accuracy.png'
+set title "Test accuracy: $title (mean over seeds, band = min-max)"
+set xlabel 'iteration'
+set ylabel 'test accuracy (%)'
+plot ${bands}${lines%, }
+set output '$out/${g}_accuracy_vs_bits.png'
+set title "Test accuracy against uplink traffic: $title"
+set xlabel 'cumulative uplink bits, all workers (Mbit, log scale)'
+set logscale x
+plot ${blines%, }
+unset logscale x
+set output '$out/${g}_loss.png'
+set title "Training loss: $title (mean over seeds, band = min-max)"
+set xlabel 'iteration'
+set ylabel 'training loss (mean over the step''s samples)'
+set key top right
+plot ${lbands}${llines%, }
+GP
+  echo "tools/plot.sh: $out/${g}_{accuracy,accuracy_vs_bits,loss}.png"
+done
+
+# Quantization MSE per method against bits, one line per (experiment, model, method).
+if [ "$(grep -vc '^#' "$out/mse.tsv" || true)" -gt 0 ]; then
+  plots=""
+  while read -r exp model; do
+    for m in ${order#none }; do   # fp32 has no quantization error
+      awk -v e="$exp" -v mo="$model" -v me="$m" '$1==e && $2==mo && $3==me {print $4, $5}' "$out/mse.tsv" \
+        | sort -n > "$out/mse_${exp}_${model}_$m.dat"
+      [ -s "$out/mse_${exp}_${model}_$m.dat" ] || { rm -f "$out/mse_${exp}_${model}_$m.dat"; continue; }
+      plots+="'$out/mse_${exp}_${model}_$m.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '${colour[$m]}' title '$m ($exp)', "
+    done
+  done < <(grep -v '^#' "$out/mse.tsv" | awk '{print $1, $2}' | sort -u)
+  if [ -n "$plots" ]; then
+    gnuplot <<GP
+set terminal pngcairo size 900,560 font 'DejaVu Sans,11'
+set output '$out/quant_mse.png'
+set termoption noenhanced
+set title 'Quantization error during training (mean over iterations and seeds)'
+set xlabel 'bits per element'
+set ylabel 'per-element MSE of the averaged gradient (log scale)'
+set logscale y
+set xtics 1
+set offsets 0.5, 0.5, 0, 0
+set grid
+set key outside right
+plot ${plots%, }
+GP
+    echo "tools/plot.sh: $out/quant_mse.png"
+  fi
+fi
+
+# One layer's |g| histogram with the fitted tail.
+if [ -n "$grad" ]; then
+  $tq quantize --method tnqsgd --bits 3 --hist "$out/hist.tsv" "$grad" > "$out/hist.txt"
+  read -r _ gamma _ gmin _ rho _ beta _ alpha _ < <(head -1 "$out/hist.tsv" | sed 's/^# //')
+  gnuplot <<GP
+set terminal pngcairo size 900,560 font 'DejaVu Sans,11'
+set output '$out/gradient_histogram.png'
+set datafile missing '?'
+set logscale xy
+set grid
+set key bottom left
+set title sprintf("|g| of %s: power-law tail fit, gamma = %.2f", "$(basename "$grad")", $gamma)
+set xlabel '|g| (log scale)'
+set ylabel 'density of |g| (log scale)'
+set arrow 1 from $gmin, graph 0 to $gmin, graph 1 nohead dt 2 lc rgb '#2ca02c' lw 2
+set label 1 sprintf("g_{min} = %.3g", $gmin) at $gmin, graph 0.95 right offset -0.5,0 tc rgb '#2ca02c'
+set arrow 2 from $alpha, graph 0 to $alpha, graph 1 nohead dt 4 lc rgb '#d62728' lw 2
+set label 2 sprintf("alpha (TNQSGD, 3 bits) = %.3g", $alpha) at $alpha, graph 0.87 right offset -0.5,0 tc rgb '#d62728'
+plot '$out/hist.tsv' using 3:5 with points pt 7 ps 0.8 lc rgb '#1f77b4' title 'measured (device histogram)', \
+     '$out/hist.tsv' using 3:6 with lines lw 2 lc rgb '#d62728' title 'fitted power-law tail'
+GP
+  echo "tools/plot.sh: $out/gradient_histogram.png"
+fi
+echo "tools/plot.sh: table in $runs/report.md"
