@@ -131,20 +131,6 @@ static void test_nan_caught(void) {
   CU_ASSERT(strstr(out, "NaN/Inf") != NULL);
 }
 
-/* A size the test can compare: the state after the checkpoint header. */
-static size_t state_of(const char *name, char *dst, size_t cap) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/%s/checkpoint.bin", dir, name);
-  FILE *f = fopen(path, "rb");
-  if (!f) return 0;
-  size_t n = fread(dst, 1, cap, f);
-  fclose(f);
-  size_t head = 8 + sizeof(tq_ckpt_header);
-  if (n < head + 4) return 0;
-  memmove(dst, dst + head, n - head - 4);
-  return n - head - 4;
-}
-
 /* The stop policy leaves an exact checkpoint: with the fault gone, the resumed run ends where a
  * run that never failed ends, bit for bit. */
 static void test_missing_stop_then_resume(void) {
@@ -161,7 +147,10 @@ static void test_missing_stop_then_resume(void) {
   CU_ASSERT_EQUAL_FATAL(rc, 0);
   CU_ASSERT_EQUAL_FATAL(train("clean", ""), 0);
   static char a[1 << 20], b[1 << 20];
-  size_t na = state_of("mstop", a, sizeof a), nb = state_of("clean", b, sizeof b);
+  char pa[512], pb[512];
+  snprintf(pa, sizeof pa, "%s/mstop/checkpoint.bin", dir);
+  snprintf(pb, sizeof pb, "%s/clean/checkpoint.bin", dir);
+  size_t na = tq_test_checkpoint_state(pa, a, sizeof a), nb = tq_test_checkpoint_state(pb, b, sizeof b);
   CU_ASSERT(na > 0 && na == nb && memcmp(a, b, na) == 0);
 }
 

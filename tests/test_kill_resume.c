@@ -29,14 +29,13 @@
 #include "exp/checkpoint.h"
 #include "exp/config.h"
 #include "test_support.h"
+#include "tmpfile.h"
 
 #define BIN TQ_BINARY_DIR "/tailquant"
 #define DEFAULT_CFG TQ_SOURCE_DIR "/config/default.cfg"
 #define ITERATIONS "30"
 #define NITER 30
 #define TEST_ITEMS 256
-/* iteration .. sim_comm_s: the columns that do not hold timings (host/exp/train.c) */
-#define DETERMINISTIC_COLUMNS 16
 
 static char dir[64], test_images[256], test_labels[256];
 
@@ -179,32 +178,6 @@ static void print_log(const char *log) {
   fprintf(stderr, "\n  --- %s ---\n%s\n", log, buf);
 }
 
-/* Parameters, momentum, positions and residuals: checkpoint.bin without its header (which
- * holds wall-clock totals) and CRC. */
-static size_t ckpt_state(const char *path, char *buf, size_t cap) {
-  size_t n = read_file(path, buf, cap);
-  size_t head = 8 + sizeof(tq_ckpt_header);
-  if (n < head + 4) return 0;
-  memmove(buf, buf + head, n - head - 4);
-  return n - head - 4;
-}
-
-static void keep_columns(char *text, int cols) {
-  char *dst = text;
-  for (char *line = text; *line;) {
-    char *end = strchr(line, '\n');
-    if (!end) break;
-    int c = 0;
-    for (char *p = line; p < end; p++) {
-      if (*p == ',' && ++c == cols) break;
-      *dst++ = *p;
-    }
-    *dst++ = '\n';
-    line = end + 1;
-  }
-  *dst = '\0';
-}
-
 static int count_lines(const char *s) {
   int n = 0;
   for (; *s; s++) n += *s == '\n';
@@ -234,9 +207,9 @@ static void check_against_reference(const char *name) {
   read_file(path, a, sizeof a);
   CU_ASSERT(strstr(a, "\"status\": \"complete\"") != NULL);
   snprintf(path, sizeof path, "%s/ref/checkpoint.bin", dir);
-  size_t na = ckpt_state(path, a, sizeof a);
+  size_t na = tq_test_checkpoint_state(path, a, sizeof a);
   snprintf(path, sizeof path, "%s/%s/checkpoint.bin", dir, name);
-  size_t nb = ckpt_state(path, b, sizeof b);
+  size_t nb = tq_test_checkpoint_state(path, b, sizeof b);
   CU_ASSERT(na > 2 * 61706 * 4); /* at least parameters and momentum of LeNet-5 */
   CU_ASSERT_EQUAL(na, nb);
   CU_ASSERT(na == nb && memcmp(a, b, na) == 0);
@@ -245,8 +218,8 @@ static void check_against_reference(const char *name) {
   snprintf(path, sizeof path, "%s/%s/metrics.csv", dir, name);
   read_file(path, b, sizeof b);
   CU_ASSERT_EQUAL(count_lines(b), NITER + 1);
-  keep_columns(a, DETERMINISTIC_COLUMNS);
-  keep_columns(b, DETERMINISTIC_COLUMNS);
+  tq_test_keep_columns(a, TQ_TEST_DETERMINISTIC_COLUMNS);
+  tq_test_keep_columns(b, TQ_TEST_DETERMINISTIC_COLUMNS);
   CU_ASSERT_STRING_EQUAL(a, b);
 }
 

@@ -26,17 +26,6 @@
 
 static char out[1 << 16], dir[64];
 
-static size_t state_of(const char *path, char *buf, size_t cap) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return 0;
-  size_t n = fread(buf, 1, cap, f);
-  fclose(f);
-  size_t head = 8 + sizeof(tq_ckpt_header);
-  if (n < head + 4) return 0;
-  memmove(buf, buf + head, n - head - 4);
-  return n - head - 4;
-}
-
 static void test_bit_identical_to_inproc(void) {
   char cmd[4096], path[512];
   snprintf(cmd, sizeof cmd, MPIRUN BIN " train " CFG " --transport mpi " SMALL
@@ -49,9 +38,9 @@ static void test_bit_identical_to_inproc(void) {
   CU_ASSERT_EQUAL_FATAL(rc, 0);
   static char a[1 << 21], b[1 << 21];
   snprintf(path, sizeof path, "%s/mpi/checkpoint.bin", dir);
-  size_t na = state_of(path, a, sizeof a);
+  size_t na = tq_test_checkpoint_state(path, a, sizeof a);
   snprintf(path, sizeof path, "%s/inproc/checkpoint.bin", dir);
-  size_t nb = state_of(path, b, sizeof b);
+  size_t nb = tq_test_checkpoint_state(path, b, sizeof b);
   /* params + momentum + 4 workers' residuals, each 61706 floats, plus data positions */
   CU_ASSERT(na > 6 * 61706 * 4);
   CU_ASSERT_EQUAL(na, nb);

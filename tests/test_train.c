@@ -155,25 +155,6 @@ static void test_short_run_learns(void) {
   CU_ASSERT_EQUAL(x.iterations, 150);
 }
 
-/* Keeps the first `cols` comma-separated columns of every line (the deterministic ones). */
-static void keep_columns(char *text, int cols) {
-  char *dst = text;
-  for (char *line = text; *line;) {
-    char *end = strchr(line, '\n');
-    if (!end) break;
-    int c = 0;
-    for (char *p = line; p < end; p++) {
-      if (*p == ',' && ++c == cols) break;
-      *dst++ = *p;
-    }
-    *dst++ = '\n';
-    line = end + 1;
-  }
-  *dst = '\0';
-}
-
-/* iteration .. sim_comm_s: everything but timings (metrics_header in host/exp/train.c) */
-#define DETERMINISTIC_COLUMNS 16
 
 #define SMALL_MULTI                                                                                \
   "--set workers.count=4 --set train.batch_size=16 --set compression.method=tnqsgd "             \
@@ -194,22 +175,9 @@ static void test_same_seed_same_run(void) {
   read_all(p1, a, sizeof a);
   read_all(p2, b, sizeof b);
   CU_ASSERT_EQUAL(count_lines(a), 11);
-  keep_columns(a, DETERMINISTIC_COLUMNS);
-  keep_columns(b, DETERMINISTIC_COLUMNS);
+  tq_test_keep_columns(a, TQ_TEST_DETERMINISTIC_COLUMNS);
+  tq_test_keep_columns(b, TQ_TEST_DETERMINISTIC_COLUMNS);
   CU_ASSERT_STRING_EQUAL(a, b);
-}
-
-/* Parameters, momentum and residuals of a checkpoint (the header holds wall-clock totals). */
-static size_t ckpt_state(const char *path, char *buf, size_t cap) {
-  read_all(path, buf, cap);
-  FILE *f = fopen(path, "rb");
-  if (!f) return 0;
-  size_t n = fread(buf, 1, cap, f);
-  fclose(f);
-  size_t head = 8 + sizeof(tq_ckpt_header);
-  if (n < head + 4) return 0;
-  memmove(buf, buf + head, n - head - 4);
-  return n - head - 4;
 }
 
 /* 12 steps straight, against 8 steps, a stop, and a resume: the same final state, bit for bit
@@ -236,9 +204,9 @@ static void test_resume_is_bit_identical(void) {
   CU_ASSERT_EQUAL_FATAL(rc, 0);
   static char a[1 << 20], b[1 << 20];
   snprintf(path, sizeof path, "%s/straight/checkpoint.bin", dir);
-  size_t na = ckpt_state(path, a, sizeof a);
+  size_t na = tq_test_checkpoint_state(path, a, sizeof a);
   snprintf(path, sizeof path, "%s/broken/checkpoint.bin", dir);
-  size_t nb = ckpt_state(path, b, sizeof b);
+  size_t nb = tq_test_checkpoint_state(path, b, sizeof b);
   CU_ASSERT(na > 61706 * 8);
   CU_ASSERT_EQUAL(na, nb);
   CU_ASSERT(na == nb && memcmp(a, b, na) == 0);
@@ -247,8 +215,8 @@ static void test_resume_is_bit_identical(void) {
   snprintf(path, sizeof path, "%s/broken/metrics.csv", dir);
   read_all(path, b, sizeof b);
   CU_ASSERT_EQUAL(count_lines(b), 13);
-  keep_columns(a, DETERMINISTIC_COLUMNS);
-  keep_columns(b, DETERMINISTIC_COLUMNS);
+  tq_test_keep_columns(a, TQ_TEST_DETERMINISTIC_COLUMNS);
+  tq_test_keep_columns(b, TQ_TEST_DETERMINISTIC_COLUMNS);
   CU_ASSERT_STRING_EQUAL(a, b);
   /* a complete run cannot be resumed again */
   snprintf(args, sizeof args, "train --quiet --resume %s/broken", dir);

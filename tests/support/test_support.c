@@ -114,3 +114,34 @@ int tq_test_run_cmd(const char *cmd, char *out, int cap) {
   int st = pclose(f);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+#include <string.h>
+
+#include "exp/checkpoint.h"
+
+size_t tq_test_checkpoint_state(const char *path, char *buf, size_t cap) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, cap, f);
+  fclose(f);
+  size_t head = 8 + sizeof(tq_ckpt_header);
+  if (n < head + 4) return 0;
+  memmove(buf, buf + head, n - head - 4);
+  return n - head - 4;
+}
+
+void tq_test_keep_columns(char *text, int cols) {
+  char *dst = text;
+  for (char *line = text; *line;) {
+    char *end = strchr(line, '\n');
+    if (!end) break;
+    int c = 0;
+    for (char *p = line; p < end; p++) {
+      if (*p == ',' && ++c == cols) break;
+      *dst++ = *p;
+    }
+    *dst++ = '\n';
+    line = end + 1;
+  }
+  *dst = '\0';
+}
