@@ -97,6 +97,7 @@ set title 'Quantization error during training (mean over iterations and seeds)'
 set xlabel 'bits per element'
 set ylabel 'per-element MSE of the averaged gradient (log scale)'
 set logscale y
+set format y "%.0e"
 set xtics 1
 set offsets 0.5, 0.5, 0, 0
 set grid
@@ -116,6 +117,8 @@ set terminal pngcairo size 900,560 font 'DejaVu Sans,11'
 set output '$out/gradient_histogram.png'
 set datafile missing '?'
 set logscale xy
+set format x "10^{%L}"
+set format y "10^{%L}"
 set grid
 set key bottom left
 set title sprintf("|g| of %s: power-law tail fit, gamma = %.2f", "$(basename "$grad")", $gamma)
