@@ -7,6 +7,7 @@
 
 #include "compress/wire.h"
 #include "dist/cluster.h"
+#include "dist/grad_check.h"
 #include "test_support.h"
 
 static tq_dataset data; /* synthetic: 256 random 28x28 images, 10 classes */
@@ -193,6 +194,35 @@ static void test_message_verdicts(void) {
   tq_cluster_free(c);
 }
 
+/* The worker's NaN/Inf count on the device against the plain-C reference, on an odd size with
+ * values planted at chunk edges, and on an offset view. */
+static void test_nonfinite_count(void) {
+  tq_cl *cl = tq_test_cl();
+  tq_err e = {0};
+  const size_t n = 300007;
+  float *x = malloc(n * sizeof *x);
+  tq_test_rng r = {5};
+  for (size_t i = 0; i < n; i++) x[i] = (float)tq_test_normal(&r);
+  size_t plant[] = {0, 1023, 1024, 4095, 150000, n - 1};
+  for (size_t k = 0; k < 6; k++) x[plant[k]] = k % 3 == 0 ? NAN : (k % 3 == 1 ? INFINITY : -INFINITY);
+  x[77] = 3.4e38f; /* finite, huge: must not count */
+  cl_mem buf;
+  TQ_ASSERT_OK(tq_cl_alloc(cl, n * sizeof *x, &buf, &e), &e);
+  TQ_ASSERT_OK(tq_cl_write(cl, buf, 0, n * sizeof *x, x, &e), &e);
+  tq_grad_check g;
+  TQ_ASSERT_OK(tq_grad_check_init(&g, cl, n, &e), &e);
+  uint64_t bad = 0;
+  TQ_ASSERT_OK(tq_grad_check_run(&g, cl, buf, 0, n, &bad, &e), &e);
+  CU_ASSERT_EQUAL(bad, tq_count_nonfinite(x, n));
+  CU_ASSERT_EQUAL(bad, 6);
+  TQ_ASSERT_OK(tq_grad_check_run(&g, cl, buf, 1024, n - 1024, &bad, &e), &e);
+  CU_ASSERT_EQUAL(bad, tq_count_nonfinite(x + 1024, n - 1024));
+  CU_ASSERT_EQUAL(bad, 4);
+  tq_grad_check_free(&g);
+  tq_cl_release(&buf);
+  free(x);
+}
+
 int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
   static const tq_test_case cases[] = {
@@ -200,6 +230,7 @@ int main(void) {
       {"same seed: bit-identical parameters under threads", test_deterministic},
       {"evaluation on the server", test_evaluate},
       {"message verdicts: filed, duplicate, stale, invalid", test_message_verdicts},
+      {"device NaN/Inf count == C reference", test_nonfinite_count},
       {NULL, NULL}};
   tq_test_add_suite("cluster", cases);
   int rc = tq_test_run();
