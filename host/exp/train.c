@@ -181,6 +181,23 @@ static double lr_at(const tq_experiment *x, long it, long total) {
   return x->lr;
 }
 
+/* The schedule every process must agree on (MPI ranks compute it each for themselves): the
+ * number of steps, and what step `it` asks of the workers. */
+static long total_iterations(const trainer *t) {
+  const tq_experiment *x = t->x;
+  const uint32_t B = (uint32_t)x->batch_size;
+  const long per_epoch = (long)((t->streams[0].n + B - 1) / B);
+  return x->iterations > 0 ? x->iterations : per_epoch * x->epochs;
+}
+
+static tq_step_in step_input(const trainer *t, long it, long total) {
+  const tq_experiment *x = t->x;
+  return (tq_step_in){.data = &t->train, .norm = t->norm, .batches = t->batches,
+                      .iteration = (uint32_t)it, .lr = (float)lr_at(x, it, total),
+                      .momentum = (float)x->momentum, .weight_decay = (float)x->weight_decay,
+                      .compress = it > x->warmup_iterations};
+}
+
 /* Every worker's raw gradient, one little-endian float32 file per worker and tensor, plus
  * index.tsv naming file, worker, tensor, shape and element count. */
 static tq_status dump_gradients(trainer *t, long it, tq_err *e) {
@@ -413,8 +430,7 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
   const tq_experiment *x = t->x;
   const tq_train_opts *o = t->o;
   const int N = x->workers, B = x->batch_size;
-  const long per_epoch = (long)((t->streams[0].n + (uint32_t)B - 1) / (uint32_t)B);
-  const long total = x->iterations > 0 ? x->iterations : per_epoch * x->epochs;
+  const long total = total_iterations(t);
   char path[TQ_PATH_MAX + 300], line[1024];
 
   snprintf(path, sizeof path, "%s/summary.json", t->dir);
@@ -477,10 +493,8 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
       before[w] = (tq_ckpt_worker){t->streams[w].pass, t->streams[w].pos};
       stream_next(&t->streams[w], B, (uint32_t)x->seed, (uint32_t)w);
     }
-    double lr = lr_at(x, it, total);
-    tq_step_in in = {.data = &t->train, .norm = t->norm, .batches = t->batches,
-                     .iteration = (uint32_t)it, .lr = (float)lr, .momentum = (float)x->momentum,
-                     .weight_decay = (float)x->weight_decay, .compress = it > x->warmup_iterations};
+    tq_step_in in = step_input(t, it, total);
+    double lr = in.lr;
     tq_step_out so;
     s = o->mpi ? tq_mpi_step(o->mpi, t->cluster, &in, &so, e) : tq_cluster_step(t->cluster, &in, &so, e);
     if (s != TQ_OK) {
@@ -618,8 +632,7 @@ static tq_status run_follower(trainer *t, tq_train_result *r, tq_err *e) {
   const tq_experiment *x = t->x;
   const tq_train_opts *o = t->o;
   const int N = x->workers, B = x->batch_size;
-  const long per_epoch = (long)((t->streams[0].n + (uint32_t)B - 1) / (uint32_t)B);
-  const long total = x->iterations > 0 ? x->iterations : per_epoch * x->epochs;
+  const long total = total_iterations(t);
   tq_ckpt_header tot = {0};
   long start = 1;
   if (o->resume_dir) {
@@ -629,10 +642,7 @@ static tq_status run_follower(trainer *t, tq_train_result *r, tq_err *e) {
   for (long it = start; it <= total; it++) {
     maybe_exit(t, it);
     for (int w = 0; w < N; w++) stream_next(&t->streams[w], B, (uint32_t)x->seed, (uint32_t)w);
-    tq_step_in in = {.data = &t->train, .norm = t->norm, .batches = t->batches,
-                     .iteration = (uint32_t)it, .lr = (float)lr_at(x, it, total),
-                     .momentum = (float)x->momentum, .weight_decay = (float)x->weight_decay,
-                     .compress = it > x->warmup_iterations};
+    tq_step_in in = step_input(t, it, total);
     tq_step_out so;
     TQ_TRY(tq_mpi_step(o->mpi, t->cluster, &in, &so, e));
     for (int k = 0; k < o->ndump; k++)
