@@ -19,8 +19,11 @@ inline float tq_u01(uint x) { return (float)(x >> 8) * (1.0f / 16777216.0f); }
 inline uint tq_rng_draw(uint seed, uint worker, uint iteration, uint tensor, uint domain,
                         uint element) {
   uint4 o = tq_philox4x32((uint4)(element >> 2, tensor, iteration, domain), (uint2)(seed, worker));
+  /* Two levels of selects on the bits of j, not a chain of j == 0 ? .. : j == 1 ? ..: Oclgrind
+   * 21.10 returns o.w for j = 0 and 1 from the optimised chain (docs/testing.md). */
   uint j = element & 3u;
-  return j == 0 ? o.x : j == 1 ? o.y : j == 2 ? o.z : o.w;
+  uint lo = (j & 1u) ? o.y : o.x, hi = (j & 1u) ? o.w : o.z;
+  return (j & 2u) ? hi : lo;
 }
 
 /* Test hook: out[i] = draw for element i of the given stream. */

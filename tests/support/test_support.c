@@ -8,8 +8,12 @@
 static tq_cl g_cl;
 static int g_cl_state; /* 0 untried, 1 open, -1 failed */
 
+/* Called by tq_test_run, not from atexit: by the time atexit handlers run, thread-local
+ * destructors have run too, and a driver that keeps per-thread state (Oclgrind's API-call
+ * stack) then writes into freed memory on the next OpenCL call (docs/testing.md). */
 static void close_cl(void) {
   if (g_cl_state == 1) tq_cl_close(&g_cl);
+  g_cl_state = 0;
 }
 
 tq_cl *tq_test_cl(void) {
@@ -18,7 +22,6 @@ tq_cl *tq_test_cl(void) {
     const char *spec = getenv("TQ_TEST_DEVICE");
     if (tq_cl_open(&g_cl, spec ? spec : "auto", false, &e) == TQ_OK) {
       g_cl_state = 1;
-      atexit(close_cl);
     } else {
       fprintf(stderr, "\n  cannot open the test device: %s\n", e.msg);
       g_cl_state = -1;
@@ -37,6 +40,7 @@ void tq_test_add_suite(const char *name, const tq_test_case *cases) {
 int tq_test_run(void) {
   CU_basic_set_mode(CU_BRM_VERBOSE);
   CU_basic_run_tests();
+  close_cl();
   unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
   unsigned ran = CU_get_number_of_tests_run();
   CU_cleanup_registry();
@@ -124,10 +128,10 @@ size_t tq_test_checkpoint_state(const char *path, char *buf, size_t cap) {
   if (!f) return 0;
   size_t n = fread(buf, 1, cap, f);
   fclose(f);
-  size_t head = 8 + sizeof(tq_ckpt_header);
-  if (n < head + 4) return 0;
-  memmove(buf, buf + head, n - head - 4);
-  return n - head - 4;
+  size_t off, len;
+  if (!tq_checkpoint_state_span(buf, n, &off, &len)) return 0;
+  memmove(buf, buf + off, len);
+  return len;
 }
 
 void tq_test_keep_columns(char *text, int cols) {
