@@ -2,6 +2,7 @@
  * OpenCL device, decode it again, and print the fitted tail, alpha, the levels, the bits sent
  * and the per-element MSE (measured with real stochastic rounding, and the exact conditional
  * MSE of spec 2.2). The device codes are cross-checked against the plain-C reference. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,9 @@
 #include "compress/compressor.h"
 #include "compress/quant_ref.h"
 #include "util/fileio.h"
+
+/* The largest tensor quantize reads: 2^27 float32 values (512 MiB), beyond any layer here. */
+#define TQ_QUANTIZE_MAX_ELEMS ((size_t)1 << 27)
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -112,7 +116,7 @@ static tq_status write_hist(const char *path, const tq_encode_info *in, double a
     return tq_fail(e, TQ_EINPUT, "--hist: no histogram was measured (it needs a truncated method "
                                  "with the power-law tail model)");
   FILE *out = fopen(path, "w");
-  if (!out) return tq_fail(e, TQ_EIO, "%s: cannot create", path);
+  if (!out) return tq_fail(e, TQ_EIO, "%s: cannot create: %s", path, strerror(errno));
   fprintf(out, "# gamma %.6g g_min %.6g rho %.6g beta %.6g alpha %.6g fit %s n %llu max %.6g\n",
           f->gamma, f->g_min, f->rho, f->beta, alpha, f->ok ? "ok" : "failed",
           (unsigned long long)st->n, st->max_abs);
@@ -218,7 +222,9 @@ int tq_cmd_quantize(int argc, char **argv) {
   }
   char *raw = NULL;
   size_t len = 0;
-  if (tq_read_file(file, &raw, &len, &e)) return tq_cli_report("quantize", e.code, e.msg);
+  /* Bounded by the element count, so /dev/zero or a huge file is refused before any read. */
+  if (tq_read_file_max(file, "gradient file (float32)", TQ_QUANTIZE_MAX_ELEMS * 4, &raw, &len, &e))
+    return tq_cli_report("quantize", e.code, e.msg);
   if (len == 0 || len % 4 != 0 || len / 4 > UINT32_MAX) {
     fprintf(stderr, "tailquant quantize: %s: %zu bytes is not a positive multiple of 4 (float32)\n",
             file, len);

@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
+
+#include "util/fileio.h"
 
 /* gzread takes an unsigned and returns an int, so big reads go in pieces below INT_MAX. */
 #define TQ_IDX_CHUNK ((size_t)1 << 30)
@@ -191,9 +194,16 @@ static tq_status read_body(gzFile f, const char *path, tq_idx *x, tq_err *e) {
 static tq_status read_idx(const char *path, uint32_t want_dims, const char *what, tq_idx *out,
                           tq_err *e) {
   memset(out, 0, sizeof *out);
+  /* A regular file only (a FIFO would block, /dev/zero never end); what is read from it is
+   * bounded by its header (check_dims), whatever the file holds beyond. The file itself may not
+   * exceed the data limit plus gzip's worst-case expansion (well under 1/64). */
+  int fd;
+  size_t fsize;
+  TQ_TRY(tq_open_regular(path, "IDX file", (size_t)(TQ_IDX_MAX_BYTES + TQ_IDX_MAX_BYTES / 64), &fd, &fsize, e));
   errno = 0;
-  gzFile f = gzopen(path, "rb");
+  gzFile f = gzdopen(fd, "rb");
   if (!f) {
+    close(fd);
     if (errno == 0)
       return tq_fail(e, TQ_ENOMEM, "%s: cannot open: zlib is out of memory", path);
     return tq_fail(e, TQ_EINPUT, "%s: cannot open: %s", path, strerror(errno));

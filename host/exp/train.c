@@ -1,5 +1,6 @@
 #include "exp/train.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,7 +210,7 @@ static tq_status dump_gradients(trainer *t, long it, tq_err *e) {
   bool rank0 = !t->o->mpi || t->o->mpi->rank == 0;
   snprintf(path, sizeof path, "%s/index.tsv", dir);
   FILE *idx = rank0 ? fopen(path, "w") : fopen("/dev/null", "w");
-  if (!idx) return tq_fail(e, TQ_EIO, "%s: cannot create", path);
+  if (!idx) return tq_fail(e, TQ_EIO, "%s: cannot create: %s", path, strerror(errno));
   fprintf(idx, "file\tworker\ttensor\tshape\telements\n");
   tq_status s = TQ_OK;
   for (int w = 0; w < t->x->workers && s == TQ_OK; w++) {
@@ -440,7 +441,8 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
     snprintf(final, sizeof final, "%s/metrics.csv", t->dir);
     if (access(partial, F_OK) == 0 && access(final, F_OK) != 0) {
       /* stopped between writing the summary and renaming the metrics: finish that */
-      if (rename(partial, final) != 0) return tq_fail(e, TQ_EIO, "%s: cannot rename to metrics.csv", partial);
+      if (rename(partial, final) != 0)
+        return tq_fail(e, TQ_EIO, "%s: cannot rename to metrics.csv: %s", partial, strerror(errno));
       if (!o->quiet) printf("tailquant: %s was complete but for metrics.csv; now it is\n", t->dir);
       r->complete = true;
       r->iterations = total;

@@ -155,9 +155,12 @@ static tq_status load_layer(const config_setting_t *s, tq_layer *l, const char *
 
 tq_status tq_model_load(const char *path, tq_model *m, tq_err *e) {
   memset(m, 0, sizeof *m);
+  if (strlen(path) >= sizeof m->path)
+    return tq_fail(e, TQ_EINPUT, "%s: a model file path may be at most %zu characters", path,
+                   sizeof m->path - 1);
   snprintf(m->path, sizeof m->path, "%s", path);
   config_t cfg;
-  config_init(&cfg);
+  tq_cfg_init(&cfg);
   tq_status s = tq_cfg_read_file(&cfg, path, e);
   const config_setting_t *root = config_root_setting(&cfg);
   if (s == TQ_OK) s = tq_cfg_only_keys(root, top_keys, path, e);

@@ -51,7 +51,7 @@ typedef struct tq_tensor {
 
 typedef struct tq_model {
   char name[64];
-  char path[512];
+  char path[1024]; /* = TQ_PATH_MAX: any model.file fits */
   tq_shape input;
   int classes;
   int nlayers;

@@ -2,131 +2,477 @@
 
 #include "util/fileio.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-/* libconfig 1.5 (Debian 12) opens `@include "x"` with fopen and hands the stream to its flex
- * scanner. A directory opens but cannot be read, and the scanner then calls exit(2) ("input in
- * flex scanner failed"): one line in an experiment file killed the process from inside a
- * library call (found by fuzzing; tests/test_fuzz_regressions.c; upstream
- * hyperrealm/libconfig#292). A FIFO or a device (/dev/zero) would block or never end. So before
- * libconfig reads a file, every include in it, and in the files those include, must name a
- * regular file; a missing file is left to libconfig, which reports it. The scan mirrors
- * libconfig's scanner: `^[ \t]*@include[ \t]+"name"`, with \\ and \" escapes in the name, which
- * may span lines; names are relative to the include folder unless absolute. It may also see an
- * include inside a comment or a multi-line string, which only makes it stricter. */
+/* Reading a file: tailquant, not libconfig, opens every file and follows every @include, for
+ * four reasons found the hard way.
+ *  - libconfig 1.5 (Debian 12) fopens an included name and hands it to its flex scanner: a
+ *    directory made the scanner call exit(2) from inside the library (found by fuzzing;
+ *    tests/test_fuzz_regressions.c; upstream hyperrealm/libconfig#292), a FIFO blocked and
+ *    /dev/zero never ended. Here each file must be a regular file of at most TQ_CFG_MAX_BYTES.
+ *  - Its scanner reads a plain integer with atoi: 4294967312 became 16 and 10^12 became
+ *    -727379968, silently. Here every integer literal is checked as written, before libconfig
+ *    sees it (see scan()).
+ *  - A key set in an included file and again in the including one was "duplicate setting name",
+ *    so a file could not build on another. Here each file is parsed on its own and the trees are
+ *    merged: an including file's settings override those of the files it includes (a later
+ *    include overrides an earlier one); within one file a key is still set at most once, and the
+ *    error names it and both lines.
+ *  - "duplicate setting name" named no key, and a file including itself was only stopped by
+ *    libconfig's depth limit. Here both are said in words.
+ * Every setting of the merged tree carries its origin (file and line) in its hook, so messages
+ * and relative paths refer to the file that really holds the setting. */
 #define TQ_CFG_MAX_INCLUDE_DEPTH 10 /* libconfig's own limit */
-/* Each file is scanned once (a file that includes itself several times would otherwise cost
- * n^10 scans); more distinct included files than this is refused. */
-#define TQ_CFG_MAX_INCLUDED 64
+#define TQ_CFG_MAX_INCLUDED 64      /* distinct files in one experiment */
 
-typedef struct include_scan {
-  char *seen[TQ_CFG_MAX_INCLUDED];
-  int nseen;
-} include_scan;
+typedef struct origin {
+  const char *file; /* NULL: relative paths resolve against the working directory */
+  char buf[];       /* where text, then the file name */
+} origin;
 
-static tq_status check_includes(include_scan *sc, const char *path, const char *dir, int depth,
-                                tq_err *e) {
-  for (int i = 0; i < sc->nseen; i++)
-    if (strcmp(sc->seen[i], path) == 0) return TQ_OK;
-  if (sc->nseen == TQ_CFG_MAX_INCLUDED)
-    return tq_fail(e, TQ_EINPUT, "%s: more than %d files included", path, TQ_CFG_MAX_INCLUDED);
-  if (!(sc->seen[sc->nseen] = strdup(path)))
-    return tq_fail(e, TQ_ENOMEM, "%s: out of memory reading the file", path);
-  sc->nseen++;
-  FILE *f = fopen(path, "rb");
-  if (!f) return TQ_OK; /* libconfig reports it */
-  size_t n = 0, cap = 4096;
-  char *text = malloc(cap + 1);
-  if (!text) {
-    fclose(f);
-    return tq_fail(e, TQ_ENOMEM, "%s: out of memory reading the file", path);
+static void set_origin(config_setting_t *s, const char *where, const char *file) {
+  size_t wl = strlen(where) + 1, fl = file ? strlen(file) + 1 : 0;
+  origin *o = malloc(sizeof *o + wl + fl);
+  if (!o) return;
+  memcpy(o->buf, where, wl);
+  o->file = NULL;
+  if (file) {
+    memcpy(o->buf + wl, file, fl);
+    o->file = o->buf + wl;
   }
-  for (size_t got; (got = fread(text + n, 1, cap - n, f)) > 0;) {
-    n += got;
-    if (n == cap) {
-      char *t = realloc(text, 2 * cap + 1);
-      if (!t) {
-        free(text);
-        fclose(f);
-        return tq_fail(e, TQ_ENOMEM, "%s: out of memory reading the file", path);
-      }
-      text = t;
-      cap *= 2;
+  free(config_setting_get_hook(s));
+  config_setting_set_hook(s, o);
+}
+
+void tq_cfg_set_origin(config_setting_t *s, const char *where, const char *file) {
+  set_origin(s, where, file);
+}
+
+void tq_cfg_init(config_t *cfg) {
+  config_init(cfg);
+  config_set_destructor(cfg, free);
+}
+
+/* One key token of a file: its group frame (unique per { ( [), name, line. */
+typedef struct key_tok {
+  int frame, line;
+  char path[256], name[128];
+} key_tok;
+
+typedef struct inc_ref {
+  int line;
+  size_t start, end; /* bytes of `@include "name"` in the text, blanked before parsing */
+  char name[4096];
+} inc_ref;
+
+typedef struct scan_out {
+  key_tok *keys;
+  int nkeys, capkeys;
+  inc_ref *incs;
+  int nincs, capincs;
+} scan_out;
+
+static void scan_free(scan_out *o) {
+  free(o->keys);
+  free(o->incs);
+  memset(o, 0, sizeof *o);
+}
+
+static bool is_ident_start(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '*';
+}
+static bool is_ident(char c) {
+  return is_ident_start(c) || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+static bool is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Tokenises libconfig text far enough to find @include lines, key names with their group path,
+ * and integer literals, which it checks: a plain integer must fit in 32 bits (libconfig would
+ * wrap it), one with an L suffix in 64 bits. Strings and comments are skipped; syntax errors are
+ * left to libconfig. */
+static tq_status scan(const char *path, const char *t, size_t n, scan_out *o, tq_err *e) {
+  enum { MAXF = 64 };
+  struct {
+    int id;
+    char name[128];
+  } fr[MAXF];
+  int depth = 0, nframes = 0, line = 1;
+  fr[0].id = 0;
+  fr[0].name[0] = '\0';
+  char pending[128] = ""; /* the last key before = or : */
+  char last_ident[128] = "";
+  bool line_start = true;
+  for (size_t i = 0; i < n;) {
+    char c = t[i];
+    if (c == '\n') {
+      line++;
+      i++;
+      line_start = true;
+      continue;
     }
-  }
-  fclose(f);
-  text[n] = '\0';
-  tq_status s = TQ_OK;
-  int line = 0;
-  for (size_t i = 0; i < n && s == TQ_OK; i++) { /* i: the start of a line */
-    line++;
-    size_t eol = i;
-    while (eol < n && text[eol] != '\n') eol++;
-    size_t j = i;
-    while (j < eol && (text[j] == ' ' || text[j] == '\t')) j++;
-    size_t k = j + 8;
-    if (eol - j > 8 && strncmp(text + j, "@include", 8) == 0 &&
-        (text[k] == ' ' || text[k] == '\t')) {
-      while (k < eol && (text[k] == ' ' || text[k] == '\t')) k++;
-      if (k < eol && text[k] == '"') {
-        char name[4096];
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v') {
+      i++;
+      continue;
+    }
+    bool at_start = line_start;
+    line_start = false;
+    if (c == '#' || (c == '/' && i + 1 < n && t[i + 1] == '/')) {
+      while (i < n && t[i] != '\n') i++;
+      continue;
+    }
+    if (c == '/' && i + 1 < n && t[i + 1] == '*') {
+      for (i += 2; i < n && !(t[i] == '*' && i + 1 < n && t[i + 1] == '/'); i++)
+        if (t[i] == '\n') line++;
+      i += 2;
+      continue;
+    }
+    if (c == '"') {
+      for (i++; i < n && t[i] != '"'; i++) {
+        if (t[i] == '\\' && i + 1 < n) i++;
+        if (t[i] == '\n') line++;
+      }
+      i++;
+      continue;
+    }
+    if (c == '@' && at_start && n - i > 8 && !strncmp(t + i, "@include", 8) &&
+        (t[i + 8] == ' ' || t[i + 8] == '\t')) {
+      size_t k = i + 8;
+      while (k < n && (t[k] == ' ' || t[k] == '\t')) k++;
+      if (k < n && t[k] == '"') {
+        inc_ref r = {.line = line, .start = i};
         size_t len = 0;
-        for (k++; k < n && text[k] != '"'; k++) {
-          if (text[k] == '\\' && k + 1 < n && (text[k + 1] == '\\' || text[k + 1] == '"')) k++;
-          if (len + 1 < sizeof name) name[len++] = text[k];
+        for (k++; k < n && t[k] != '"'; k++) {
+          if (t[k] == '\\' && k + 1 < n && (t[k + 1] == '\\' || t[k + 1] == '"')) k++;
+          if (t[k] == '\n') line++;
+          if (len + 1 < sizeof r.name) r.name[len++] = t[k];
         }
-        name[len] = '\0';
-        char full[8192];
-        if (name[0] == '/' || !dir)
-          snprintf(full, sizeof full, "%s", name);
-        else
-          snprintf(full, sizeof full, "%s/%s", dir, name);
-        struct stat st;
-        if (stat(full, &st) == 0) {
-          if (!S_ISREG(st.st_mode))
-            s = tq_fail(e, TQ_EINPUT, "%s:%d: @include \"%s\": %s is not a regular file", path,
-                        line, name, full);
-          else if (depth + 1 < TQ_CFG_MAX_INCLUDE_DEPTH)
-            s = check_includes(sc, full, dir, depth + 1, e);
+        if (len + 1 >= sizeof r.name)
+          return tq_fail(e, TQ_EINPUT, "%s:%d: @include name longer than %zu characters", path,
+                         r.line, sizeof r.name - 1);
+        r.name[len] = '\0';
+        r.end = k < n ? k + 1 : n;
+        if (o->nincs == o->capincs) {
+          int nc = o->capincs ? 2 * o->capincs : 8;
+          inc_ref *p = realloc(o->incs, (size_t)nc * sizeof *p);
+          if (!p) return tq_fail(e, TQ_ENOMEM, "%s: out of memory", path);
+          o->incs = p;
+          o->capincs = nc;
         }
+        o->incs[o->nincs++] = r;
+        i = r.end;
+        continue;
       }
     }
-    i = eol;
+    if (is_ident_start(c)) {
+      size_t j = i;
+      while (j < n && is_ident(t[j])) j++;
+      snprintf(last_ident, sizeof last_ident, "%.*s", (int)(j - i), t + i);
+      i = j;
+      continue;
+    }
+    if (c == '=' || c == ':') {
+      snprintf(pending, sizeof pending, "%s", last_ident);
+      if (pending[0]) {
+        if (o->nkeys == o->capkeys) {
+          int nc = o->capkeys ? 2 * o->capkeys : 64;
+          key_tok *p = realloc(o->keys, (size_t)nc * sizeof *p);
+          if (!p) return tq_fail(e, TQ_ENOMEM, "%s: out of memory", path);
+          o->keys = p;
+          o->capkeys = nc;
+        }
+        key_tok *k = &o->keys[o->nkeys++];
+        k->frame = fr[depth].id;
+        k->line = line;
+        snprintf(k->name, sizeof k->name, "%s", pending);
+        size_t used = 0;
+        k->path[0] = '\0';
+        for (int d = 1; d <= depth && used < sizeof k->path; d++)
+          if (fr[d].name[0])
+            used += (size_t)snprintf(k->path + used, sizeof k->path - used, "%s.", fr[d].name);
+        if (used < sizeof k->path) snprintf(k->path + used, sizeof k->path - used, "%s", pending);
+      }
+      last_ident[0] = '\0';
+      i++;
+      continue;
+    }
+    if (c == '{' || c == '(' || c == '[') {
+      if (depth + 1 < MAXF) {
+        depth++;
+        fr[depth].id = ++nframes;
+        snprintf(fr[depth].name, sizeof fr[depth].name, "%s", pending);
+      }
+      pending[0] = last_ident[0] = '\0';
+      i++;
+      continue;
+    }
+    if (c == '}' || c == ')' || c == ']') {
+      if (depth > 0) depth--;
+      pending[0] = last_ident[0] = '\0';
+      i++;
+      continue;
+    }
+    if ((c >= '0' && c <= '9') || ((c == '-' || c == '+') && i + 1 < n && t[i + 1] >= '0' &&
+                                   t[i + 1] <= '9')) {
+      size_t j = i + (c == '-' || c == '+');
+      bool hex = t[j] == '0' && j + 1 < n && (t[j + 1] == 'x' || t[j + 1] == 'X') && j + 2 < n &&
+                 is_hex(t[j + 2]);
+      size_t d0 = hex ? j + 2 : j, d1 = d0;
+      while (d1 < n && (hex ? is_hex(t[d1]) : (t[d1] >= '0' && t[d1] <= '9'))) d1++;
+      bool flt = !hex && d1 < n && (t[d1] == '.' || t[d1] == 'e' || t[d1] == 'E');
+      if (flt) {
+        i = d1 + 1;
+        while (i < n && (is_ident(t[i]) || t[i] == '.' ||
+                         ((t[i] == '-' || t[i] == '+') && (t[i - 1] == 'e' || t[i - 1] == 'E'))))
+          i++;
+        continue;
+      }
+      size_t end = d1;
+      bool l64 = end < n && t[end] == 'L';
+      if (l64) end += (end + 1 < n && t[end + 1] == 'L') ? 2 : 1;
+      char lit[96];
+      snprintf(lit, sizeof lit, "%.*s", (int)(d1 - i < 90 ? d1 - i : 90), t + i);
+      errno = 0;
+      bool neg = c == '-';
+      unsigned long long mag = strtoull(t + d0 - (hex ? 2 : 0), NULL, hex ? 16 : 10);
+      bool over = errno == ERANGE;
+      char key[300];
+      if (pending[0]) {
+        size_t used = 0;
+        key[0] = '\0';
+        for (int d = 1; d <= depth && used < sizeof key; d++)
+          if (fr[d].name[0]) used += (size_t)snprintf(key + used, sizeof key - used, "%s.", fr[d].name);
+        if (used < sizeof key) snprintf(key + used, sizeof key - used, "%s", pending);
+      } else
+        snprintf(key, sizeof key, "(a value)");
+      if (l64) {
+        if (over || (!hex && mag > (neg ? 9223372036854775808ull : 9223372036854775807ull)))
+          return tq_fail(e, TQ_EINPUT, "%s:%d: '%s' = %s is out of range (beyond 64-bit integers)",
+                         path, line, key, lit);
+      } else {
+        unsigned long long lim = hex ? 0x7fffffffull : (neg ? 2147483648ull : 2147483647ull);
+        if (over || mag > lim)
+          return tq_fail(e, TQ_EINPUT,
+                         "%s:%d: '%s' = %s is out of range: a plain integer must lie in "
+                         "-2147483648..2147483647 (libconfig would silently wrap it to %d); no "
+                         "tailquant key takes a value this large",
+                         path, line, key, lit,
+                         (int)(uint32_t)(neg ? 0u - (uint32_t)mag : (uint32_t)mag));
+      }
+      i = end;
+      continue;
+    }
+    i++;
+  }
+  return TQ_OK;
+}
+
+static tq_status copy_setting(config_setting_t *dst_parent, const config_setting_t *src,
+                              const char *file, tq_err *e);
+
+static tq_status copy_members(config_setting_t *dst, const config_setting_t *src,
+                              const char *file, tq_err *e) {
+  int n = config_setting_length(src);
+  for (int i = 0; i < n; i++)
+    TQ_TRY(copy_setting(dst, config_setting_get_elem(src, (unsigned)i), file, e));
+  return TQ_OK;
+}
+
+/* Deep copy of src under dst_parent, with its origin: src's hook, or (file, src's line). */
+static tq_status copy_setting(config_setting_t *dst_parent, const config_setting_t *src,
+                              const char *file, tq_err *e) {
+  int type = config_setting_type(src);
+  bool named = config_setting_type(dst_parent) == CONFIG_TYPE_GROUP;
+  config_setting_t *d = config_setting_add(dst_parent, named ? config_setting_name(src) : NULL, type);
+  if (!d) return tq_fail(e, TQ_EINTERNAL, "cannot copy setting '%s'", config_setting_name(src));
+  d->line = src->line;
+  const origin *so = config_setting_get_hook(src);
+  if (so)
+    set_origin(d, so->buf, so->file);
+  else {
+    char where[4200];
+    snprintf(where, sizeof where, "%s:%u", file, src->line);
+    set_origin(d, where, file);
+  }
+  switch (type) {
+  case CONFIG_TYPE_INT: config_setting_set_int(d, config_setting_get_int(src)); break;
+  case CONFIG_TYPE_INT64: config_setting_set_int64(d, config_setting_get_int64(src)); break;
+  case CONFIG_TYPE_FLOAT: config_setting_set_float(d, config_setting_get_float(src)); break;
+  case CONFIG_TYPE_BOOL: config_setting_set_bool(d, config_setting_get_bool(src)); break;
+  case CONFIG_TYPE_STRING: config_setting_set_string(d, config_setting_get_string(src)); break;
+  default: return copy_members(d, src, file, e);
+  }
+  return TQ_OK;
+}
+
+/* Settings of src override those of dst: groups merge member by member, anything else is
+ * replaced whole (a list or an array is one value). */
+static tq_status merge_into(config_setting_t *dst, const config_setting_t *src, const char *file,
+                            tq_err *e) {
+  int n = config_setting_length(src);
+  for (int i = 0; i < n; i++) {
+    const config_setting_t *m = config_setting_get_elem(src, (unsigned)i);
+    const char *name = config_setting_name(m);
+    config_setting_t *old = config_setting_get_member(dst, name);
+    if (old && config_setting_type(old) == CONFIG_TYPE_GROUP &&
+        config_setting_type(m) == CONFIG_TYPE_GROUP) {
+      TQ_TRY(merge_into(old, m, file, e));
+      continue;
+    }
+    if (old) config_setting_remove(dst, name);
+    TQ_TRY(copy_setting(dst, m, file, e));
+  }
+  return TQ_OK;
+}
+
+typedef struct load_ctx {
+  char *stack[TQ_CFG_MAX_INCLUDE_DEPTH + 1];
+  int depth;
+  int nfiles;
+} load_ctx;
+
+static tq_status load_file(load_ctx *lc, config_t *out, const char *path, tq_err *e) {
+  char *text = NULL;
+  size_t n = 0;
+  TQ_TRY(tq_read_file_max(path, "configuration file", TQ_CFG_MAX_BYTES, &text, &n, e));
+  if (memchr(text, '\0', n)) {
+    free(text);
+    return tq_fail(e, TQ_EINPUT, "%s: holds a NUL byte: not a text file", path);
+  }
+  scan_out so = {0};
+  tq_status s = scan(path, text, n, &so, e);
+  /* The includes are ours to follow: blank them (newlines kept, so lines still count). */
+  for (int i = 0; s == TQ_OK && i < so.nincs; i++)
+    for (size_t k = so.incs[i].start; k < so.incs[i].end; k++)
+      if (text[k] != '\n') text[k] = ' ';
+  config_t own;
+  tq_cfg_init(&own);
+  config_set_include_dir(&own, "/nonexistent/tailquant-follows-includes-itself");
+  if (s == TQ_OK && config_read_string(&own, text) != CONFIG_TRUE) {
+    int line = config_error_line(&own);
+    const char *why = config_error_text(&own);
+    if (why && !strcmp(why, "duplicate setting name")) {
+      /* Name the key: the token on that line whose (group, name) came before. */
+      const key_tok *dup = NULL, *first = NULL;
+      for (int i = 0; i < so.nkeys && !dup; i++) {
+        if (so.keys[i].line != line) continue;
+        for (int j = 0; j < i && !first; j++)
+          if (so.keys[j].frame == so.keys[i].frame && !strcmp(so.keys[j].name, so.keys[i].name))
+            first = &so.keys[j];
+        if (first) dup = &so.keys[i];
+      }
+      if (dup)
+        s = tq_fail(e, TQ_EINPUT,
+                    "%s:%d: '%s' is set twice in this file (first at line %d); a key may be set "
+                    "once per file (an including file or --set may override an included one)",
+                    path, line, dup->path, first->line);
+      else
+        s = tq_fail(e, TQ_EINPUT, "%s:%d: a key is set twice in the same group", path, line);
+    } else
+      s = tq_fail(e, TQ_EINPUT, "%s:%d: %s", path, line, why ? why : "syntax error");
   }
   free(text);
+  /* The included files first, in order, then this file's own settings over them. */
+  char dir[4096];
+  tq_path_dir(dir, sizeof dir, path);
+  for (int i = 0; s == TQ_OK && i < so.nincs; i++) {
+    const inc_ref *r = &so.incs[i];
+    char full[8192], real[PATH_MAX];
+    if (!tq_path_join(full, sizeof full, dir, r->name)) {
+      s = tq_fail(e, TQ_EINPUT, "%s:%d: @include \"%s\": path too long", path, r->line, r->name);
+      break;
+    }
+    if (!realpath(full, real)) {
+      s = tq_fail(e, TQ_EINPUT, "%s:%d: @include \"%s\": cannot open %s: %s", path, r->line,
+                  r->name, full, strerror(errno));
+      break;
+    }
+    for (int d = 0; d < lc->depth && s == TQ_OK; d++)
+      if (!strcmp(lc->stack[d], real))
+        s = tq_fail(e, TQ_EINPUT, "%s:%d: @include \"%s\" %s", path, r->line, r->name,
+                    d == lc->depth - 1 ? "includes the file itself"
+                                       : "includes a file that includes this one (a cycle)");
+    if (s != TQ_OK) break;
+    if (lc->depth >= TQ_CFG_MAX_INCLUDE_DEPTH) {
+      s = tq_fail(e, TQ_EINPUT, "%s:%d: @include \"%s\": includes nested deeper than %d", path,
+                  r->line, r->name, TQ_CFG_MAX_INCLUDE_DEPTH);
+      break;
+    }
+    int fd;
+    size_t sz;
+    if (tq_open_regular(full, "included file", TQ_CFG_MAX_BYTES, &fd, &sz, e) != TQ_OK) {
+      s = tq_wrap(e, "%s:%d: @include \"%s\"", path, r->line, r->name);
+      break;
+    }
+    close(fd);
+    if (++lc->nfiles > TQ_CFG_MAX_INCLUDED) {
+      s = tq_fail(e, TQ_EINPUT, "%s:%d: more than %d files included", path, r->line,
+                  TQ_CFG_MAX_INCLUDED);
+      break;
+    }
+    config_t inc;
+    tq_cfg_init(&inc);
+    if (!(lc->stack[lc->depth] = strdup(real))) {
+      s = tq_fail(e, TQ_ENOMEM, "out of memory");
+    } else {
+      lc->depth++;
+      s = load_file(lc, &inc, full, e);
+      lc->depth--;
+      free(lc->stack[lc->depth]);
+    }
+    if (s == TQ_OK) s = merge_into(config_root_setting(out), config_root_setting(&inc), full, e);
+    config_destroy(&inc);
+  }
+  if (s == TQ_OK) s = merge_into(config_root_setting(out), config_root_setting(&own), path, e);
+  config_destroy(&own);
+  scan_free(&so);
   return s;
 }
 
 tq_status tq_cfg_read_file(config_t *cfg, const char *path, tq_err *e) {
-  FILE *f = fopen(path, "r");
-  if (!f) return tq_fail(e, TQ_EINPUT, "%s: cannot open file", path);
-  fclose(f);
-  /* @include "x.cfg" is relative to the including file, as paths inside it are. */
-  char dir[4096];
-  tq_path_dir(dir, sizeof dir, path);
-  config_set_include_dir(cfg, dir);
-  include_scan sc = {.nseen = 0};
-  tq_status s = check_includes(&sc, path, dir, 0, e);
-  for (int i = 0; i < sc.nseen; i++) free(sc.seen[i]);
-  if (s != TQ_OK) return s;
-  if (config_read_file(cfg, path) != CONFIG_TRUE)
-    return tq_fail(e, TQ_EINPUT, "%s:%d: %s", config_error_file(cfg) ? config_error_file(cfg) : path,
-                   config_error_line(cfg), config_error_text(cfg));
-  return TQ_OK;
+  config_set_destructor(cfg, free);
+  load_ctx lc = {.depth = 1, .nfiles = 1};
+  char real[PATH_MAX];
+  lc.stack[0] = strdup(realpath(path, real) ? real : path);
+  if (!lc.stack[0]) return tq_fail(e, TQ_ENOMEM, "out of memory");
+  tq_status s = load_file(&lc, cfg, path, e);
+  free(lc.stack[0]);
+  return s;
 }
 
 void tq_cfg_where(const config_setting_t *s, const char *fallback_file, char *out, size_t cap) {
+  const origin *o = config_setting_get_hook(s);
+  if (o) {
+    snprintf(out, cap, "%s", o->buf);
+    return;
+  }
   const char *f = config_setting_source_file(s);
   unsigned line = config_setting_source_line(s);
   if (!f) f = fallback_file ? fallback_file : "(config)";
   if (line)
     snprintf(out, cap, "%s:%u", f, line);
   else
-    snprintf(out, cap, "%s (--set)", f);
+    snprintf(out, cap, "%s", f);
+}
+
+bool tq_cfg_origin_file(const config_setting_t *s, const char *fallback_file, const char **file) {
+  const origin *o = config_setting_get_hook(s);
+  if (o) {
+    *file = o->file;
+    return true;
+  }
+  const char *f = config_setting_source_file(s);
+  *file = f ? f : fallback_file;
+  return f != NULL;
 }
 
 void tq_cfg_path(const config_setting_t *s, char *out, size_t cap) {

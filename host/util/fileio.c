@@ -9,39 +9,86 @@
 #include <time.h>
 #include <unistd.h>
 
-tq_status tq_read_file(const char *path, char **data, size_t *len, tq_err *e) {
+static const char *kind_of(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO (named pipe)";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  return "something else";
+}
+
+tq_status tq_open_regular(const char *path, const char *what, size_t max_bytes, int *fd,
+                          size_t *size, tq_err *e) {
+  *fd = -1;
+  *size = 0;
+  /* O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever. */
+  int f = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (f < 0) return tq_fail(e, TQ_EINPUT, "%s: cannot open: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(f, &st) != 0) {
+    int err = errno;
+    close(f);
+    return tq_fail(e, TQ_EIO, "%s: cannot stat %s: %s", path, what, strerror(err));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(f);
+    return tq_fail(e, TQ_EINPUT, "%s: the %s is not a regular file but %s; tailquant reads "
+                   "regular files only", path, what, kind_of(st.st_mode));
+  }
+  if ((unsigned long long)st.st_size > (unsigned long long)max_bytes) {
+    close(f);
+    return tq_fail(e, TQ_EINPUT, "%s: the %s is %lld bytes, more than the limit of %zu bytes",
+                   path, what, (long long)st.st_size, max_bytes);
+  }
+  int fl = fcntl(f, F_GETFL);
+  if (fl >= 0) fcntl(f, F_SETFL, fl & ~O_NONBLOCK);
+  *fd = f;
+  *size = (size_t)st.st_size;
+  return TQ_OK;
+}
+
+tq_status tq_read_file_max(const char *path, const char *what, size_t max_bytes, char **data,
+                           size_t *len, tq_err *e) {
   *data = NULL;
   *len = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return tq_fail(e, TQ_EINPUT, "%s: cannot open: %s", path, strerror(errno));
-  size_t cap = 1 << 16, n = 0;
-  char *buf = malloc(cap);
-  while (buf) {
-    size_t got = fread(buf + n, 1, cap - n - 1, f);
-    n += got;
-    if (got == 0) break;
-    if (n + 1 == cap) {
-      char *nb = realloc(buf, cap * 2);
-      if (!nb) {
-        free(buf);
-        buf = NULL;
-        break;
-      }
-      buf = nb;
-      cap *= 2;
-    }
+  int fd;
+  size_t size;
+  TQ_TRY(tq_open_regular(path, what, max_bytes, &fd, &size, e));
+  char *buf = malloc(size + 1);
+  if (!buf) {
+    close(fd);
+    return tq_fail(e, TQ_ENOMEM, "%s: out of memory reading %zu bytes", path, size);
   }
-  int bad = ferror(f);
-  fclose(f);
-  if (!buf) return tq_fail(e, TQ_ENOMEM, "%s: out of memory reading the file", path);
-  if (bad) {
+  /* Read what stat promised and no more: a file that grows meanwhile is read to its size then,
+   * one that shrinks is reported. */
+  size_t n = 0;
+  while (n < size) {
+    ssize_t got = read(fd, buf + n, size - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      int err = errno;
+      free(buf);
+      close(fd);
+      return tq_fail(e, TQ_EIO, "%s: read error: %s", path, strerror(err));
+    }
+    if (got == 0) break;
+    n += (size_t)got;
+  }
+  close(fd);
+  if (n < size) {
     free(buf);
-    return tq_fail(e, TQ_EIO, "%s: read error", path);
+    return tq_fail(e, TQ_EIO, "%s: the file shrank from %zu to %zu bytes while being read", path,
+                   size, n);
   }
   buf[n] = '\0';
   *data = buf;
   *len = n;
   return TQ_OK;
+}
+
+tq_status tq_read_file(const char *path, char **data, size_t *len, tq_err *e) {
+  return tq_read_file_max(path, "file", TQ_READ_MAX_BYTES, data, len, e);
 }
 
 tq_status tq_write_file_atomic(const char *path, const void *data, size_t len, tq_err *e) {
@@ -92,11 +139,13 @@ tq_status tq_mkdirs(const char *path, tq_err *e) {
   return TQ_OK;
 }
 
-void tq_path_join(char *out, size_t cap, const char *dir, const char *rel) {
+bool tq_path_join(char *out, size_t cap, const char *dir, const char *rel) {
+  int n;
   if (rel[0] == '/' || !dir || !dir[0] || strcmp(dir, ".") == 0)
-    snprintf(out, cap, "%s", rel);
+    n = snprintf(out, cap, "%s", rel);
   else
-    snprintf(out, cap, "%s/%s", dir, rel);
+    n = snprintf(out, cap, "%s/%s", dir, rel);
+  return n >= 0 && (size_t)n < cap;
 }
 
 void tq_path_dir(char *out, size_t cap, const char *path) {
