@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "util/version.h"
 
 typedef struct verb {
   const char *name;
@@ -37,7 +38,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(argv[1], "--version")) {
-    printf("tailquant %s\n", TQ_VERSION);
+    printf("tailquant %s (git %s)\n", TQ_VERSION, tq_git_describe);
     return 0;
   }
   for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
