@@ -85,6 +85,43 @@ static void test_bad_input_once(void) {
   CU_ASSERT(strstr(first + 1, "'fast' is not a number") == NULL); /* said once, by rank 0 */
 }
 
+#define MPIRUN_NP(np)                                                                              \
+  "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 300 mpirun --oversubscribe " \
+  "-np " #np " -x POCL_MAX_PTHREAD_COUNT=1 -x LSAN_OPTIONS=detect_leaks=0 "
+
+/* Counts the occurrences of needle in hay. */
+static int count(const char *hay, const char *needle) {
+  int n = 0;
+  for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+  return n;
+}
+
+/* mpirun without --transport mpi: every process would train the whole job into one folder.
+ * Each refuses before doing anything; rank 0 says why, once. */
+static void test_mpirun_without_transport(void) {
+  char cmd[4096], path[512];
+  snprintf(cmd, sizeof cmd, MPIRUN_NP(2) BIN " train " CFG " " SMALL
+           "--set output.dir=%s --set experiment.name=nompi", dir);
+  int rc = tq_test_run_cmd(cmd, out, sizeof out);
+  CU_ASSERT(rc != 0 && rc != 124);
+  CU_ASSERT_EQUAL(count(out, "without --transport mpi"), 1);
+  if (count(out, "without --transport mpi") != 1) fprintf(stderr, "\n  %s\n", out);
+  CU_ASSERT(strstr(out, "OMPI_COMM_WORLD_SIZE=2") != NULL);
+  snprintf(path, sizeof path, "%s/nompi", dir);
+  CU_ASSERT(access(path, F_OK) != 0); /* nothing started */
+}
+
+/* 9 ranks for 8 workers: bad input every rank finds alike; said once, by rank 0. */
+static void test_too_many_ranks_once(void) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, MPIRUN_NP(9) BIN " train " CFG " --transport mpi --quiet "
+           "--set workers.count=8 --set output.dir=%s --set experiment.name=np9", dir);
+  int rc = tq_test_run_cmd(cmd, out, sizeof out);
+  CU_ASSERT(rc != 0 && rc != 124);
+  CU_ASSERT_EQUAL(count(out, "9 MPI ranks for 8 workers"), 1);
+  if (count(out, "9 MPI ranks for 8 workers") != 1) fprintf(stderr, "\n  %s\n", out);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/tq_mpi_XXXXXX");
   if (!mkdtemp(dir)) return 1;
@@ -93,6 +130,8 @@ int main(void) {
       {"3 ranks == in-process, bit for bit, after 20 iterations", test_bit_identical_to_inproc},
       {"a rank that exits ends the job, not a hang", test_dead_rank_ends_the_job},
       {"bad input: one message, exit without hanging", test_bad_input_once},
+      {"mpirun without --transport mpi: refused, said once", test_mpirun_without_transport},
+      {"-np 9 for 8 workers: said once, by rank 0", test_too_many_ranks_once},
       {NULL, NULL}};
   tq_test_add_suite("mpi transport", cases);
   int rc = tq_test_run();

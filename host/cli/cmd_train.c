@@ -101,6 +101,12 @@ static int run_all(const char *config, const char *resume, const char **sets, in
       if (s == TQ_OK) snprintf(xs[v].variant, sizeof xs[v].variant, "%s", sw->name[v]);
     }
   }
+  /* One rank per worker at most: a check every rank makes alike, so it is reported once below. */
+  for (int v = 0; s == TQ_OK && o->mpi && v < sw->nvariants; v++)
+    if (o->mpi->size > xs[v].workers)
+      s = tq_fail(e, TQ_EINPUT, "%d MPI ranks for %d workers%s%s: use at most one rank per worker "
+                  "(mpirun -np %d or fewer, or more workers.count)", o->mpi->size, xs[v].workers,
+                  xs[v].variant[0] ? " in sweep variant " : "", xs[v].variant, xs[v].workers);
   if (o->mpi) {
     tq_err agreed = {0};
     tq_status all = tq_mpi_agree(o->mpi, s, &agreed);
@@ -126,6 +132,32 @@ static int run_all(const char *config, const char *resume, const char **sets, in
   free(xs);
   free(rs);
   return tq_exit_code(s);
+}
+
+/* A process that mpirun (or another PMI launcher) started as one of several, without
+ * --transport mpi, would train the whole job on its own beside the others, all into the same
+ * folder. It refuses instead; the launcher's rank 0 says why, once. Returns the exit code. */
+static int refuse_mpirun_without_mpi(void) {
+  static const char *const sizes[][2] = {{"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"},
+                                         {"PMI_SIZE", "PMI_RANK"},
+                                         {"PMIX_SIZE", "PMIX_RANK"},
+                                         {"MPI_LOCALNRANKS", "MPI_LOCALRANKID"},
+                                         {"MV2_COMM_WORLD_SIZE", "MV2_COMM_WORLD_RANK"}};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    const char *n = getenv(sizes[i][0]);
+    long size = n ? strtol(n, NULL, 10) : 0;
+    if (size <= 1) continue;
+    const char *r = getenv(sizes[i][1]);
+    if (!r || strtol(r, NULL, 10) == 0)
+      fprintf(stderr,
+              "tailquant train: started by mpirun as one of %ld processes (%s=%s) without "
+              "--transport mpi: each would train the whole job on its own, into the same run "
+              "folder. Add --transport mpi to spread the workers over the ranks "
+              "(docs/distributed.md), or run tailquant without mpirun.\n",
+              size, sizes[i][0], n);
+    return 2;
+  }
+  return 0;
 }
 
 int tq_cmd_train(int argc, char **argv) {
@@ -195,6 +227,13 @@ int tq_cmd_train(int argc, char **argv) {
   tq_err e = {0};
   tq_mpi mpi;
   bool use_mpi = !strcmp(transport, "mpi");
+  if (!use_mpi) {
+    rc = refuse_mpirun_without_mpi();
+    if (rc != 0) {
+      free(sets);
+      return rc;
+    }
+  }
   if (use_mpi) {
     /* Before anything opens an OpenCL context. */
     tq_status ms = tq_mpi_init(&argc, &argv, &mpi, &e);
