@@ -10,7 +10,9 @@
 #include "cli/commands.h"
 #include "dist/mpi_link.h"
 #include "exp/config.h"
+#include "exp/progress.h"
 #include "exp/train.h"
+#include "util/fileio.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -22,7 +24,7 @@ static void usage(FILE *f) {
           "checkpoint.bin}. A config with a sweep section runs every variant.\n\n"
           "  --set key=value       override a key, e.g. --set train.lr=0.1 (repeatable)\n"
           "  --device SPEC         auto, cpu, gpu, P:D or part of a device name\n"
-          "  --quiet               no progress output\n"
+          "  --quiet               no progress (stderr); results and the sweep's table still print\n"
           "  --resume RUN_DIR      continue a run from its last checkpoint\n"
           "  --stop-after N        stop after iteration N, leaving a checkpoint to resume from\n"
           "  --dump-gradients L    write every worker's raw gradient at these iterations\n"
@@ -67,6 +69,20 @@ static void print_table(const tq_experiment *xs, const tq_train_result *rs, int 
            100 * rs[i].final_test_accuracy, 100 * rs[i].best_test_accuracy, rs[i].bits_total,
            rs[i].compression_ratio, rs[i].mean_quant_mse, tgt, rs[i].seconds);
   }
+}
+
+/* The sweep's overall progress, on stderr before each variant: where it is, and the time left
+ * from the mean time of the variants done so far. */
+static void sweep_line(int v, int n, const char *variant, double elapsed) {
+  char el[32], left[32] = "";
+  tq_progress_fmt_time(el, sizeof el, elapsed);
+  if (v > 0) {
+    char t[32];
+    tq_progress_fmt_time(t, sizeof t, elapsed / v * (n - v));
+    snprintf(left, sizeof left, ", about %s left", t);
+  }
+  fprintf(stderr, "\ntailquant: sweep: variant %d of %d: %s (%d done in %s%s)\n", v + 1, n, variant,
+          v, el, left);
 }
 
 /* Loads what to run (a resumed run, or every variant of a sweep), checks it all, then trains.
@@ -121,17 +137,42 @@ static int run_all(const char *config, const char *resume, const char **sets, in
   rs = s == TQ_OK ? calloc((size_t)sw->nvariants, sizeof *rs) : NULL;
   if (s == TQ_OK && !rs) s = tq_fail(e, TQ_ENOMEM, "out of memory");
   int done = 0;
+  const double sweep_t0 = tq_now_seconds();
+  tq_train_opts ov = *o;
   for (int v = 0; s == TQ_OK && v < sw->nvariants; v++) {
-    if (sw->nvariants > 1 && !o->quiet) printf("\n[%d/%d] %s\n", v + 1, sw->nvariants, xs[v].variant);
-    s = tq_train(&xs[v], o, &rs[v], e);
+    if (sw->nvariants > 1 && !o->quiet) sweep_line(v, sw->nvariants, xs[v].variant, tq_now_seconds() - sweep_t0);
+    ov.sweep_index = v;
+    ov.sweep_count = sw->nvariants;
+    s = tq_train(&xs[v], &ov, &rs[v], e);
     if (s == TQ_OK && !rs[v].complete) break; /* --stop-after */
     if (s == TQ_OK) done++;
   }
-  if (s == TQ_OK && sw->nvariants > 1 && done > 0 && !o->quiet) print_table(xs, rs, done);
+  /* The comparison is a result: printed with --quiet too, by rank 0 alone under MPI. */
+  bool rank0 = !o->mpi || o->mpi->rank == 0;
+  if (s == TQ_OK && sw->nvariants > 1 && done > 0 && rank0) print_table(xs, rs, done);
   free(sw);
   free(xs);
   free(rs);
   return tq_exit_code(s);
+}
+
+/* "tailquant train ARGS" as typed, arguments with spaces or quotes single-quoted. */
+static void command_line(int argc, char **argv, char *out, size_t cap) {
+  size_t n = (size_t)snprintf(out, cap, "tailquant");
+  for (int i = 0; i < argc && n < cap; i++) {
+    const char *a = argv[i];
+    bool plain = *a != '\0';
+    for (const char *c = a; *c; c++)
+      if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%", *c)) plain = false;
+    if (plain) {
+      n += (size_t)snprintf(out + n, cap - n, " %s", a);
+      continue;
+    }
+    n += (size_t)snprintf(out + n, cap - n, " '");
+    for (const char *c = a; *c && n < cap; c++)
+      n += (size_t)snprintf(out + n, cap - n, *c == '\'' ? "'\\''" : "%c", *c);
+    if (n < cap) n += (size_t)snprintf(out + n, cap - n, "'");
+  }
 }
 
 /* A process that mpirun (or another PMI launcher) started as one of several, without
@@ -243,7 +284,9 @@ int tq_cmd_train(int argc, char **argv) {
     }
     if (mpi.rank != 0) quiet = true; /* rank 0 speaks for the job */
   }
-  tq_train_opts o = {.device = device, .quiet = quiet, .resume_dir = resume,
+  char command[4096];
+  command_line(argc, argv, command, sizeof command);
+  tq_train_opts o = {.command_line = command, .device = device, .quiet = quiet, .resume_dir = resume,
                      .stop_after = stop_after, .dump_iters = dumps, .ndump = ndump,
                      .mpi = use_mpi ? &mpi : NULL, .profile = profile};
   bool reported = false;

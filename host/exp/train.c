@@ -16,6 +16,7 @@
 #include "exp/checkpoint.h"
 #include "exp/metrics.h"
 #include "exp/progress.h"
+#include "exp/provenance.h"
 #include "util/fileio.h"
 
 /* A worker's endless stream of full batches: its shard in a fresh seeded order every pass;
@@ -40,6 +41,7 @@ typedef struct trainer {
   tq_metrics met;
   bool met_open;
   char dir[TQ_PATH_MAX + 256];
+  tq_provenance prov; /* what the run is: summary.json and config.cfg */
 } trainer;
 
 static void stream_order(data_stream *s, uint32_t seed, uint32_t worker) {
@@ -383,6 +385,7 @@ static tq_status write_summary(trainer *t, const tq_train_result *r, const tq_ck
   tq_json_int(&j, "rejected_stale", rc.stale);
   tq_json_num(&j, "normalize_mean", t->norm.mean);
   tq_json_num(&j, "normalize_std", t->norm.std);
+  tq_provenance_json(&t->prov, &j);
   char path[TQ_PATH_MAX + 300];
   snprintf(path, sizeof path, "%s/summary.json", t->dir);
   return tq_json_write(&j, path, e);
@@ -443,7 +446,7 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
       /* stopped between writing the summary and renaming the metrics: finish that */
       if (rename(partial, final) != 0)
         return tq_fail(e, TQ_EIO, "%s: cannot rename to metrics.csv: %s", partial, strerror(errno));
-      if (!o->quiet) printf("tailquant: %s was complete but for metrics.csv; now it is\n", t->dir);
+      if (!o->quiet) fprintf(stderr, "tailquant: %s was complete but for metrics.csv; now it is\n", t->dir);
       r->complete = true;
       r->iterations = total;
       snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
@@ -456,6 +459,8 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
   tot.time_to_target = -1;
   tot.best_test_accuracy = -1;
   long start = 1;
+  const char *devs = o->device ? o->device : (x->worker_devices[0] ? x->worker_devices : x->device);
+  TQ_TRY(tq_provenance_collect(&t->prov, x, devs, o->command_line, e));
   if (o->resume_dir) {
     TQ_TRY(load_checkpoint(t, &tot, e));
     start = (long)tot.iteration + 1;
@@ -463,6 +468,7 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
     TQ_TRY(tq_mkdirs(t->dir, e));
     snprintf(path, sizeof path, "%s/config.cfg", t->dir);
     TQ_TRY(tq_experiment_write(x, path, e));
+    TQ_TRY(tq_provenance_append_cfg(&t->prov, path, e));
     snprintf(path, sizeof path, "%s/checkpoint.bin", t->dir);
     remove(path);
     TQ_TRY(tq_metrics_open(&t->met, t->dir, metrics_header, e));
@@ -471,6 +477,8 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
 
   tq_progress prog;
   tq_progress_start(&prog, total, o->quiet);
+  tq_progress_plan(&prog, start, x->eval_every, (long)t->test.n);
+  if (o->sweep_count > 1) snprintf(prog.prefix, sizeof prog.prefix, "[%d/%d] ", o->sweep_index + 1, o->sweep_count);
   char method[48] = "no compression";
   if (strcmp(x->method, "none")) snprintf(method, sizeof method, "%s at %d bits", x->method, x->bits);
   snprintf(line, sizeof line,
@@ -538,7 +546,9 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
     bool eval = (x->eval_every > 0 && it % x->eval_every == 0) || it == total;
     char tl[32] = "", ta[32] = "", mse[32], g[32], gm[32], al[32];
     if (eval && s == TQ_OK) {
+      tq_progress_eval_begin(&prog, it);
       s = tq_cluster_evaluate(t->cluster, &t->test, t->norm, &test_loss, &test_acc, e);
+      tq_progress_eval_end(&prog);
       if (s != TQ_OK) break;
       if (test_acc > tot.best_test_accuracy) tot.best_test_accuracy = test_acc;
       if (tot.time_to_target < 0 && test_acc >= x->target_accuracy) tot.time_to_target = tot.sim_wall;
@@ -574,7 +584,7 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
     if (s == TQ_OK && it == o->stop_after && it < total) {
       tq_progress_end(&prog);
       if (!o->quiet)
-        printf("tailquant: stopped after iteration %ld as asked; continue with --resume %s\n", it, t->dir);
+        fprintf(stderr, "tailquant: stopped after iteration %ld as asked; continue with --resume %s\n", it, t->dir);
       r->complete = false;
       r->iterations = it;
       snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
@@ -620,8 +630,8 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
     snprintf(title, sizeof title, "%s, %d workers x %d, %s", t->model.name, N, B, x->method);
     tq_profile_report(stdout, title);
   }
-  if (!o->quiet)
-    printf("tailquant: done in %.1f s: test accuracy %.2f%% (best %.2f%%), %.3g uplink bits "
+  /* The result: on stdout, with --quiet too (it hides progress only). */
+  printf("tailquant: done in %.1f s: test accuracy %.2f%% (best %.2f%%), %.3g uplink bits "
            "(%.1fx smaller than fp32); results in %s/\n",
            r->seconds, 100 * test_acc, 100 * r->best_test_accuracy, r->bits_total,
            r->compression_ratio, t->dir);

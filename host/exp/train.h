@@ -18,6 +18,8 @@ typedef struct tq_train_opts {
   int ndump;
   tq_mpi *mpi;            /* NULL: in-process transport; else this process's MPI rank */
   bool profile;           /* per-kernel and per-phase times at the end (OpenCL profiling) */
+  const char *command_line; /* as typed, for the provenance (summary.json, config.cfg) */
+  int sweep_index, sweep_count; /* this variant's place in a sweep (progress lines) */
 } tq_train_opts;
 
 typedef struct tq_train_result {
