@@ -1,5 +1,7 @@
-/* tailquant report over a run folder the test writes: the grouping, the means and standard
- * deviations over seeds, the curve files, and the errors for bad folders and summaries. */
+/* tailquant report over a run folder the test writes: the grouping (dataset included), the
+ * means and standard deviations over seeds ("n/a" for one run), the iterations, the three
+ * formats (md, csv, json), the curve files (CSV a pandas-style reader takes as it is), and the
+ * errors for bad folders, summaries and formats. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +27,7 @@ static void write_run(const char *variant, const char *method, int seed, double 
   CU_ASSERT_FATAL(f != NULL);
   fprintf(f,
           "{\n  \"status\": \"complete\",\n  \"experiment\": \"exp\",\n  \"variant\": \"%s\",\n"
-          "  \"model\": \"lenet5\",\n  \"seed\": %d,\n  \"workers\": 8,\n  \"method\": \"%s\",\n"
+          "  \"model\": \"lenet5\",\n  \"dataset\": \"fashion-mnist\",\n  \"seed\": %d,\n  \"workers\": 8,\n  \"method\": \"%s\",\n"
           "  \"bits\": 3,\n  \"iterations\": 2,\n  \"final_test_accuracy\": %g,\n"
           "  \"best_test_accuracy\": %g,\n  \"uplink_bits_total\": 1000,\n"
           "  \"compression_ratio\": 10,\n  \"mean_quant_mse\": 0.5,\n  \"target_accuracy\": 0.8,\n"
@@ -60,22 +62,68 @@ static void test_table_and_curves(void) {
   int rc = tq_test_run_cmd(cmd, out, sizeof out);
   if (rc) fprintf(stderr, "\n  %s\n", out);
   CU_ASSERT_EQUAL_FATAL(rc, 0);
-  CU_ASSERT(strstr(out, "| exp | lenet5 | qsgd | 3 | 3 | 82.00 ± 2.00 | 82.00 ± 2.00 | 1e+03 | 10.0x | 0.5 | 2 of 3 reached 80 % |") != NULL);
-  CU_ASSERT(strstr(out, "| exp | lenet5 | tnqsgd | 3 | 1 | 90.00 ± 0.00 |") != NULL);
+  CU_ASSERT(strstr(out, "| exp | fashion-mnist | lenet5 | qsgd | 3 | 3 | 2 | 82.00 ± 2.00 | 82.00 ± 2.00 | 1e+03 | 10.0x | 0.5 | 2 of 3 reached 80 % |") != NULL);
+  CU_ASSERT(strstr(out, "| exp | fashion-mnist | lenet5 | tnqsgd | 3 | 1 | 2 | 90.00 ± n/a | 90.00 ± n/a |") != NULL);
   CU_ASSERT(strstr(out, "12.5 s to 80 %") != NULL);
   /* qsgd before tnqsgd: the methods' fixed order */
   CU_ASSERT(strstr(out, "| qsgd |") < strstr(out, "| tnqsgd |"));
-  snprintf(path, sizeof path, "%s/plots/curves_exp_lenet5_b3_qsgd.tsv", dir);
+  snprintf(path, sizeof path, "%s/plots/curves_exp_fashion-mnist_lenet5_b3_qsgd.csv", dir);
   f = fopen(path, "r");
   CU_ASSERT_FATAL(f != NULL);
   char text[2048];
   size_t n = fread(text, 1, sizeof text - 1, f);
   text[n] = '\0';
   fclose(f);
-  /* iteration 1: losses 3, 4, 5 (mean 4); not evaluated. iteration 2: losses 2, 3, 4;
-   * accuracy 80, 82, 84 %; 1000 bits = 0.001 Mbit */
-  CU_ASSERT(strstr(text, "\n1\t4\t3\t5\t?\t?\t?\t0.0005\n") != NULL);
-  CU_ASSERT(strstr(text, "\n2\t3\t2\t4\t82\t80\t84\t0.001\n") != NULL);
+  /* a plain header row first (no comment line); iteration 1: losses 3, 4, 5 (mean 4); not
+   * evaluated: empty fields. iteration 2: losses 2, 3, 4; accuracy 80, 82, 84 %; 1000 bits */
+  CU_ASSERT(strncmp(text, "iteration,loss_mean,loss_min,loss_max,acc_mean,acc_min,acc_max,"
+                          "uplink_mbit_mean,runs,experiment,dataset,model,method,bits\n", 99) == 0);
+  CU_ASSERT(strstr(text, "\n1,4,3,5,,,,0.0005,3,exp,fashion-mnist,lenet5,qsgd,3\n") != NULL);
+  CU_ASSERT(strstr(text, "\n2,3,2,4,82,80,84,0.001,3,exp,fashion-mnist,lenet5,qsgd,3\n") != NULL);
+  CU_ASSERT(strchr(text, '?') == NULL && strchr(text, '#') == NULL);
+  snprintf(path, sizeof path, "%s/plots/mse.csv", dir);
+  f = fopen(path, "r");
+  CU_ASSERT_FATAL(f != NULL);
+  n = fread(text, 1, sizeof text - 1, f);
+  text[n] = '\0';
+  fclose(f);
+  CU_ASSERT(strncmp(text, "experiment,dataset,model,method,bits,mean_quant_mse\nexp,fashion-mnist,lenet5,qsgd,3,0.5\n", 80) == 0);
+  /* the same rows as CSV and JSON: empty / null where n = 1 */
+  snprintf(cmd, sizeof cmd, BIN " report %s --format csv", dir);
+  CU_ASSERT_EQUAL_FATAL(tq_test_run_cmd(cmd, out, sizeof out), 0);
+  CU_ASSERT(strncmp(out, "experiment,dataset,model,method,bits,runs,iterations_min,iterations_max,", 72) == 0);
+  CU_ASSERT(strstr(out, "\nexp,fashion-mnist,lenet5,qsgd,3,3,2,2,82,2,82,2,1000,10,0.5,0.8,,2\n") != NULL);
+  CU_ASSERT(strstr(out, "\nexp,fashion-mnist,lenet5,tnqsgd,3,1,2,2,90,,90,,1000,10,0.5,0.8,12.5,1\n") != NULL);
+  snprintf(cmd, sizeof cmd, BIN " report %s --format json", dir);
+  CU_ASSERT_EQUAL_FATAL(tq_test_run_cmd(cmd, out, sizeof out), 0);
+  CU_ASSERT(out[0] == '[');
+  CU_ASSERT(strstr(out, "\"method\": \"tnqsgd\", \"bits\": 3, \"runs\": 1, \"iterations_min\": 2, "
+                        "\"iterations_max\": 2, \"final_test_accuracy_mean\": 90, "
+                        "\"final_test_accuracy_sd\": null,") != NULL);
+  CU_ASSERT(strstr(out, "\"dataset\": \"fashion-mnist\"") != NULL);
+}
+
+/* A run from before the provenance fields (no "dataset"): a group of its own, dataset "-". */
+static void test_old_summary(void) {
+  char path[512], cmd[1024];
+  snprintf(path, sizeof path, "%s/old/run", dir);
+  snprintf(cmd, sizeof cmd, "mkdir -p %s", path);
+  CU_ASSERT_FATAL(system(cmd) == 0);
+  snprintf(path, sizeof path, "%s/old/run/summary.json", dir);
+  FILE *f = fopen(path, "w");
+  fputs("{\n  \"status\": \"complete\",\n  \"experiment\": \"old\",\n  \"variant\": \"\",\n"
+        "  \"model\": \"mlp\",\n  \"seed\": 1,\n  \"workers\": 1,\n  \"method\": \"none\",\n"
+        "  \"bits\": 32,\n  \"iterations\": 5,\n  \"final_test_accuracy\": 0.5,\n"
+        "  \"best_test_accuracy\": 0.5,\n  \"uplink_bits_total\": 10,\n  \"compression_ratio\": 1,\n"
+        "  \"mean_quant_mse\": null,\n  \"target_accuracy\": 0.8,\n  \"sim_time_to_target_s\": null,\n"
+        "  \"seconds\": 1\n}\n", f);
+  fclose(f);
+  snprintf(cmd, sizeof cmd, BIN " report %s/old", dir);
+  CU_ASSERT_EQUAL_FATAL(tq_test_run_cmd(cmd, out, sizeof out), 0);
+  CU_ASSERT(strstr(out, "| old | - | mlp | none | 32 | 1 | 5 | 50.00 ± n/a |") != NULL);
+  snprintf(cmd, sizeof cmd, BIN " report %s/old --format yaml", dir);
+  CU_ASSERT_EQUAL(tq_test_run_cmd(cmd, out, sizeof out), 2);
+  CU_ASSERT(strstr(out, "'yaml'") != NULL);
 }
 
 static void test_errors(void) {
@@ -106,6 +154,7 @@ int main(void) {
   if (!mkdtemp(dir)) return 1;
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
   static const tq_test_case cases[] = {{"table: means and sd over seeds; curve files", test_table_and_curves},
+                                       {"a summary without a dataset; a bad --format", test_old_summary},
                                        {"missing folder, no runs, bad summary", test_errors},
                                        {NULL, NULL}};
   tq_test_add_suite("report", cases);

@@ -19,7 +19,7 @@ command -v gnuplot >/dev/null || { echo "tools/plot.sh: gnuplot is missing (apt-
 tq=build/tailquant
 [ -x $tq ] || { echo "tools/plot.sh: build/tailquant is missing: run tools/setup.sh" >&2; exit 1; }
 out=$runs/plots
-rm -f "$out"/curves_*.tsv "$out"/mse_*.dat   # curves of runs that are gone must not linger
+rm -f "$out"/curves_*.csv "$out"/curves_*.tsv "$out"/mse_*.dat   # curves of runs that are gone must not linger
 $tq report "$runs" --curves "$out" --out "$runs/report.md"
 
 # Fixed colours per method, so every plot reads the same way.
@@ -28,16 +28,17 @@ declare -A colour=([none]="#000000" [qsgd]="#1f77b4" [qsgdinf]="#17becf" [nuqsgd
 order="none qsgd qsgdinf nuqsgd tqsgd tnqsgd tbqsgd"
 
 # every experiment/model/bits group; fp32-only groups are drawn inside the others
-groups=$(ls "$out" | sed -n 's/^curves_\(.*\)_[a-z]*\.tsv$/\1/p' | sort -u)
+# (a group: experiment_dataset_model_bBITS; the curve files are CSV with a header row)
+groups=$(ls "$out" | sed -n 's/^curves_\(.*\)_[a-z]*\.csv$/\1/p' | sort -u)
 compressed=$(echo "$groups" | grep -v '_b32$' || true)
 [ -n "$compressed" ] && groups=$compressed
 for g in $groups; do
   bands="" lines="" blines="" lbands="" llines=""
   base=${g%_b*}
   for m in $order; do
-    f="$out/curves_${g}_$m.tsv"
+    f="$out/curves_${g}_$m.csv"
     # fp32 (method none, 32 bits) is every compressed group's reference curve
-    [ "$m" = none ] && [ ! -f "$f" ] && f="$out/curves_${base}_b32_none.tsv"
+    [ "$m" = none ] && [ ! -f "$f" ] && f="$out/curves_${base}_b32_none.csv"
     [ -f "$f" ] || continue
     c=${colour[$m]}
     bands+="'$f' using 1:6:7 with filledcurves fc rgb '$c' fs transparent solid 0.15 notitle, "
@@ -47,13 +48,15 @@ for g in $groups; do
     lbands+="'$f' using 1:3:4 with filledcurves fc rgb '$c' fs transparent solid 0.15 notitle, "
     llines+="'$f' using 1:2 with lines lw 1.5 lc rgb '$c' title '$t', "
   done
-  first=$(ls "$out"/curves_"${g}"_*.tsv | head -1)
-  model=$(head -1 "$first" | sed 's/^# \([^,]*\),.*/\1/')
-  title="${g%_${model}_b*}: $model, ${g##*_b} bits"
+  first=$(ls "$out"/curves_"${g}"_*.csv | head -1)
+  # columns 10-12 of a data row: experiment, dataset, model
+  IFS=, read -r _ _ _ _ _ _ _ _ _ exp dataset model _ < <(sed -n 2p "$first")
+  title="$exp: $model on $dataset, ${g##*_b} bits"
   # A group evaluated only once has no curve to draw: say so and go on with the others.
   gnuplot <<GP || echo "tools/plot.sh: $g: gnuplot could not draw it (too few evaluated points?)" >&2
 set terminal pngcairo size 900,560 font 'DejaVu Sans,11' noenhanced
-set datafile missing '?'
+set datafile separator comma
+set datafile columnheaders
 set key bottom right
 set grid
 set output '$out/${g}_accuracy.png'
@@ -78,16 +81,18 @@ GP
 done
 
 # Quantization MSE per method against bits, one line per (experiment, model, method).
-if [ "$(grep -vc '^#' "$out/mse.tsv" || true)" -gt 0 ]; then
+# mse.csv: experiment,dataset,model,method,bits,mean_quant_mse (a header row first)
+if [ "$(tail -n +2 "$out/mse.csv" | grep -c . || true)" -gt 0 ]; then
   plots=""
-  while read -r exp model; do
+  while read -r exp dataset model; do
     for m in ${order#none }; do   # fp32 has no quantization error
-      awk -v e="$exp" -v mo="$model" -v me="$m" '$1==e && $2==mo && $3==me {print $4, $5}' "$out/mse.tsv" \
-        | sort -n > "$out/mse_${exp}_${model}_$m.dat"
-      [ -s "$out/mse_${exp}_${model}_$m.dat" ] || { rm -f "$out/mse_${exp}_${model}_$m.dat"; continue; }
-      plots+="'$out/mse_${exp}_${model}_$m.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '${colour[$m]}' title '$m ($exp)', "
+      dat="$out/mse_${exp}_${dataset}_${model}_$m.dat"
+      tail -n +2 "$out/mse.csv" | awk -F, -v e="$exp" -v d="$dataset" -v mo="$model" -v me="$m" \
+        '$1==e && $2==d && $3==mo && $4==me {print $5, $6}' | sort -n > "$dat"
+      [ -s "$dat" ] || { rm -f "$dat"; continue; }
+      plots+="'$dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '${colour[$m]}' title '$m ($exp)', "
     done
-  done < <(grep -v '^#' "$out/mse.tsv" | awk '{print $1, $2}' | sort -u)
+  done < <(tail -n +2 "$out/mse.csv" | awk -F, '{print $1, $2, $3}' | sort -u)
   if [ -n "$plots" ]; then
     gnuplot <<GP
 set terminal pngcairo size 900,560 font 'DejaVu Sans,11'

@@ -60,6 +60,9 @@ static tq_status read_summary(const char *dir, const char *path, tq_run_summary 
     if (s == TQ_OK) s = str(json, path, "method", r->method, sizeof r->method, e);
     if (s == TQ_OK) s = str(json, path, "experiment", r->experiment, sizeof r->experiment, e);
     if (s == TQ_OK) s = str(json, path, "variant", r->variant, sizeof r->variant, e);
+    /* optional: summaries written before the provenance fields have none */
+    if (s == TQ_OK && str(json, path, "dataset", r->dataset, sizeof r->dataset, NULL) != TQ_OK)
+      snprintf(r->dataset, sizeof r->dataset, "-");
     const char *keys[9] = {"bits", "seed", "workers", "iterations", "final_test_accuracy",
                            "best_test_accuracy", "uplink_bits_total", "compression_ratio", "seconds"};
     for (int i = 0; s == TQ_OK && i < 9; i++) s = num(json, path, keys[i], false, &v[i], e);
@@ -166,6 +169,8 @@ static int cmp_runs(const void *a, const void *b) {
   const tq_run_summary *x = a, *y = b;
   int c = strcmp(x->experiment, y->experiment);
   if (c) return c;
+  c = strcmp(x->dataset, y->dataset);
+  if (c) return c;
   c = strcmp(x->model, y->model);
   if (c) return c;
   if (x->bits != y->bits) return x->bits - y->bits;
@@ -175,7 +180,8 @@ static int cmp_runs(const void *a, const void *b) {
 }
 
 static bool same_group(const tq_run_summary *a, const tq_run_summary *b) {
-  return !strcmp(a->experiment, b->experiment) && !strcmp(a->model, b->model) &&
+  return !strcmp(a->experiment, b->experiment) && !strcmp(a->dataset, b->dataset) &&
+         !strcmp(a->model, b->model) &&
          !strcmp(a->method, b->method) && a->bits == b->bits;
 }
 
@@ -187,48 +193,176 @@ static void mean_sd(const double *v, int n, double *mean, double *sd) {
   *sd = n > 1 ? sqrt(q / (n - 1)) : 0; /* sample standard deviation over seeds */
 }
 
-void tq_report_markdown(const tq_run_summary *in, int n, FILE *out) {
+tq_status tq_report_format_from_name(const char *name, tq_report_format *out, tq_err *e) {
+  if (!strcmp(name, "md") || !strcmp(name, "markdown")) *out = TQ_REPORT_MD;
+  else if (!strcmp(name, "csv")) *out = TQ_REPORT_CSV;
+  else if (!strcmp(name, "json")) *out = TQ_REPORT_JSON;
+  else return tq_fail(e, TQ_EINPUT, "--format '%s': use md, csv or json", name);
+  return TQ_OK;
+}
+
+/* One row of the table: a group's aggregates. sd is NaN with one run; mse NaN when no run
+ * measured it; t2t NaN unless every run reached the target. */
+typedef struct group_row {
+  const tq_run_summary *first;
+  int runs, it_min, it_max, reached;
+  double final_m, final_sd, best_m, best_sd, bits, ratio, mse, t2t;
+} group_row;
+
+static group_row aggregate(const tq_run_summary *r, int k) {
+  group_row g = {.first = r, .runs = k, .it_min = r[0].iterations, .it_max = r[0].iterations};
+  double *fa = malloc((size_t)k * sizeof *fa), *ba = malloc((size_t)k * sizeof *ba);
+  double mse = 0, t2t = 0;
+  int nmse = 0;
+  for (int q = 0; q < k; q++) {
+    if (fa) fa[q] = 100 * r[q].final_acc;
+    if (ba) ba[q] = 100 * r[q].best_acc;
+    g.bits += r[q].bits_total / k;
+    g.ratio += r[q].ratio / k;
+    if (r[q].iterations < g.it_min) g.it_min = r[q].iterations;
+    if (r[q].iterations > g.it_max) g.it_max = r[q].iterations;
+    if (isfinite(r[q].mse)) {
+      mse += r[q].mse;
+      nmse++;
+    }
+    if (isfinite(r[q].time_to_target)) {
+      t2t += r[q].time_to_target;
+      g.reached++;
+    }
+  }
+  if (fa && ba) {
+    mean_sd(fa, k, &g.final_m, &g.final_sd);
+    mean_sd(ba, k, &g.best_m, &g.best_sd);
+  }
+  if (k < 2) g.final_sd = g.best_sd = NAN; /* no deviation from one run */
+  g.mse = nmse ? mse / nmse : NAN;
+  g.t2t = g.reached == k ? t2t / k : NAN;
+  free(fa);
+  free(ba);
+  return g;
+}
+
+static void csv_str(FILE *out, const char *v) {
+  if (!strpbrk(v, ",\"\n")) {
+    fputs(v, out);
+    return;
+  }
+  fputc('"', out);
+  for (const char *p = v; *p; p++) {
+    if (*p == '"') fputc('"', out);
+    fputc(*p, out);
+  }
+  fputc('"', out);
+}
+
+static void json_str(FILE *out, const char *v) {
+  fputc('"', out);
+  for (const char *p = v; *p; p++) {
+    if (*p == '"' || *p == '\\') fprintf(out, "\\%c", *p);
+    else if ((unsigned char)*p < 0x20) fprintf(out, "\\u%04x", (unsigned char)*p);
+    else fputc(*p, out);
+  }
+  fputc('"', out);
+}
+
+/* A number for CSV (empty when not a number) or JSON (null then). */
+static void num_out(FILE *out, double v, const char *fmt, bool json) {
+  if (isfinite(v)) fprintf(out, fmt, v);
+  else if (json) fputs("null", out);
+}
+
+static void row_md(const group_row *g, FILE *out) {
+  const tq_run_summary *r = g->first;
+  char iters[48], fs[16] = "n/a", bs[16] = "n/a", tt[96], msebuf[32] = "–";
+  if (g->it_min == g->it_max) snprintf(iters, sizeof iters, "%d", g->it_min);
+  else snprintf(iters, sizeof iters, "%d–%d", g->it_min, g->it_max);
+  if (isfinite(g->final_sd)) snprintf(fs, sizeof fs, "%.2f", g->final_sd);
+  if (isfinite(g->best_sd)) snprintf(bs, sizeof bs, "%.2f", g->best_sd);
+  if (g->reached == g->runs)
+    snprintf(tt, sizeof tt, "%.1f s to %.0f %%", g->t2t, 100 * r->target);
+  else
+    snprintf(tt, sizeof tt, "%d of %d reached %.0f %%", g->reached, g->runs, 100 * r->target);
+  if (isfinite(g->mse)) snprintf(msebuf, sizeof msebuf, "%.3g", g->mse);
+  fprintf(out, "| %s | %s | %s | %s | %d | %d | %s | %.2f ± %s | %.2f ± %s | %.3g | %.1fx | %s | %s |\n",
+          r->experiment, r->dataset, r->model, r->method, r->bits, g->runs, iters, g->final_m, fs,
+          g->best_m, bs, g->bits, g->ratio, msebuf, tt);
+}
+
+static void row_csv(const group_row *g, FILE *out) {
+  const tq_run_summary *r = g->first;
+  const char *keys[4] = {r->experiment, r->dataset, r->model, r->method};
+  for (int i = 0; i < 4; i++) {
+    csv_str(out, keys[i]);
+    fputc(',', out);
+  }
+  fprintf(out, "%d,%d,%d,%d,", r->bits, g->runs, g->it_min, g->it_max);
+  double v[9] = {g->final_m, g->final_sd, g->best_m, g->best_sd, g->bits, g->ratio, g->mse,
+                 r->target, g->t2t};
+  for (int i = 0; i < 9; i++) {
+    num_out(out, v[i], "%.6g", false);
+    fputc(',', out);
+  }
+  fprintf(out, "%d\n", g->reached);
+}
+
+static void row_json(const group_row *g, FILE *out, bool first) {
+  const tq_run_summary *r = g->first;
+  fprintf(out, "%s\n  {", first ? "" : ",");
+  const char *sk[4] = {"experiment", "dataset", "model", "method"};
+  const char *sv[4] = {r->experiment, r->dataset, r->model, r->method};
+  for (int i = 0; i < 4; i++) {
+    fprintf(out, "\"%s\": ", sk[i]);
+    json_str(out, sv[i]);
+    fputs(", ", out);
+  }
+  fprintf(out, "\"bits\": %d, \"runs\": %d, \"iterations_min\": %d, \"iterations_max\": %d", r->bits,
+          g->runs, g->it_min, g->it_max);
+  const char *nk[9] = {"final_test_accuracy_mean", "final_test_accuracy_sd", "best_test_accuracy_mean",
+                       "best_test_accuracy_sd", "uplink_bits_mean", "compression_ratio_mean",
+                       "quant_mse_mean", "target_accuracy", "sim_time_to_target_mean_s"};
+  double nv[9] = {g->final_m, g->final_sd, g->best_m, g->best_sd, g->bits, g->ratio, g->mse,
+                  r->target, g->t2t};
+  for (int i = 0; i < 9; i++) {
+    fprintf(out, ", \"%s\": ", nk[i]);
+    num_out(out, nv[i], "%.9g", true);
+  }
+  fprintf(out, ", \"runs_reaching_target\": %d}", g->reached);
+}
+
+void tq_report_table(const tq_run_summary *in, int n, tq_report_format f, FILE *out) {
   tq_run_summary *r = malloc((size_t)n * sizeof *r);
   if (!r) return;
   memcpy(r, in, (size_t)n * sizeof *r);
   qsort(r, (size_t)n, sizeof *r, cmp_runs);
-  fprintf(out, "| experiment | model | method | bits | runs | final test acc. %% | best test acc. %% "
-               "| uplink bits | compression | quant. MSE | sim. time to target |\n");
-  fprintf(out, "|---|---|---|---|---|---|---|---|---|---|---|\n");
+  if (f == TQ_REPORT_MD) {
+    fprintf(out, "| experiment | dataset | model | method | bits | runs | iterations | final test acc. %% "
+                 "| best test acc. %% | uplink bits | compression | quant. MSE | sim. time to target |\n");
+    fprintf(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  } else if (f == TQ_REPORT_CSV) {
+    fprintf(out, "experiment,dataset,model,method,bits,runs,iterations_min,iterations_max,"
+                 "final_test_accuracy_mean,final_test_accuracy_sd,best_test_accuracy_mean,"
+                 "best_test_accuracy_sd,uplink_bits_mean,compression_ratio_mean,quant_mse_mean,"
+                 "target_accuracy,sim_time_to_target_mean_s,runs_reaching_target\n");
+  } else {
+    fputc('[', out);
+  }
+  bool first = true;
   for (int i = 0; i < n;) {
     int j = i;
     while (j < n && same_group(&r[i], &r[j])) j++;
-    int k = j - i;
-    double fa[256], ba[256], bits = 0, ratio = 0, mse = 0, t2t = 0, fm, fs, bm, bs;
-    int reached = 0, nmse = 0;
-    for (int q = 0; q < k && q < 256; q++) {
-      fa[q] = 100 * r[i + q].final_acc;
-      ba[q] = 100 * r[i + q].best_acc;
-      bits += r[i + q].bits_total / k;
-      ratio += r[i + q].ratio / k;
-      if (isfinite(r[i + q].mse)) {
-        mse += r[i + q].mse;
-        nmse++;
-      }
-      if (isfinite(r[i + q].time_to_target)) {
-        t2t += r[i + q].time_to_target;
-        reached++;
-      }
-    }
-    mean_sd(fa, k < 256 ? k : 256, &fm, &fs);
-    mean_sd(ba, k < 256 ? k : 256, &bm, &bs);
-    char tt[96];
-    if (reached == k)
-      snprintf(tt, sizeof tt, "%.1f s to %.0f %%", t2t / reached, 100 * r[i].target);
-    else
-      snprintf(tt, sizeof tt, "%d of %d reached %.0f %%", reached, k, 100 * r[i].target);
-    char msebuf[32] = "–";
-    if (nmse) snprintf(msebuf, sizeof msebuf, "%.3g", mse / nmse);
-    fprintf(out, "| %s | %s | %s | %d | %d | %.2f ± %.2f | %.2f ± %.2f | %.3g | %.1fx | %s | %s |\n",
-            r[i].experiment, r[i].model, r[i].method, r[i].bits, k, fm, fs, bm, bs, bits, ratio, msebuf, tt);
+    group_row g = aggregate(&r[i], j - i);
+    if (f == TQ_REPORT_MD) row_md(&g, out);
+    else if (f == TQ_REPORT_CSV) row_csv(&g, out);
+    else row_json(&g, out, first);
+    first = false;
     i = j;
   }
+  if (f == TQ_REPORT_JSON) fputs("\n]\n", out);
   free(r);
+}
+
+void tq_report_markdown(const tq_run_summary *runs, int n, FILE *out) {
+  tq_report_table(runs, n, TQ_REPORT_MD, out);
 }
 
 /* ---- curves ---------------------------------------------------------------------------- */
@@ -317,10 +451,10 @@ tq_status tq_report_curves(const tq_run_summary *in, int n, const char *dir, tq_
   memcpy(r, in, (size_t)n * sizeof *r);
   qsort(r, (size_t)n, sizeof *r, cmp_runs);
   char path[1200];
-  snprintf(path, sizeof path, "%s/mse.tsv", dir);
+  snprintf(path, sizeof path, "%s/mse.csv", dir);
   FILE *mf = fopen(path, "w");
   tq_status s = mf ? TQ_OK : tq_fail(e, TQ_EIO, "%s: cannot create", path);
-  if (mf) fprintf(mf, "# experiment\tmodel\tmethod\tbits\tmean_quant_mse\n");
+  if (mf) fprintf(mf, "experiment,dataset,model,method,bits,mean_quant_mse\n");
   for (int i = 0; s == TQ_OK && i < n;) {
     int j = i;
     while (j < n && same_group(&r[i], &r[j])) j++;
@@ -338,18 +472,20 @@ tq_status tq_report_curves(const tq_run_summary *in, int n, const char *dir, tq_
       }
     }
     if (s == TQ_OK && nmse)
-      fprintf(mf, "%s\t%s\t%s\t%d\t%.6g\n", r[i].experiment, r[i].model, r[i].method, r[i].bits, mse / nmse);
+      fprintf(mf, "%s,%s,%s,%s,%d,%.6g\n", r[i].experiment, r[i].dataset, r[i].model, r[i].method,
+              r[i].bits, mse / nmse);
     FILE *f = NULL;
     if (s == TQ_OK) {
-      snprintf(path, sizeof path, "%s/curves_%s_%s_b%d_%s.tsv", dir, r[i].experiment, r[i].model,
-               r[i].bits, r[i].method);
+      snprintf(path, sizeof path, "%s/curves_%s_%s_%s_b%d_%s.csv", dir, r[i].experiment,
+               r[i].dataset, r[i].model, r[i].bits, r[i].method);
       f = fopen(path, "w");
       if (!f) s = tq_fail(e, TQ_EIO, "%s: cannot create", path);
     }
     if (f) {
-      fprintf(f, "# %s, %s at %d bits, %d run(s); '?' where not evaluated\n"
-                 "# iteration\tloss_mean\tloss_min\tloss_max\tacc_mean\tacc_min\tacc_max\tuplink_mbit_mean\n",
-              r[i].model, r[i].method, r[i].bits, k);
+      /* A plain CSV header row and empty fields where not evaluated: pandas.read_csv reads it
+       * as it is; the group's keys ride along so that files concatenate. */
+      fprintf(f, "iteration,loss_mean,loss_min,loss_max,acc_mean,acc_min,acc_max,uplink_mbit_mean,"
+                 "runs,experiment,dataset,model,method,bits\n");
       for (int t = 0; t < len; t++) {
         double lm = 0, lmin = INFINITY, lmax = -INFINITY, am = 0, amin = INFINITY, amax = -INFINITY, bm = 0;
         bool evaluated = true;
@@ -364,12 +500,18 @@ tq_status tq_report_curves(const tq_run_summary *in, int n, const char *dir, tq_
           amin = fmin(amin, a);
           amax = fmax(amax, a);
         }
-        fprintf(f, "%d\t%.6g\t%.6g\t%.6g\t", t + 1, lm, lmin, lmax);
+        fprintf(f, "%d,%.6g,%.6g,%.6g,", t + 1, lm, lmin, lmax);
         if (evaluated)
-          fprintf(f, "%.6g\t%.6g\t%.6g", 100 * am, 100 * amin, 100 * amax);
+          fprintf(f, "%.6g,%.6g,%.6g", 100 * am, 100 * amin, 100 * amax);
         else
-          fprintf(f, "?\t?\t?");
-        fprintf(f, "\t%.6g\n", bm);
+          fprintf(f, ",,");
+        fprintf(f, ",%.6g,%d,", bm, k);
+        csv_str(f, r[i].experiment);
+        fputc(',', f);
+        csv_str(f, r[i].dataset);
+        fputc(',', f);
+        csv_str(f, r[i].model);
+        fprintf(f, ",%s,%d\n", r[i].method, r[i].bits);
       }
       if (fclose(f) != 0) s = tq_fail(e, TQ_EIO, "%s: write failed", path);
     }
@@ -377,7 +519,7 @@ tq_status tq_report_curves(const tq_run_summary *in, int n, const char *dir, tq_
     free(ss);
     i = j;
   }
-  if (mf && fclose(mf) != 0 && s == TQ_OK) s = tq_fail(e, TQ_EIO, "%s/mse.tsv: write failed", dir);
+  if (mf && fclose(mf) != 0 && s == TQ_OK) s = tq_fail(e, TQ_EIO, "%s/mse.csv: write failed", dir);
   free(r);
   return s;
 }
