@@ -171,19 +171,44 @@ __kernel void q_norm_part(__global const float *x, uint off, uint n, uint bucket
       acc = acc + sq;
     }
   }
+  /* An overflowing sum of finite squares: redo it at 2^-96, marked negative (quant_ref.c). */
+  if (!maxnorm && isinf(acc)) {
+    acc = 0.0f;
+    for (ulong i = c0; i < c1; i++) {
+      float a = fabs(x[off + i]) * 0x1p-96f;
+      float sq = a * a;
+      acc = acc + sq;
+    }
+    acc = -acc;
+  }
   part[p] = acc;
 }
 
-/* Second level: scales[b] = sqrt(sum of its parts) (L2) or their max. */
+/* Second level: scales[b] = sqrt(sum of its parts) (L2) or their max; if a part was scaled or
+ * the sum overflows, every part is summed at 2^-96 and the root scaled back (exact). */
 __kernel void q_norm_fin(__global const float *part, uint per, uint nb, int maxnorm,
                          __global float *scales) {
+#pragma OPENCL FP_CONTRACT OFF
   uint b = get_global_id(0);
   if (b >= nb) return;
   float acc = 0.0f;
+  int scaled = 0;
   for (uint c = 0; c < per; c++) {
     float v = part[b * per + c];
     if (maxnorm) acc = v > acc ? v : acc;
-    else acc = acc + v;
+    else {
+      scaled |= v < 0.0f;
+      acc = acc + v;
+    }
   }
-  scales[b] = maxnorm ? acc : sqrt(acc);
+  if (!maxnorm && (scaled || isinf(acc))) {
+    acc = 0.0f;
+    for (uint c = 0; c < per; c++) {
+      float v = part[b * per + c];
+      float w = v < 0.0f ? -v : (v * 0x1p-96f) * 0x1p-96f;
+      acc = acc + w;
+    }
+    scales[b] = sqrt(acc) * 0x1p96f;
+  } else
+    scales[b] = maxnorm ? acc : sqrt(acc);
 }

@@ -419,12 +419,58 @@ static void test_refusals(void) {
   free(bad);
 }
 
+/* Finite values whose squares overflow float (issue 16: "scale of bucket 0 is inf" for inputs
+ * near FLT_MAX): the norm is found at a 2^-96 scale, finite whenever it is below FLT_MAX, and
+ * the device's scales equal the reference's bit for bit, per bucket and for the whole tensor. */
+static void test_norms_near_flt_max(void) {
+  float *h = malloc(4 * (size_t)TOTAL);
+  CU_ASSERT_FATAL(h != NULL);
+  make_grad(h, TOTAL, 77);
+  float *x = h + OFF_BIG;
+  for (size_t i = 0; i < BIG; i++) {
+    if (i < 4096) x[i] *= 1e22f;                /* bucket 0..7: squares overflow, norm finite */
+    else if (i >= 60000 && i < 60512) x[i] = (i & 1) ? 1.5e37f : -1.5e37f; /* norm 3.4e38 */
+  }
+  x[70000] = 3.0e38f; /* one bucket with a value next to FLT_MAX and its neighbours small */
+  cl_mem g = upload(h, TOTAL);
+  tq_buf msg = {0};
+  for (int variant = 0; variant < 2; variant++) {
+    uint32_t bucket = variant ? 0 : 512;
+    tq_compressor *c = make(TQ_METHOD_QSGD, 4, false, false, bucket);
+    tq_err e = {0};
+    tq_status s = tq_compressor_encode(c, g, 3, 1, &msg, NULL, &e);
+    tq_wire_msg m;
+    if (s == TQ_OK) s = tq_wire_parse(msg.data, msg.len, 1, BIG, &m, &e);
+    if (s != TQ_OK && variant == 0) fprintf(stderr, "\n  bucket %u: %s\n", bucket, e.msg);
+    if (variant == 1) {
+      /* the whole tensor: its norm is beyond FLT_MAX, and the message says so */
+      CU_ASSERT(s != TQ_OK && strstr(e.msg, "exceeds the float range") != NULL);
+    } else {
+      CU_ASSERT_EQUAL_FATAL(s, TQ_OK);
+      float *sc = malloc(4 * (size_t)m.nbuckets);
+      tq_ref_bucket_norms(x, BIG, m.h.bucket, false, sc);
+      CU_ASSERT(memcmp(sc, m.scales, 4 * (size_t)m.nbuckets) == 0);
+      for (uint32_t b = 0; b < m.nbuckets; b++) CU_ASSERT(isfinite(sc[b]) && sc[b] > 0);
+      double want = 0;
+      for (size_t i = 0; i < 512; i++) want += (double)x[i] * x[i];
+      CU_ASSERT(fabs(sc[0] / sqrt(want) - 1) < 1e-5);
+      CU_ASSERT_EQUAL(check_codes(&m, x, 1234, 3, 1), 0);
+      free(sc);
+    }
+    tq_compressor_free(c);
+  }
+  tq_buf_free(&msg);
+  tq_cl_release(&g);
+  free(h);
+}
+
 int main(void) {
   g_host = malloc(4 * TOTAL);
   make_grad(g_host, TOTAL, 2024);
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
   static const tq_test_case cases[] = {
       {"device codes == reference codes, all methods, b=2,3,4,8", test_codes_bit_identical},
+      {"norms of values near FLT_MAX: finite, device == reference", test_norms_near_flt_max},
       {"device histogram == reference histogram", test_histogram_matches_reference},
       {"device histogram at bin edges and for tiny tensors", test_histogram_edges},
       {"set_residual restores the error-feedback state", test_set_residual},

@@ -155,7 +155,7 @@ static void test_missing_stop_then_resume(void) {
 }
 
 static void test_too_big_for_the_device(void) {
-  int rc = train("huge", "--set model.file=../models/alexnet_small.cfg --set train.batch_size=8192");
+  int rc = train("huge", "--set model.file=" TQ_SOURCE_DIR "/models/alexnet_small.cfg --set train.batch_size=8192");
   CU_ASSERT_EQUAL(rc, 2);
   CU_ASSERT(strstr(out, "alexnet_small") != NULL);
   CU_ASSERT(strstr(out, "train.batch_size") != NULL);

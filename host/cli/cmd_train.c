@@ -18,7 +18,8 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: tailquant train CONFIG [--set key=value ...] [--device SPEC] [--quiet]\n"
           "                       [--stop-after N] [--dump-gradients ITER[,ITER...]]\n"
-          "       tailquant train --resume RUN_DIR [--device SPEC] [--quiet] [--stop-after N]\n\n"
+          "       tailquant train --resume RUN_DIR [--device SPEC] [--quiet] [--stop-after N]\n"
+          "                       [--force]\n\n"
           "Trains the experiment described by CONFIG (docs/configuration.md) and writes\n"
           "output.dir/experiment.name[/variant]/{config.cfg, metrics.csv, summary.json,\n"
           "checkpoint.bin}. A config with a sweep section runs every variant.\n\n"
@@ -27,6 +28,8 @@ static void usage(FILE *f) {
           "  --quiet               no progress (stderr); results and the sweep's table still print\n"
           "  --resume RUN_DIR      continue a run from its last checkpoint\n"
           "  --stop-after N        stop after iteration N, leaving a checkpoint to resume from\n"
+          "  --force               replace a completed or stopped run in the same folder\n"
+          "                        (without it, such a folder is refused)\n"
           "  --dump-gradients L    write every worker's raw gradient at these iterations\n"
           "                        (RUN_DIR/gradients/iter_N/, float32 files + index.tsv)\n"
           "  --profile             print time per kernel and per phase at the end\n"
@@ -102,19 +105,20 @@ static int run_all(const char *config, const char *resume, const char **sets, in
     sw->nvariants = 1;
     xs = calloc(1, sizeof *xs);
     s = xs ? tq_experiment_load(path, NULL, 0, &xs[0], e) : tq_fail(e, TQ_ENOMEM, "out of memory");
+    if (s == TQ_OK) s = tq_train_check(&xs[0], o, e);
   } else {
     s = tq_sweep_load(config, sw, e);
     if (s == TQ_OK) {
       xs = calloc((size_t)sw->nvariants, sizeof *xs);
       if (!xs) s = tq_fail(e, TQ_ENOMEM, "out of memory");
     }
-    /* Every variant is loaded and checked before the first one trains. */
+    /* Every variant is loaded and checked before the first one trains: the file, its swept
+     * values, then --set (which may not name a swept key). */
     for (int v = 0; s == TQ_OK && v < sw->nvariants; v++) {
-      int n = nsets;
-      for (int k = 0; k < sw->nkeys; k++) sets[n++] = sw->settings[v][k];
-      s = tq_experiment_load(config, sets, n, &xs[v], e);
+      s = tq_experiment_load_variant(config, sets, nsets, sw, v, &xs[v], e);
+      /* ... and what can be checked without a device: the model, the data files, the folder */
+      if (s == TQ_OK) s = tq_train_check(&xs[v], o, e);
       if (s != TQ_OK && sw->name[v][0]) tq_wrap(e, "sweep variant %s", sw->name[v]);
-      if (s == TQ_OK) snprintf(xs[v].variant, sizeof xs[v].variant, "%s", sw->name[v]);
     }
   }
   /* One rank per worker at most: a check every rank makes alike, so it is reported once below. */
@@ -144,6 +148,9 @@ static int run_all(const char *config, const char *resume, const char **sets, in
     ov.sweep_index = v;
     ov.sweep_count = sw->nvariants;
     s = tq_train(&xs[v], &ov, &rs[v], e);
+    if (s == TQ_EINTR && v + 1 < sw->nvariants)
+      tq_wrap(e, "sweep variant %d of %d (%s; variants %d..%d have not started)", v + 1,
+              sw->nvariants, xs[v].variant, v + 2, sw->nvariants);
     if (s == TQ_OK && !rs[v].complete) break; /* --stop-after */
     if (s == TQ_OK) done++;
   }
@@ -203,7 +210,7 @@ static int refuse_mpirun_without_mpi(void) {
 
 int tq_cmd_train(int argc, char **argv) {
   const char *config = NULL, *device = NULL, *resume = NULL, *transport = "inproc";
-  bool quiet = false, profile = false;
+  bool quiet = false, profile = false, force = false;
   long stop_after = 0, dumps[64];
   int ndump = 0;
   const char **sets = calloc((size_t)argc + 8, sizeof *sets);
@@ -240,6 +247,8 @@ int tq_cmd_train(int argc, char **argv) {
       quiet = true;
     } else if (!strcmp(a, "--profile")) {
       profile = true;
+    } else if (!strcmp(a, "--force")) {
+      force = true;
     } else if (a[0] == '-') {
       fprintf(stderr, "tailquant train: unknown option '%s'\n", a);
       rc = 2;
@@ -288,7 +297,10 @@ int tq_cmd_train(int argc, char **argv) {
   command_line(argc, argv, command, sizeof command);
   tq_train_opts o = {.command_line = command, .device = device, .quiet = quiet, .resume_dir = resume,
                      .stop_after = stop_after, .dump_iters = dumps, .ndump = ndump,
-                     .mpi = use_mpi ? &mpi : NULL, .profile = profile};
+                     .mpi = use_mpi ? &mpi : NULL, .profile = profile, .force = force};
+  /* Ctrl-C finishes the step and leaves a checkpoint (in-process; under MPI mpirun owns the
+   * signals and the default applies). */
+  if (!use_mpi) tq_train_handle_signals();
   bool reported = false;
   int code = run_all(config, resume, sets, nsets, &o, &reported, &e);
   free(sets);

@@ -67,29 +67,68 @@ void tq_ref_encode_bucketed(const float *x, size_t n, const float *mag, int nlev
   }
 }
 
+/* The overflow guard's scale (kernels/quant_stats.cl Q_NORM_DOWN/UP). */
+#define TQ_NORM_DOWN 0x1p-96f
+#define TQ_NORM_UP 0x1p96f
+
 uint32_t tq_norm_sub(uint32_t bucket) { return bucket < 4096u ? bucket : 4096u; }
 
+/* One part's sum of squares (or max). A sum that overflows float (finite values beyond about
+ * 1.8e19) is redone on values scaled by 2^-96 and returned negated, to mark it scaled. Exact
+ * mirror of kernels/quant_stats.cl q_norm_part. */
+static float norm_part(const float *x, size_t c0, size_t c1, bool maxnorm) {
+  float part = 0.0f;
+  for (size_t i = c0; i < c1; i++) {
+    float a = fabsf(x[i]);
+    if (maxnorm) part = a > part ? a : part;
+    else {
+      float sq = a * a;
+      part = part + sq;
+    }
+  }
+  if (!maxnorm && isinf(part)) {
+    part = 0.0f;
+    for (size_t i = c0; i < c1; i++) {
+      float a = fabsf(x[i]) * TQ_NORM_DOWN;
+      float sq = a * a;
+      part = part + sq;
+    }
+    part = -part;
+  }
+  return part;
+}
+
+/* Two levels, as on the device (q_norm_part, q_norm_fin): parts of `sub` elements, then the
+ * bucket. Norms whose sums stay finite are computed exactly as before the overflow guard; when
+ * a part or the total overflows, every part is summed at the 2^-96 scale and the root scaled
+ * back (exact: powers of two), so a finite norm up to FLT_MAX is found, not inf. */
 void tq_ref_bucket_norms(const float *x, size_t n, uint32_t bucket, bool maxnorm, float *scales) {
   uint32_t sub = tq_norm_sub(bucket);
   size_t nb = (n + bucket - 1) / bucket;
   for (size_t b = 0; b < nb; b++) {
     size_t b0 = b * bucket, b1 = b0 + bucket < n ? b0 + bucket : n;
     float acc = 0.0f;
+    bool scaled = false;
     for (size_t c0 = b0; c0 < b1; c0 += sub) {
       size_t c1 = c0 + sub < b1 ? c0 + sub : b1;
-      float part = 0.0f;
-      for (size_t i = c0; i < c1; i++) {
-        float a = fabsf(x[i]);
-        if (maxnorm) part = a > part ? a : part;
-        else {
-          float sq = a * a;
-          part = part + sq;
-        }
-      }
+      float part = norm_part(x, c0, c1, maxnorm);
       if (maxnorm) acc = part > acc ? part : acc;
-      else acc = acc + part;
+      else {
+        scaled |= part < 0.0f;
+        acc = acc + part;
+      }
     }
-    scales[b] = maxnorm ? acc : sqrtf(acc);
+    if (!maxnorm && (scaled || isinf(acc))) {
+      acc = 0.0f;
+      for (size_t c0 = b0; c0 < b1; c0 += sub) {
+        size_t c1 = c0 + sub < b1 ? c0 + sub : b1;
+        float part = norm_part(x, c0, c1, maxnorm);
+        float w = part < 0.0f ? -part : (part * TQ_NORM_DOWN) * TQ_NORM_DOWN;
+        acc = acc + w;
+      }
+      scales[b] = sqrtf(acc) * TQ_NORM_UP;
+    } else
+      scales[b] = maxnorm ? acc : sqrtf(acc);
   }
 }
 

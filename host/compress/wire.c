@@ -182,6 +182,9 @@ tq_status tq_wire_parse(const uint8_t *buf, size_t len, uint32_t expect_tensor,
                tq_wire_f32(out->levels, h->nlev - 1));
   for (uint32_t i = 0; i < out->nbuckets; i++) {
     float s = tq_wire_f32(out->scales, i);
+    if (isinf(s))
+      return BAD("scale of bucket %u is inf: the bucket's norm exceeds the float range (values "
+                 "near FLT_MAX)", i);
     if (!isfinite(s) || s < 0) return BAD("scale of bucket %u is %g", i, s);
   }
   if (h->method == TQ_METHOD_NONE) {

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/fileio.h"
@@ -22,6 +23,17 @@ tq_status tq_metrics_open(tq_metrics *m, const char *dir, const char *header, tq
 tq_status tq_metrics_resume(tq_metrics *m, const char *dir, long long bytes, tq_err *e) {
   snprintf(m->partial, sizeof m->partial, "%s/metrics.csv.partial", dir);
   snprintf(m->final, sizeof m->final, "%s/metrics.csv", dir);
+  /* Truncating a shorter file would pad it with zero bytes up to the checkpoint's length and
+   * lose the rows cut off: a cut or edited metrics file cannot be resumed faithfully. */
+  struct stat st;
+  if (stat(m->partial, &st) != 0)
+    return tq_fail(e, TQ_EINPUT, "%s: cannot resume: %s", m->partial, strerror(errno));
+  if (!S_ISREG(st.st_mode) || st.st_size < (off_t)bytes)
+    return tq_fail(e, TQ_EINPUT,
+                   "%s: %lld bytes, shorter than the %lld the checkpoint recorded: the metrics "
+                   "were cut or edited after the run stopped, so resuming would lose rows; "
+                   "restore the file or start the run again",
+                   m->partial, (long long)st.st_size, bytes);
   if (truncate(m->partial, (off_t)bytes) != 0)
     return tq_fail(e, TQ_EINPUT, "%s: cannot truncate to the checkpoint's %lld bytes: %s",
                    m->partial, bytes, strerror(errno));

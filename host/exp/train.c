@@ -4,7 +4,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/file.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "cl/cl_profile.h"
@@ -40,9 +43,85 @@ typedef struct trainer {
   tq_cluster *cluster;
   tq_metrics met;
   bool met_open;
+  int lock_fd; /* the run folder's .lock, held (flock) while this process writes the run */
   char dir[TQ_PATH_MAX + 256];
   tq_provenance prov; /* what the run is: summary.json and config.cfg */
 } trainer;
+
+/* SIGINT/SIGTERM (tq_train_handle_signals): the signal, once the training loop may stop at a
+ * step boundary; in_loop says whether it can. */
+static volatile sig_atomic_t stop_signal = 0, in_loop = 0;
+
+static void on_signal(int sig) {
+  if (stop_signal || !in_loop) {
+    static const char msg[] = "\ntailquant: interrupted; nothing to checkpoint here\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    _exit(130);
+  }
+  stop_signal = sig;
+}
+
+void tq_train_handle_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Two processes must never write one run folder: the first holds an exclusive flock on
+ * RUN_DIR/.lock (released by the kernel when it exits, however it exits, so a stale lock file
+ * is harmless: its pid is only for the message); the second is refused at once. */
+static tq_status lock_run(trainer *t, bool create, tq_err *e) {
+  char path[TQ_PATH_MAX + 300];
+  if (create) TQ_TRY(tq_mkdirs(t->dir, e));
+  snprintf(path, sizeof path, "%s/.lock", t->dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return tq_fail(e, TQ_EIO, "%s: cannot create the run's lock file: %s", path, strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    char pid[32] = "";
+    ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+    pid[n > 0 ? n : 0] = '\0';
+    pid[strcspn(pid, "\n")] = '\0';
+    close(fd);
+    if (err == EWOULDBLOCK)
+      return tq_fail(e, TQ_EINPUT,
+                     "%s: another tailquant process (pid %s) is running in this folder; two runs "
+                     "must not write one folder: wait for it to end, or choose another "
+                     "experiment.name",
+                     t->dir, pid[0] ? pid : "?");
+    return tq_fail(e, TQ_EIO, "%s: cannot lock: %s", path, strerror(err));
+  }
+  char pid[32];
+  int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+    /* the lock holds without the pid; the pid is only for messages */
+  }
+  t->lock_fd = fd;
+  return TQ_OK;
+}
+
+/* A completed run (summary.json) or a stopped one (checkpoint.bin) is never replaced silently. */
+static tq_status check_run_folder(const char *dir, bool force, tq_err *e) {
+  char path[TQ_PATH_MAX + 300];
+  snprintf(path, sizeof path, "%s/summary.json", dir);
+  if (!force && access(path, F_OK) == 0)
+    return tq_fail(e, TQ_EINPUT,
+                   "%s: holds a completed run (summary.json); --force replaces it, or choose "
+                   "another experiment.name or output.dir",
+                   dir);
+  snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
+  if (!force && access(path, F_OK) == 0)
+    return tq_fail(e, TQ_EINPUT,
+                   "%s: holds a stopped run (checkpoint.bin): continue it with tailquant train "
+                   "--resume %s, or --force to start it over",
+                   dir, dir);
+  return TQ_OK;
+}
 
 static void stream_order(data_stream *s, uint32_t seed, uint32_t worker) {
   memcpy(s->order, s->shard, s->n * sizeof *s->order);
@@ -164,6 +243,7 @@ static tq_status setup(trainer *t, tq_err *e) {
 
 static void teardown(trainer *t) {
   if (t->met_open) tq_metrics_abandon(&t->met);
+  if (t->lock_fd >= 0) close(t->lock_fd); /* releases the flock; the file stays (see lock_run) */
   tq_cluster_free(t->cluster);
   if (t->streams)
     for (int w = 0; w < t->x->workers; w++) {
@@ -175,6 +255,29 @@ static void teardown(trainer *t) {
   tq_shards_free(&t->shards);
   tq_dataset_free(&t->train);
   tq_dataset_free(&t->test);
+}
+
+/* Iterations the user named must exist in this run: a dump or a fault planned past its end would
+ * otherwise be ignored without a word. */
+static tq_status check_plan(const trainer *t, long total, tq_err *e) {
+  const tq_experiment *x = t->x;
+  for (int k = 0; k < t->o->ndump; k++)
+    if (t->o->dump_iters[k] > total)
+      return tq_fail(e, TQ_EINPUT, "--dump-gradients %ld: the run has only %ld iterations", t->o->dump_iters[k],
+                     total);
+  const struct {
+    const char *key;
+    int worker, iteration;
+  } f[] = {{"faults.crash", x->crash_worker, x->crash_iteration},
+           {"faults.stall", x->stall_worker, x->stall_iteration},
+           {"faults.corrupt", x->corrupt_worker, x->corrupt_iteration},
+           {"faults.nan", x->nan_worker, x->nan_iteration},
+           {"faults.exit", x->exit_rank, x->exit_iteration}};
+  for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+    if (f[i].worker >= 0 && f[i].iteration > total)
+      return tq_fail(e, TQ_EINPUT, "%s: %s_iteration = %d is past the run's last iteration (%ld): the fault "
+                     "would never happen", x->source, f[i].key, f[i].iteration, total);
+  return TQ_OK;
 }
 
 static double lr_at(const tq_experiment *x, long it, long total) {
@@ -232,6 +335,81 @@ static tq_status dump_gradients(trainer *t, long it, tq_err *e) {
   return s;
 }
 
+/* The run's fingerprint: every training-relevant key of the resolved configuration and the
+ * model's architecture, one "key=value" line each. */
+static tq_status fingerprint_text(const trainer *t, char **out, tq_err *e) {
+  size_t cap = 16384 + 160 * (size_t)t->model.nlayers;
+  char *b = malloc(cap);
+  if (!b) return tq_fail(e, TQ_ENOMEM, "out of memory");
+  if (!tq_experiment_fingerprint(t->x, b, cap)) {
+    free(b);
+    return tq_fail(e, TQ_EINTERNAL, "fingerprint text too long");
+  }
+  const tq_model *m = &t->model;
+  size_t used = strlen(b);
+  used += (size_t)snprintf(b + used, cap - used, "model.input=%dx%dx%d\nmodel.classes=%d\n",
+                           m->input.c, m->input.h, m->input.w, m->classes);
+  for (int i = 0; i < m->nlayers && used < cap; i++) {
+    const tq_layer *l = &m->layers[i];
+    used += (size_t)snprintf(b + used, cap - used,
+                             "model.layer%d=%s units=%d size=%d stride=%d pad=%d p=%.9g\n", i + 1,
+                             tq_layer_kind_name(l->kind), l->units, l->size, l->stride, l->pad,
+                             (double)l->drop_p);
+  }
+  *out = b;
+  return TQ_OK;
+}
+
+/* The value of key in fingerprint text, or NULL; *len its length. */
+static const char *fp_value(const char *text, const char *key, size_t kl, size_t *len) {
+  for (const char *p = text; *p;) {
+    const char *nl = strchr(p, '\n');
+    size_t ll = nl ? (size_t)(nl - p) : strlen(p);
+    if (ll > kl && !strncmp(p, key, kl) && p[kl] == '=') {
+      *len = ll - kl - 1;
+      return p + kl + 1;
+    }
+    p += ll + (nl ? 1 : 0);
+  }
+  return NULL;
+}
+
+/* On --resume: the configuration must be the one the checkpoint was written with. Names the
+ * first key that differs, with both values. */
+static tq_status check_fingerprint(const trainer *t, const char *saved, tq_err *e) {
+  char *now = NULL;
+  TQ_TRY(fingerprint_text(t, &now, e));
+  tq_status s = TQ_OK;
+  /* pass 0: every saved key against now; pass 1: keys only now has */
+  for (int pass = 0; pass < 2 && s == TQ_OK; pass++) {
+    const char *a = pass ? now : saved, *b = pass ? saved : now;
+    for (const char *p = a; *p && s == TQ_OK;) {
+      const char *nl = strchr(p, '\n'), *eq = strchr(p, '=');
+      size_t ll = nl ? (size_t)(nl - p) : strlen(p);
+      if (eq && eq < p + ll) {
+        size_t kl = (size_t)(eq - p), vl = ll - kl - 1, ol = 0;
+        const char *other = fp_value(b, p, kl, &ol);
+        bool differs = pass ? other == NULL : (!other || ol != vl || strncmp(other, eq + 1, vl));
+        if (differs) {
+          /* now's value, and the checkpoint's */
+          const char *nv = pass ? eq + 1 : other, *sv = pass ? NULL : eq + 1;
+          int nvl = (int)(pass ? vl : ol), svl = (int)vl;
+          s = tq_fail(e, TQ_EINPUT,
+                      "%s/config.cfg: %.*s is %s%.*s%s but the run's checkpoint was written with "
+                      "%s%.*s%s: the configuration%s changed after the run started, and resuming "
+                      "would mix two trainings under one name; restore it, or start a new run",
+                      t->dir, (int)kl, p, nv ? "\"" : "", nv ? nvl : 9, nv ? nv : "(not set)",
+                      nv ? "\"" : "", sv ? "\"" : "", sv ? svl : 9, sv ? sv : "(not set)",
+                      sv ? "\"" : "", strncmp(p, "model.", 6) ? "" : " (the model file)");
+        }
+      }
+      p += ll + (nl ? 1 : 0);
+    }
+  }
+  free(now);
+  return s;
+}
+
 static tq_status save_checkpoint(trainer *t, long it, const tq_ckpt_header *totals, tq_err *e) {
   const size_t np = t->model.nparams;
   const int N = t->x->workers;
@@ -263,6 +441,7 @@ static tq_status save_checkpoint(trainer *t, long it, const tq_ckpt_header *tota
   if (s == TQ_OK && mpi && c.h.has_residuals) s = tq_mpi_gather_residuals(mpi, t->cluster, c.residuals, e);
   char path[TQ_PATH_MAX + 300];
   snprintf(path, sizeof path, "%s/checkpoint.bin", t->dir);
+  if (s == TQ_OK && rank0) s = fingerprint_text(t, &c.config_text, e);
   if (s == TQ_OK && rank0) s = tq_checkpoint_write(path, &c, e);
   tq_checkpoint_free(&c);
   return s;
@@ -282,6 +461,7 @@ static tq_status load_checkpoint(trainer *t, tq_ckpt_header *totals, tq_err *e) 
                 path, t->x->source);
   else if (rank0)
     s = tq_checkpoint_read(path, t->model.nparams, (uint32_t)t->x->workers, &c, e);
+  if (s == TQ_OK && rank0) s = check_fingerprint(t, c.config_text, e);
   if (mpi) {
     /* Rank 0 read the file; the others learn whether it worked, the header, the data
      * positions and their workers' residuals. */
@@ -437,6 +617,10 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
   const long total = total_iterations(t);
   char path[TQ_PATH_MAX + 300], line[1024];
 
+  /* Before anything is read or written in the folder: this process alone works in it. */
+  TQ_TRY(lock_run(t, !o->resume_dir, e));
+  TQ_TRY(check_plan(t, total, e));
+  if (!o->resume_dir) TQ_TRY(check_run_folder(t->dir, o->force, e));
   snprintf(path, sizeof path, "%s/summary.json", t->dir);
   if (o->resume_dir && access(path, F_OK) == 0) {
     char partial[TQ_PATH_MAX + 300], final[TQ_PATH_MAX + 300];
@@ -454,7 +638,7 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
     }
     return tq_fail(e, TQ_EINPUT, "%s: this run is complete; nothing to resume", t->dir);
   }
-  remove(path); /* only a finished run has one */
+  remove(path); /* only a finished run has one (--force: the replaced run's) */
   tq_ckpt_header tot = {0};
   tot.time_to_target = -1;
   tot.best_test_accuracy = -1;
@@ -496,6 +680,8 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
   tq_status s = TQ_OK;
   tq_ckpt_worker *before = calloc((size_t)N, sizeof *before);
   if (!before) return tq_fail(e, TQ_ENOMEM, "out of memory");
+  bool said_finishing = false;
+  in_loop = !o->mpi;
   for (it = start; it <= total && s == TQ_OK; it++) {
     maybe_exit(t, it);
     double ts = tq_now_seconds();
@@ -581,7 +767,31 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
                        (double)so.correct / (double)so.samples, test_acc, ema_ips, eval);
     bool ckpt = x->checkpoint_every > 0 && it % x->checkpoint_every == 0;
     if (s == TQ_OK && (ckpt || it == total || it == o->stop_after)) s = save_checkpoint(t, it, &tot, e);
+    if (s == TQ_OK && stop_signal && it < total) {
+      /* Ctrl-C or SIGTERM: this step is done; a checkpoint must fall on a multiple of
+       * refit_every (level designs are reused in between), so run on to the next one. */
+      if (it % x->refit_every == 0) {
+        if (!(ckpt || it == o->stop_after)) s = save_checkpoint(t, it, &tot, e);
+        tq_progress_end(&prog);
+        in_loop = 0;
+        free(before);
+        if (s != TQ_OK) return s;
+        return tq_fail(e, TQ_EINTR,
+                       "interrupted by %s after iteration %ld of %ld; checkpoint written. "
+                       "Continue with:\n  tailquant train --resume %s",
+                       stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", it, total, t->dir);
+      }
+      if (!said_finishing) {
+        tq_progress_end(&prog);
+        fprintf(stderr, "tailquant: %s: finishing to iteration %ld (a multiple of "
+                "compression.refit_every) to write a checkpoint; again to quit at once\n",
+                stop_signal == SIGTERM ? "SIGTERM" : "SIGINT",
+                (it / x->refit_every + 1) * x->refit_every);
+        said_finishing = true;
+      }
+    }
     if (s == TQ_OK && it == o->stop_after && it < total) {
+      in_loop = 0;
       tq_progress_end(&prog);
       if (!o->quiet)
         fprintf(stderr, "tailquant: stopped after iteration %ld as asked; continue with --resume %s\n", it, t->dir);
@@ -592,6 +802,7 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
       return TQ_OK;
     }
   }
+  in_loop = 0;
   free(before);
   tq_progress_end(&prog);
   if (s != TQ_OK) return s;
@@ -674,6 +885,7 @@ static tq_status run_follower(trainer *t, tq_train_result *r, tq_err *e) {
 tq_status tq_train(const tq_experiment *x, const tq_train_opts *o, tq_train_result *r, tq_err *e) {
   trainer t;
   memset(&t, 0, sizeof t);
+  t.lock_fd = -1;
   memset(r, 0, sizeof *r);
   t.x = x;
   t.o = o;
@@ -687,4 +899,34 @@ tq_status tq_train(const tq_experiment *x, const tq_train_opts *o, tq_train_resu
   if (s == TQ_OK) s = (o->mpi && o->mpi->rank != 0) ? run_follower(&t, r, e) : run(&t, r, e);
   teardown(&t);
   return s;
+}
+
+tq_status tq_train_check(const tq_experiment *x, const tq_train_opts *o, tq_err *e) {
+  tq_compress_cfg cc;
+  TQ_TRY(compress_cfg(x, &cc, e));
+  static tq_model m; /* large; one check at a time */
+  tq_status s = tq_model_load(x->model_file, &m, e);
+  if (s != TQ_OK) return tq_wrap(e, "model.file");
+  const struct {
+    const char *key, *path;
+  } files[] = {{"data.train_images", x->train_images}, {"data.train_labels", x->train_labels},
+               {"data.test_images", x->test_images},   {"data.test_labels", x->test_labels}};
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    int fd;
+    size_t size;
+    if (tq_open_regular(files[i].path, "data file", SIZE_MAX, &fd, &size, e) != TQ_OK)
+      return tq_wrap(e, "%s", files[i].key);
+    close(fd);
+  }
+  for (int k = 0; x->iterations > 0 && k < o->ndump; k++)
+    if (o->dump_iters[k] > x->iterations)
+      return tq_fail(e, TQ_EINPUT, "--dump-gradients %ld: the run has only %d iterations (train.iterations)",
+                     o->dump_iters[k], x->iterations);
+  if (o->resume_dir) return TQ_OK;
+  char dir[TQ_PATH_MAX + 256];
+  if (x->variant[0])
+    snprintf(dir, sizeof dir, "%s/%s/%s", x->out_dir, x->name, x->variant);
+  else
+    snprintf(dir, sizeof dir, "%s/%s", x->out_dir, x->name);
+  return check_run_folder(dir, o->force, e);
 }

@@ -18,6 +18,7 @@ typedef struct tq_train_opts {
   int ndump;
   tq_mpi *mpi;            /* NULL: in-process transport; else this process's MPI rank */
   bool profile;           /* per-kernel and per-phase times at the end (OpenCL profiling) */
+  bool force;             /* replace a completed or stopped run in the same folder */
   const char *command_line; /* as typed, for the provenance (summary.json, config.cfg) */
   int sweep_index, sweep_count; /* this variant's place in a sweep (progress lines) */
 } tq_train_opts;
@@ -40,5 +41,17 @@ typedef struct tq_train_result {
  * writes RUN_DIR/{config.cfg, metrics.csv, summary.json, checkpoint.bin} where RUN_DIR is
  * output.dir/experiment.name[/variant], or resume_dir. */
 tq_status tq_train(const tq_experiment *x, const tq_train_opts *o, tq_train_result *r, tq_err *e);
+
+/* What can be checked without a device before anything trains (cmd_train runs it for every
+ * sweep variant first): the compression settings, the model file, that every data file is a
+ * regular file, the dump and fault iterations against train.iterations, and that the run
+ * folder holds no completed or stopped run (unless o->force). */
+tq_status tq_train_check(const tq_experiment *x, const tq_train_opts *o, tq_err *e);
+
+/* SIGINT and SIGTERM: during training the current step finishes, a checkpoint is written
+ * (at the next multiple of compression.refit_every) and tq_train returns TQ_EINTR with the
+ * --resume command in the message; outside the training loop, or at a second signal, the
+ * process exits 130 at once (nothing half-written is ever complete-looking). */
+void tq_train_handle_signals(void);
 
 #endif

@@ -263,10 +263,9 @@ static tq_status scan(const char *path, const char *t, size_t n, scan_out *o, tq
         if (over || mag > lim)
           return tq_fail(e, TQ_EINPUT,
                          "%s:%d: '%s' = %s is out of range: a plain integer must lie in "
-                         "-2147483648..2147483647 (libconfig would silently wrap it to %d); no "
+                         "-2147483648..2147483647 (libconfig would silently wrap it); no "
                          "tailquant key takes a value this large",
-                         path, line, key, lit,
-                         (int)(uint32_t)(neg ? 0u - (uint32_t)mag : (uint32_t)mag));
+                         path, line, key, lit);
       }
       i = end;
       continue;
@@ -611,7 +610,8 @@ tq_status tq_cfg_string(const config_setting_t *g, const char *key, bool require
     char where[600], path[256];
     tq_cfg_where(s, file, where, sizeof where);
     tq_cfg_path(s, path, sizeof path);
-    return tq_fail(e, TQ_EINPUT, "%s: '%s' is longer than %zu characters", where, path, cap - 1);
+    return tq_fail(e, TQ_EINPUT, "%s: '%s' is %zu characters long; the limit is %zu", where, path,
+                   strlen(v), cap - 1);
   }
   snprintf(out, cap, "%s", v);
   return TQ_OK;

@@ -40,8 +40,11 @@ const char *tq_status_name(tq_status s) {
   case TQ_ECL: return "OpenCL error";
   case TQ_ENOMEM: return "out of memory";
   case TQ_EINTERNAL: return "internal error";
+  case TQ_EINTR: return "interrupted";
   }
   return "unknown error";
 }
 
-int tq_exit_code(tq_status s) { return s == TQ_OK ? 0 : (s == TQ_EINPUT ? 2 : 1); }
+int tq_exit_code(tq_status s) {
+  return s == TQ_OK ? 0 : s == TQ_EINPUT ? 2 : s == TQ_EINTR ? 130 : 1;
+}

@@ -13,6 +13,7 @@ typedef enum tq_status {
   TQ_ECL = 4,       /* an OpenCL or CLBlast call failed */
   TQ_ENOMEM = 5,    /* host or device memory exhausted */
   TQ_EINTERNAL = 6, /* a broken invariant: a bug in tailquant */
+  TQ_EINTR = 7,     /* stopped by SIGINT/SIGTERM after writing a checkpoint (exit 130) */
 } tq_status;
 
 typedef struct tq_err {
@@ -32,7 +33,8 @@ tq_status tq_wrap(tq_err *e, const char *fmt, ...) __attribute__((format(printf,
 void tq_err_clear(tq_err *e);
 const char *tq_status_name(tq_status s);
 
-/* Exit code the command line uses for a status: 2 for bad input, 1 for anything else. */
+/* Exit code the command line uses for a status: 2 for bad input, 130 for an interrupted run
+ * (as a shell reports SIGINT), 1 for anything else. */
 int tq_exit_code(tq_status s);
 
 #define TQ_TRY(expr)                                                                               \
