@@ -10,10 +10,12 @@
 # tail, g_min and alpha. Also writes RUNS_DIR/report.md (`tailquant report`).
 # Needs gnuplot (gnuplot-nox) and a built tailquant (tools/setup.sh).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { sed -n '2,12p' "$0"; exit 2; }
-runs=$1
-grad=${2:-}
+# Arguments are relative to the folder it is run from; then it works from the repository root.
+abs() { case $1 in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
+runs=$(abs "$1")
+grad=${2:+$(abs "$2")}
+cd "$(dirname "$0")/.."
 [ -d "$runs" ] || { echo "tools/plot.sh: $runs: no such folder" >&2; exit 2; }
 command -v gnuplot >/dev/null || { echo "tools/plot.sh: gnuplot is missing (apt-get install gnuplot-nox)" >&2; exit 1; }
 tq=build/tailquant
