@@ -1,15 +1,21 @@
-/* Per-tensor statistics for the tail fit (host/compress/tailfit.h, spec 7.3), no atomics,
- * shaped for POCL's CPU device (work-items of a group run as SIMD lanes; kernel bodies are
- * loop-free after unrolling, and neighbouring lanes read neighbouring elements):
+/* Per-tensor statistics for the tail fit (host/compress/tailfit.h, docs/math.md), no global
+ * atomics. Work-items of a group run as SIMD lanes on POCL's CPU device, so kernel bodies are
+ * loop-free after unrolling and neighbouring lanes read neighbouring elements:
  *   q_stats:  group g covers elements [g*L*Q_SE, (g+1)*L*Q_SE), work-item l reads elements
  *             g*L*Q_SE + j*L + l; per-group partial max|g| (finite values), sum|g|, non-zero
  *             and non-finite counts;
  *   q_edges:  M = max of the partials, edges e_j = M * R[j] (j = 0..112, as tailfit.c);
- *   q_hist:   the same element layout with Q_HE per work-item; bin j of a > 0 is the number of
+ *   q_hist*:  the same element layout with Q_HE per work-item; bin j of a > 0 is the number of
  *             edges e_0..e_111 below a, minus one (a binary search on the edges): exactly the
- *             bin tq_hist_bin settles on, since its loops stop at e_j < a <= e_{j+1}. Lane-
- *             private counts in local memory, summed per group;
- *   q_stats_reduce: sums the per-group partials in a fixed order. */
+ *             bin tq_hist_bin settles on, since its loops stop at e_j < a <= e_{j+1}. Two ways
+ *             to count (the device profile picks, host/cl/cl_devprofile.h): lane-private
+ *             counts in local memory summed per group (q_hist, q_hist_exact: 448 bytes per
+ *             work-item, for CPUs, where atomics are slow), or one count per group with local
+ *             atomics (q_hist_atomic, q_hist_atomic_exact: 896 bytes per group, for GPUs).
+ *             Counts are integers, so both give the same histogram. Groups of >= 112 items;
+ *   q_stats_reduce: sums the per-group partials in a fixed order.
+ * Q_FABS, Q_ISFINITE, Q_MIN, Q_MAX come from quant_codec.cl, which sorts (and so is loaded)
+ * before this file (host/cl/cl_runtime.c concatenates the kernel files in name order). */
 
 #define Q_HIST_BINS 112
 #define Q_HIST_BPD 16
@@ -94,7 +100,10 @@ inline int q_bin_guess(__local const float *le, float a, uint mbits) {
   return g;
 }
 
-/* Local size L >= 112; lh: 112 * L uints, le: 112 floats. phist[j * ngroups + g]. */
+/* Local size L >= 112; lh: 112 * L uints (lane l's count of bin b at lh[b * L + l]), le: 112
+ * floats. phist[j * ngroups + g]. Work-item l < 112 loads edge l and sums bin l: an if, not a
+ * loop over bins, because POCL 3.1's parallel-region pass fails ("Incoming edges to non-entry
+ * block") on a work-item-dependent loop after a barrier. */
 #define Q_HIST_KERNEL(NAME, BIN)                                                               \
   __kernel void NAME(__global const float *x, uint off, uint n, __global const float *edges,   \
                      __global uint *phist, uint ngroups, __local uint *lh, __local float *le) { \
@@ -121,6 +130,34 @@ inline int q_bin_guess(__local const float *le, float a, uint mbits) {
   }
 Q_HIST_KERNEL(q_hist, q_bin_guess(le, a, mbits))
 Q_HIST_KERNEL(q_hist_exact, q_bin_search(le, a))
+
+/* The same bins counted with local atomics into one 112-bin histogram per group (lh: 112
+ * uints, le: 112 floats; local size L >= 112); for GPUs, where these are fast and lane-private
+ * counts would not fit local memory (NVIDIA 48 KiB, the OpenCL minimum 32 KiB). */
+#define Q_HIST_ATOMIC_KERNEL(NAME, BIN)                                                        \
+  __kernel void NAME(__global const float *x, uint off, uint n, __global const float *edges,   \
+                     __global uint *phist, uint ngroups, __local uint *lh, __local float *le) { \
+    uint l = get_local_id(0), L = get_local_size(0), g = get_group_id(0);                      \
+    if (l < Q_HIST_BINS) {                                                                     \
+      le[l] = edges[l];                                                                        \
+      lh[l] = 0;                                                                               \
+    }                                                                                          \
+    uint mbits = as_uint(edges[Q_HIST_BINS]);                                                  \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                              \
+    uint base = g * L * Q_HE;                                                                  \
+    for (int j = 0; j < Q_HE; j++) {                                                           \
+      uint i = base + (uint)j * L + l;                                                         \
+      if (i < n) {                                                                             \
+        float a = Q_FABS(x[off + i]);                                                          \
+        int bin = BIN;                                                                         \
+        if (a > 0.0f && Q_ISFINITE(a) && bin >= 0) atomic_inc(&lh[bin]);                       \
+      }                                                                                        \
+    }                                                                                          \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                              \
+    if (l < Q_HIST_BINS) phist[l * ngroups + g] = lh[l];                                       \
+  }
+Q_HIST_ATOMIC_KERNEL(q_hist_atomic, q_bin_guess(le, a, mbits))
+Q_HIST_ATOMIC_KERNEL(q_hist_atomic_exact, q_bin_search(le, a))
 
 /* out[0..B) = histogram (if with_hist), out[B] = max bits, out[B+1] = sum bits,
  * out[B+2] = non-zero count, out[B+3] = non-finite count. Global size B. */

@@ -29,6 +29,7 @@ static void fill_info(tq_cl_devinfo *di) {
   cl_device_id d = di->device;
   info_string(d, CL_DEVICE_NAME, di->name, sizeof di->name);
   info_string(d, CL_DEVICE_OPENCL_C_VERSION, di->c_version, sizeof di->c_version);
+  info_string(d, CL_DRIVER_VERSION, di->driver, sizeof di->driver);
   char ext[8192];
   info_string(d, CL_DEVICE_EXTENSIONS, ext, sizeof ext);
   cl_device_type t = 0;
@@ -212,23 +213,87 @@ tq_status tq_cl_kernel_source(char **out, tq_err *e) {
 
 /* ---- context ------------------------------------------------------------------------- */
 
+/* The kernel file and line of physical line `line` of the concatenated source (which starts
+ * every file with a #line marker): for compilers that report lines of the whole source. */
+static bool source_location(const char *src, long line, char *file, size_t cap, long *fline) {
+  long phys = 1, start = 0;
+  file[0] = '\0';
+  for (const char *p = src; *p && phys <= line; p++) {
+    if (p == src || p[-1] == '\n') {
+      const char *q = p;
+      if (strncmp(q, "#line 1 \"", 9) == 0) {
+        q += 9;
+        size_t n = 0;
+        while (q[n] && q[n] != '"' && n + 1 < cap) n++;
+        memcpy(file, q, n);
+        file[n] = '\0';
+        start = phys; /* the marker's own line; the file's line 1 follows it */
+      }
+    }
+    if (*p == '\n') phys++;
+  }
+  *fline = line - start;
+  return file[0] != '\0' && line > start;
+}
+
+/* The build log with every "NAME:LINE:COL:" location that is not one of the kernel files
+ * (Oclgrind reports "input.cl:LINE" of the whole source, ignoring #line) followed by the kernel
+ * file and line it means. Caller frees; NULL when out of memory. */
+static char *locate_log(const char *log, const char *src) {
+  size_t cap = strlen(log) * 2 + 256, used = 0;
+  char *out = malloc(cap);
+  if (!out) return NULL;
+  for (const char *p = log; *p;) {
+    const char *eol = strchr(p, '\n');
+    size_t len = eol ? (size_t)(eol - p) + 1 : strlen(p);
+    char name[256];
+    long line = 0;
+    int col = 0, n = 0;
+    char file[256];
+    long fline = 0;
+    bool add = sscanf(p, "%255[^: \n]:%ld:%d:%n", name, &line, &col, &n) == 3 && n > 0 &&
+               !strstr(src, name) && source_location(src, line, file, sizeof file, &fline);
+    size_t need = len + (add ? strlen(file) + 64 : 0) + 1;
+    if (used + need >= cap) {
+      cap = (used + need) * 2;
+      char *grown = realloc(out, cap);
+      if (!grown) {
+        free(out);
+        return NULL;
+      }
+      out = grown;
+    }
+    if (add) used += (size_t)snprintf(out + used, cap - used, "%s:%ld:%d: ", file, fline, col);
+    memcpy(out + used, p, len);
+    used += len;
+    p += len;
+  }
+  out[used] = '\0';
+  return out;
+}
+
 static tq_status build_program(tq_cl *cl, tq_err *e) {
   char *src = NULL;
   TQ_TRY(tq_cl_kernel_source(&src, e));
   cl_int rc;
   const char *srcs[1] = {src};
   cl->program = clCreateProgramWithSource(cl->ctx, 1, srcs, NULL, &rc);
-  free(src);
+  if (rc != CL_SUCCESS) free(src);
   TQ_TRY(TQ_CL(rc, e));
   /* OpenCL C 1.2 is what every target (POCL 3, NVIDIA, AMD, Intel) accepts. */
   rc = clBuildProgram(cl->program, 1, &cl->info.device, "-cl-std=CL1.2", NULL, NULL);
+  size_t loglen = 0;
+  clGetProgramBuildInfo(cl->program, cl->info.device, CL_PROGRAM_BUILD_LOG, 0, NULL, &loglen);
+  char *raw = calloc(loglen + 1, 1);
+  if (raw && loglen)
+    clGetProgramBuildInfo(cl->program, cl->info.device, CL_PROGRAM_BUILD_LOG, loglen, raw, NULL);
+  char *log = raw ? locate_log(raw, src) : NULL;
+  free(raw);
+  free(src);
+  /* Drivers log a newline or two for a clean build. */
+  bool said = false;
+  for (const char *p = log; p && *p && !said; p++) said = !isspace((unsigned char)*p);
   if (rc != CL_SUCCESS) {
-    size_t loglen = 0;
-    clGetProgramBuildInfo(cl->program, cl->info.device, CL_PROGRAM_BUILD_LOG, 0, NULL, &loglen);
-    char *log = calloc(loglen + 1, 1);
-    if (log)
-      clGetProgramBuildInfo(cl->program, cl->info.device, CL_PROGRAM_BUILD_LOG, loglen, log,
-                            NULL);
     /* The whole log goes to stderr; the message carries its start. */
     fprintf(stderr, "OpenCL build log for %s:\n%s\n", cl->info.name, log ? log : "(none)");
     tq_fail(e, TQ_ECL, "building the kernels for %s failed with %s; build log:\n%.1500s",
@@ -236,6 +301,8 @@ static tq_status build_program(tq_cl *cl, tq_err *e) {
     free(log);
     return TQ_ECL;
   }
+  if (said) cl->build_log = log;
+  else free(log);
   return TQ_OK;
 }
 
@@ -246,10 +313,13 @@ tq_status tq_cl_new_queue(const tq_cl *cl, cl_command_queue *out, tq_err *e) {
   return TQ_CL(rc, e);
 }
 
-tq_status tq_cl_open(tq_cl *cl, const char *spec, bool profiling, tq_err *e) {
+tq_status tq_cl_open_as(tq_cl *cl, const char *spec, const char *profile, bool profiling,
+                        tq_err *e) {
   memset(cl, 0, sizeof *cl);
   cl->profiling = profiling;
   TQ_TRY(tq_cl_select_device(spec, &cl->info, e));
+  TQ_TRY(tq_devprofile_choose(cl->info.type, profile, &cl->profile, e));
+  cl->quirks = tq_cl_quirks_for(cl->info.platform_name);
   cl_int rc;
   cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)cl->info.platform,
                                    0};
@@ -268,6 +338,10 @@ tq_status tq_cl_open(tq_cl *cl, const char *spec, bool profiling, tq_err *e) {
   return s;
 }
 
+tq_status tq_cl_open(tq_cl *cl, const char *spec, bool profiling, tq_err *e) {
+  return tq_cl_open_as(cl, spec, NULL, profiling, e);
+}
+
 void tq_cl_close(tq_cl *cl) {
   if (cl->queue) {
     clFinish(cl->queue);
@@ -275,6 +349,8 @@ void tq_cl_close(tq_cl *cl) {
   }
   if (cl->program) clReleaseProgram(cl->program);
   if (cl->ctx) clReleaseContext(cl->ctx);
+  free(cl->build_log);
+  cl->build_log = NULL;
   cl->queue = NULL;
   cl->program = NULL;
   cl->ctx = NULL;
@@ -329,15 +405,44 @@ void tq_cl_release(cl_mem *buf) {
   }
 }
 
-tq_status tq_cl_run1d(const tq_cl *cl, cl_kernel k, size_t global, size_t local,
-                      const tq_karg *args, int nargs, const char *what, tq_err *e) {
+static tq_status set_args(cl_kernel k, const tq_karg *args, int nargs, const char *what,
+                          tq_err *e) {
   for (int i = 0; i < nargs; i++) {
     cl_int rc = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].ptr);
     if (rc != CL_SUCCESS)
       return tq_fail(e, TQ_ECL, "clSetKernelArg(%s, arg %d) failed with %s (%d)", what, i,
                      tq_cl_error_name(rc), rc);
   }
+  return TQ_OK;
+}
+
+/* The device's word on a launch of `items` work-items per group, asked after the arguments
+ * are set (CL_KERNEL_LOCAL_MEM_SIZE then counts the __local arguments). */
+tq_status tq_cl_check_fit(const tq_cl *cl, cl_kernel k, size_t items, const char *what,
+                         tq_err *e) {
+  size_t kmax = 0;
+  cl_ulong lmem = 0;
+  TQ_TRY(TQ_CL(clGetKernelWorkGroupInfo(k, cl->info.device, CL_KERNEL_WORK_GROUP_SIZE,
+                                        sizeof kmax, &kmax, NULL), e));
+  TQ_TRY(TQ_CL(clGetKernelWorkGroupInfo(k, cl->info.device, CL_KERNEL_LOCAL_MEM_SIZE,
+                                        sizeof lmem, &lmem, NULL), e));
+  if (items > kmax)
+    return tq_fail(e, TQ_ECL,
+                   "%s: a work-group of %zu items is more than %s allows for this kernel (%zu, "
+                   "CL_KERNEL_WORK_GROUP_SIZE)", what, items, cl->info.name, kmax);
+  if (lmem > cl->info.local_mem)
+    return tq_fail(e, TQ_ECL,
+                   "%s: needs %llu bytes of local memory per work-group; %s has %llu "
+                   "(CL_DEVICE_LOCAL_MEM_SIZE)", what, (unsigned long long)lmem, cl->info.name,
+                   (unsigned long long)cl->info.local_mem);
+  return TQ_OK;
+}
+
+tq_status tq_cl_run1d(const tq_cl *cl, cl_kernel k, size_t global, size_t local,
+                      const tq_karg *args, int nargs, const char *what, tq_err *e) {
+  TQ_TRY(set_args(k, args, nargs, what, e));
   if (global == 0) return TQ_OK;
+  if (local) TQ_TRY(tq_cl_check_fit(cl, k, local, what, e));
   size_t g = global;
   if (local) g = (global + local - 1) / local * local;
   /* An event only when profiling: creating one per kernel is not free on every driver. */
@@ -357,17 +462,14 @@ tq_status tq_cl_runnd(const tq_cl *cl, cl_kernel k, int dims, const size_t *glob
                       tq_err *e) {
   if (dims < 1 || dims > 3)
     return tq_fail(e, TQ_EINTERNAL, "%s: %d-D range (1 to 3 allowed)", what, dims);
-  for (int i = 0; i < nargs; i++) {
-    cl_int rc = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].ptr);
-    if (rc != CL_SUCCESS)
-      return tq_fail(e, TQ_ECL, "clSetKernelArg(%s, arg %d) failed with %s (%d)", what, i,
-                     tq_cl_error_name(rc), rc);
-  }
-  size_t g[3];
+  TQ_TRY(set_args(k, args, nargs, what, e));
+  size_t g[3], items = 1;
   for (int d = 0; d < dims; d++) {
     if (global[d] == 0) return TQ_OK;
     g[d] = local ? (global[d] + local[d] - 1) / local[d] * local[d] : global[d];
+    if (local) items *= local[d];
   }
+  if (local) TQ_TRY(tq_cl_check_fit(cl, k, items, what, e));
   cl_event ev = NULL;
   cl_int rc = clEnqueueNDRangeKernel(cl->queue, k, (cl_uint)dims, NULL, g, local, 0, NULL,
                                      cl->profiling ? &ev : NULL);
@@ -380,11 +482,39 @@ tq_status tq_cl_runnd(const tq_cl *cl, cl_kernel k, int dims, const size_t *glob
   return TQ_OK;
 }
 
-void tq_cl_local2(const tq_cl *cl, size_t n0, size_t n1, size_t local[3]) {
-  size_t cap = cl->info.max_work_group && cl->info.max_work_group < 1024 ? cl->info.max_work_group
-                                                                         : 1024;
-  size_t l0 = (n0 + 15) / 16 * 16;
-  if (l0 > cap) l0 = cap >= 256 ? 256 : cap;
+size_t tq_cl_group_cap(const tq_cl *cl, cl_kernel k) {
+  size_t kmax = 0;
+  if (clGetKernelWorkGroupInfo(k, cl->info.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax,
+                               NULL) != CL_SUCCESS || kmax == 0)
+    kmax = cl->info.max_work_group ? cl->info.max_work_group : 1;
+  size_t cap = cl->profile && cl->profile->max_group ? cl->profile->max_group : 1024;
+  return kmax < cap ? kmax : cap;
+}
+
+size_t tq_cl_lane_multiple(const tq_cl *cl, cl_kernel k) {
+  if (cl->profile && cl->profile->lane_multiple) return cl->profile->lane_multiple;
+  size_t m = 0;
+  if (clGetKernelWorkGroupInfo(k, cl->info.device, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
+                               sizeof m, &m, NULL) != CL_SUCCESS || m == 0)
+    m = 1;
+  return m;
+}
+
+/* x rounded down to a multiple of m, at least 1 (or x itself when m > x). */
+static size_t floor_multiple(size_t x, size_t m) {
+  if (m <= 1 || x < m) return x ? x : 1;
+  return x / m * m;
+}
+
+size_t tq_cl_group1d(const tq_cl *cl, cl_kernel k, size_t want) {
+  size_t cap = tq_cl_group_cap(cl, k);
+  return floor_multiple(want < cap ? want : cap, tq_cl_lane_multiple(cl, k));
+}
+
+void tq_cl_local2(const tq_cl *cl, cl_kernel k, size_t n0, size_t n1, size_t local[3]) {
+  size_t cap = tq_cl_group_cap(cl, k), lane = tq_cl_lane_multiple(cl, k);
+  size_t l0 = (n0 + lane - 1) / lane * lane;
+  if (l0 > cap) l0 = floor_multiple(cap >= 256 ? 256 : cap, lane);
   size_t l1 = 1;
   for (size_t d = cap / l0; d > 1; d--)
     if (n1 % d == 0) {
@@ -396,11 +526,12 @@ void tq_cl_local2(const tq_cl *cl, size_t n0, size_t n1, size_t local[3]) {
   local[2] = 1;
 }
 
-void tq_cl_local_image(const tq_cl *cl, size_t w, size_t h, size_t n, size_t local[3]) {
-  size_t cap = cl->info.max_work_group && cl->info.max_work_group < 1024 ? cl->info.max_work_group
-                                                                         : 1024;
-  size_t l0 = (w + 7) / 8 * 8;
-  if (l0 > cap) l0 = cap;
+void tq_cl_local_image(const tq_cl *cl, cl_kernel k, size_t w, size_t h, size_t n,
+                       size_t local[3]) {
+  size_t cap = tq_cl_group_cap(cl, k), lane = tq_cl_lane_multiple(cl, k);
+  if (cl->profile && cl->profile->lane_multiple) lane = 8; /* CPU: rows of 8 lanes pack well */
+  size_t l0 = (w + lane - 1) / lane * lane;
+  if (l0 > cap) l0 = floor_multiple(cap, lane);
   size_t l1 = 1, l2 = 1;
   for (size_t d = h; d >= 1; d--) /* a divisor of h: dimension 1 is not rounded */
     if (h % d == 0 && l0 * d <= cap) {

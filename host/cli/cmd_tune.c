@@ -255,6 +255,8 @@ static tq_status tune(const char *device, const char **models, int nmodels, int 
                       double minutes, bool dry, tq_err *e) {
   tq_cl_devinfo d;
   TQ_TRY(tq_cl_select_device(device, &d, e));
+  const tq_devprofile *prof = NULL;
+  TQ_TRY(tq_devprofile_choose(d.type, NULL, &prof, e));
   static tq_gemm_shape shapes[MAX_SHAPES];
   int ns = 0;
   for (int i = 0; i < nmodels; i++) {
@@ -265,7 +267,7 @@ static tq_status tune(const char *device, const char **models, int nmodels, int 
     int kept = 0;
     for (int j = ns; j < ns + got; j++) {
       const tq_gemm_shape *g = &shapes[j];
-      if (tq_net_gemm_uses_clblast(g->ta, g->tb, true, g->m, g->n, g->k)) shapes[ns + kept++] = *g;
+      if (tq_net_gemm_uses_clblast(prof, g->ta, g->tb, true, g->m, g->n, g->k)) shapes[ns + kept++] = *g;
     }
     got = kept;
     for (int j = ns; j < ns + got; j++) {

@@ -9,12 +9,14 @@
 #include "compress/quant_ref.h"
 #include "util/fileio.h"
 
-/* Work-group shapes of kernels/quant_stats.cl and quant_codec.cl (see there). */
+/* Work-group shapes of kernels/quant_stats.cl and quant_codec.cl (see there). q_stats' group
+ * size is fixed: its partial sums, and so sum|g| to the last bit, follow it. The histogram's
+ * and the encoder's are not (integer counts; per-element codes) and are sized per device
+ * (size_groups). */
 #define STATS_L 256u        /* q_stats local size */
 #define STATS_E 32u         /* = Q_SE: elements per q_stats work-item */
-#define HIST_L 128u         /* q_hist local size (>= 113) */
 #define HIST_E 64u          /* = Q_HE: elements per q_hist work-item */
-#define EDGES_L 128u        /* q_edges: one group */
+#define EDGES_L 128u        /* q_edges: one group, at most this size */
 #define SRED_WORDS (TQ_HIST_BINS + 4)
 
 typedef struct tstate {
@@ -36,6 +38,7 @@ struct tq_compressor {
   tq_tensor_desc *t;
   tstate *st;
   cl_kernel k_stats, k_edges, k_hist, k_hist_exact, k_reduce, k_npart, k_nfin, k_enc, k_ef_add;
+  size_t hist_l, hist_lmem, edges_l, enc_big, enc_small; /* work-group sizes for this device */
   cl_mem pmax, psum, pcnt, phist, edges, sred, ratios, levels, scales, parts, words, resid;
   uint32_t sred_host[SRED_WORDS];
   /* Kernel events of the current encode call, kept only when the queue profiles. */
@@ -49,6 +52,7 @@ static tq_status run(tq_compressor *c, cl_kernel k, size_t global, size_t local,
                      const tq_karg *args, int nargs, const char *what, tq_err *e) {
   if (!c->cl.profiling || c->nev >= 8) return tq_cl_run1d(&c->cl, k, global, local, args, nargs, what, e);
   TQ_TRY(tq_cl_run1d(&c->cl, k, 0, local, args, nargs, what, e)); /* sets the arguments */
+  if (local) TQ_TRY(tq_cl_check_fit(&c->cl, k, local, what, e));
   size_t g = local ? (global + local - 1) / local * local : global;
   cl_int rc = clEnqueueNDRangeKernel(c->cl.queue, k, 1, NULL, &g, local ? &local : NULL, 0, NULL,
                                      &c->ev[c->nev]);
@@ -65,7 +69,7 @@ static tq_status run(tq_compressor *c, cl_kernel k, size_t global, size_t local,
 /* Sums (and releases) the kept events: seconds the device spent in kernels. */
 static double take_events(tq_compressor *c) {
   double t = 0;
-  const char *verbose = getenv("TQ_PROFILE_KERNELS");
+  const char *verbose = getenv("TAILQUANT_PROFILE_KERNELS");
   for (int i = 0; i < c->nev; i++) {
     cl_ulong t0 = 0, t1 = 0;
     clWaitForEvents(1, &c->ev[i]);
@@ -84,8 +88,74 @@ static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
 /* Encode work-group size: 256 work-items (8192 elements per group) for large tensors, 64 for
- * small ones so that a group is not mostly padding. */
-static size_t enc_local(size_t n) { return n >= 8192u * 4u ? 256u : 64u; }
+ * small ones so that a group is not mostly padding (both lowered to what the device allows). */
+static size_t enc_local(const tq_compressor *c, size_t n) {
+  return n >= 8192u * 4u ? c->enc_big : c->enc_small;
+}
+
+/* Local memory a kernel already uses before its __local arguments are set. */
+static cl_ulong static_local(const tq_cl *cl, cl_kernel k) {
+  cl_ulong b = 0;
+  clGetKernelWorkGroupInfo(k, cl->info.device, CL_KERNEL_LOCAL_MEM_SIZE, sizeof b, &b, NULL);
+  return b;
+}
+
+/* Work-group sizes from what the device and each kernel report, checked before any tensor is
+ * encoded, so that a device that cannot run a kernel says so when the compressor is made
+ * (before training) rather than at the first launch. The histogram's kind comes from the
+ * device profile, unless local memory decides: lane-private counts need 112 x 448 bytes (49
+ * KiB) at the least, more than NVIDIA (48 KiB) or the OpenCL minimum (32 KiB) offer, so such a
+ * device counts with local atomics whatever its profile. */
+static tq_status size_groups(tq_compressor *c, const char **hist_kernel, tq_err *e) {
+  const tq_cl *cl = &c->cl;
+  const cl_ulong lmem = cl->info.local_mem;
+  const char *dev = cl->info.name;
+  if (tq_cl_group_cap(cl, c->k_stats) < STATS_L || static_local(cl, c->k_stats) + 16u * STATS_L > lmem)
+    return tq_fail(e, TQ_ECL,
+                   "%s cannot run q_stats with %u work-items per group and %u bytes of local "
+                   "memory (it allows %zu items, %llu bytes): the statistics pass needs both; "
+                   "use another device (device.spec, workers.devices)",
+                   dev, STATS_L, 16u * STATS_L, tq_cl_group_cap(cl, c->k_stats),
+                   (unsigned long long)lmem);
+  c->edges_l = EDGES_L;
+  if (tq_cl_group_cap(cl, c->k_edges) < EDGES_L)
+    return tq_fail(e, TQ_ECL, "%s runs q_edges with at most %zu work-items per group; it needs %u",
+                   dev, tq_cl_group_cap(cl, c->k_edges), EDGES_L);
+  c->enc_big = tq_cl_group1d(cl, c->k_enc, 256);
+  c->enc_small = tq_cl_group1d(cl, c->k_enc, 64);
+  const tq_devprofile *p = cl->profile;
+  size_t want = p ? p->hist_group : 128;
+  cl_ulong base = 4u * TQ_HIST_BINS; /* the edges */
+  bool atomic = p && p->hist == TQ_HIST_LOCAL_ATOMICS;
+  if (!atomic) {
+    size_t fit = lmem > base ? (size_t)((lmem - base) / (4u * TQ_HIST_BINS)) : 0;
+    if (fit < want) want = fit / 16 * 16 >= TQ_HIST_BINS ? fit / 16 * 16 : fit;
+    if (want < TQ_HIST_BINS) {
+      atomic = true; /* too little local memory for lane-private counts */
+      want = p ? p->hist_group : 128;
+    }
+  }
+  *hist_kernel = atomic ? "q_hist_atomic" : "q_hist";
+  c->hist_l = want;
+  c->hist_lmem = atomic ? 4u * TQ_HIST_BINS : 4u * TQ_HIST_BINS * want;
+  return TQ_OK;
+}
+
+/* After the histogram kernels exist: their own limits on this device. */
+static tq_status check_hist(tq_compressor *c, tq_err *e) {
+  const tq_cl *cl = &c->cl;
+  size_t cap = tq_cl_group_cap(cl, c->k_hist);
+  if (cap < c->hist_l) c->hist_l = cap;
+  if (c->hist_l < TQ_HIST_BINS)
+    return tq_fail(e, TQ_ECL,
+                   "%s runs the histogram kernel with at most %zu work-items per group; it needs "
+                   "%d (one per bin)", cl->info.name, cap, TQ_HIST_BINS);
+  if (static_local(cl, c->k_hist) + c->hist_lmem + 4u * TQ_HIST_BINS > cl->info.local_mem)
+    return tq_fail(e, TQ_ECL, "%s has %llu bytes of local memory, too few for the histogram "
+                   "kernel (%zu bytes)", cl->info.name, (unsigned long long)cl->info.local_mem,
+                   c->hist_lmem + 4u * TQ_HIST_BINS);
+  return TQ_OK;
+}
 
 void tq_compressor_free(tq_compressor *c) {
   if (!c) return;
@@ -132,7 +202,6 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
     if (!t->compressed || s != TQ_OK) continue;
     max_words = max_sz(max_words, tq_packed_words(n, cfg->bits));
     max_sg = max_sz(max_sg, ceil_div(n, STATS_L * STATS_E));
-    max_hg = max_sz(max_hg, ceil_div(n, HIST_L * HIST_E));
     if (tq_method_is_bucketed(cfg->method)) {
       t->bucket = cfg->bucket == 0 || cfg->bucket > n ? (uint32_t)n : cfg->bucket;
       t->nb = (uint32_t)((n + t->bucket - 1) / t->bucket);
@@ -155,8 +224,17 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
                       "q_norm_fin", enc_name, "q_ef_add"};
   cl_kernel *kp[] = {&c->k_stats, &c->k_edges, &c->k_hist, &c->k_reduce, &c->k_npart,
                      &c->k_nfin, &c->k_enc, &c->k_ef_add};
-  for (int i = 0; s == TQ_OK && i < 8; i++) s = tq_cl_kernel(cl, kn[i], kp[i], e);
-  if (s == TQ_OK) s = tq_cl_kernel(cl, "q_hist_exact", &c->k_hist_exact, e);
+  for (int i = 0; s == TQ_OK && i < 8; i++)
+    if (i != 2) s = tq_cl_kernel(cl, kn[i], kp[i], e);
+  const char *hk = NULL;
+  char hk_exact[32];
+  if (s == TQ_OK) s = size_groups(c, &hk, e);
+  if (s == TQ_OK) s = tq_cl_kernel(cl, hk, &c->k_hist, e);
+  snprintf(hk_exact, sizeof hk_exact, "%s_exact", hk ? hk : "q_hist");
+  if (s == TQ_OK) s = tq_cl_kernel(cl, hk_exact, &c->k_hist_exact, e);
+  if (s == TQ_OK) s = check_hist(c, e);
+  for (int i = 0; s == TQ_OK && i < ntensors; i++)
+    if (c->st[i].compressed) max_hg = max_sz(max_hg, ceil_div(tensors[i].count, c->hist_l * HIST_E));
   struct {
     cl_mem *m;
     size_t bytes;
@@ -229,22 +307,22 @@ static tq_status device_stats(tq_compressor *c, cl_mem x, cl_uint xoff, cl_uint 
   tq_karg a1[] = {TQ_ARG(x),       TQ_ARG(xoff),       TQ_ARG(n),
                   TQ_ARG(c->pmax), TQ_ARG(c->psum),    TQ_ARG(c->pcnt),
                   TQ_LOCAL(4 * STATS_L), TQ_LOCAL(4 * STATS_L), TQ_LOCAL(8 * STATS_L)};
-  TQ_TRY(run(c, c->k_stats, (size_t)nsg * STATS_L, STATS_L, a1, 9, "q_stats", e));
+  TQ_TRY(run(c, c->k_stats, (size_t)nsg * STATS_L, STATS_L, a1, TQ_NARGS(a1), "q_stats", e));
   if (hist) {
-    nhg = (cl_uint)ceil_div(n, HIST_L * HIST_E);
+    nhg = (cl_uint)ceil_div(n, c->hist_l * HIST_E);
     tq_karg a2[] = {TQ_ARG(c->pmax), TQ_ARG(nsg), TQ_ARG(c->ratios), TQ_ARG(c->edges),
                     TQ_LOCAL(4)};
-    TQ_TRY(run(c, c->k_edges, EDGES_L, EDGES_L, a2, 5, "q_edges", e));
+    TQ_TRY(run(c, c->k_edges, c->edges_l, c->edges_l, a2, TQ_NARGS(a2), "q_edges", e));
     tq_karg a3[] = {TQ_ARG(x),         TQ_ARG(xoff), TQ_ARG(n),
                     TQ_ARG(c->edges),  TQ_ARG(c->phist), TQ_ARG(nhg),
-                    TQ_LOCAL(4 * TQ_HIST_BINS * HIST_L), TQ_LOCAL(4 * TQ_HIST_BINS)};
-    TQ_TRY(run(c, exact ? c->k_hist_exact : c->k_hist, (size_t)nhg * HIST_L, HIST_L, a3, 8,
-               exact ? "q_hist_exact" : "q_hist", e));
+                    TQ_LOCAL(c->hist_lmem), TQ_LOCAL(4 * TQ_HIST_BINS)};
+    TQ_TRY(run(c, exact ? c->k_hist_exact : c->k_hist, (size_t)nhg * c->hist_l, c->hist_l, a3,
+               TQ_NARGS(a3), exact ? "q_hist_exact" : "q_hist", e));
   }
   cl_int wh = hist ? 1 : 0;
   tq_karg a4[] = {TQ_ARG(c->pmax), TQ_ARG(c->psum), TQ_ARG(c->pcnt), TQ_ARG(c->phist),
                   TQ_ARG(nsg), TQ_ARG(nhg), TQ_ARG(wh), TQ_ARG(c->sred)};
-  TQ_TRY(run(c, c->k_reduce, TQ_HIST_BINS, 0, a4, 8, "q_stats_reduce", e));
+  TQ_TRY(run(c, c->k_reduce, TQ_HIST_BINS, 0, a4, TQ_NARGS(a4), "q_stats_reduce", e));
   TQ_TRY(tq_cl_read(&c->cl, c->sred, 0, sizeof c->sred_host, c->sred_host, e));
   memset(st, 0, sizeof *st);
   st->n = n;
@@ -301,7 +379,7 @@ tq_status tq_compressor_encode(tq_compressor *c, cl_mem grad, uint32_t iteration
   if (ef) {
     cl_uint roff = (cl_uint)ts->roff;
     tq_karg a[] = {TQ_ARG(grad), TQ_ARG(goff), TQ_ARG(c->resid), TQ_ARG(roff), TQ_ARG(n)};
-    TQ_TRY(run(c, c->k_ef_add, n, 0, a, 5, "q_ef_add", e));
+    TQ_TRY(run(c, c->k_ef_add, n, 0, a, TQ_NARGS(a), "q_ef_add", e));
     x = c->resid;
     xoff = roff;
   }
@@ -355,28 +433,28 @@ tq_status tq_compressor_encode(tq_compressor *c, cl_mem grad, uint32_t iteration
                                     d->levels, 0, NULL, NULL), e));
   cl_int nlev = d->nlev;
   cl_uint nwords = (cl_uint)tq_packed_words(n, cfg->bits);
-  const size_t el = enc_local(n), eglobal = ceil_div(n, 32u * el) * el;
+  const size_t el = enc_local(c, n), eglobal = ceil_div(n, 32u * el) * el;
   cl_uint seed = cfg->seed, worker = c->worker, iter = iteration, tid = (cl_uint)tensor;
   if (trunc) {
     tq_karg a[] = {TQ_ARG(x),      TQ_ARG(xoff),   TQ_ARG(n),      TQ_ARG(c->levels),
                    TQ_ARG(nlev),   TQ_ARG(seed),   TQ_ARG(worker), TQ_ARG(iter),
                    TQ_ARG(tid),    TQ_ARG(c->words), TQ_ARG(nwords), TQ_ARG(ef),
                    TQ_LOCAL(32u * el)};
-    TQ_TRY(run(c, c->k_enc, eglobal, el, a, 13, "q_encode_table", e));
+    TQ_TRY(run(c, c->k_enc, eglobal, el, a, TQ_NARGS(a), "q_encode_table", e));
   } else {
     cl_uint bucket = ts->bucket, sub = ts->sub, per = ts->per, np = ts->nparts, nb = ts->nb;
     cl_int maxnorm = cfg->method == TQ_METHOD_QSGDINF ? 1 : 0;
     tq_karg a1[] = {TQ_ARG(x),   TQ_ARG(xoff), TQ_ARG(n),       TQ_ARG(bucket), TQ_ARG(sub),
                     TQ_ARG(per), TQ_ARG(np),   TQ_ARG(maxnorm), TQ_ARG(c->parts)};
-    TQ_TRY(run(c, c->k_npart, np, 0, a1, 9, "q_norm_part", e));
+    TQ_TRY(run(c, c->k_npart, np, 0, a1, TQ_NARGS(a1), "q_norm_part", e));
     tq_karg a2[] = {TQ_ARG(c->parts), TQ_ARG(per), TQ_ARG(nb), TQ_ARG(maxnorm),
                     TQ_ARG(c->scales)};
-    TQ_TRY(run(c, c->k_nfin, nb, 0, a2, 5, "q_norm_fin", e));
+    TQ_TRY(run(c, c->k_nfin, nb, 0, a2, TQ_NARGS(a2), "q_norm_fin", e));
     tq_karg a3[] = {TQ_ARG(x),      TQ_ARG(xoff),      TQ_ARG(n),      TQ_ARG(c->levels),
                     TQ_ARG(nlev),   TQ_ARG(bucket),    TQ_ARG(c->scales), TQ_ARG(seed),
                     TQ_ARG(worker), TQ_ARG(iter),      TQ_ARG(tid),    TQ_ARG(c->words),
                     TQ_ARG(nwords), TQ_ARG(ef),        TQ_LOCAL(32u * el)};
-    TQ_TRY(run(c, c->k_enc, eglobal, el, a3, 15, "q_encode_bucket", e));
+    TQ_TRY(run(c, c->k_enc, eglobal, el, a3, TQ_NARGS(a3), "q_encode_bucket", e));
     TQ_TRY(TQ_CL(clEnqueueReadBuffer(c->cl.queue, c->scales, CL_FALSE, 0, 4u * (size_t)nb,
                                      parts.scales, 0, NULL, NULL), e));
   }
@@ -471,7 +549,7 @@ tq_status tq_decoder_accumulate(tq_decoder *d, const uint8_t *msg, size_t len, i
   TQ_TRY(tq_cl_write(&d->cl, d->words, 0, 4 * m.payload_words, m.payload, e));
   if (m.h.method == TQ_METHOD_NONE) {
     tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(n), TQ_ARG(weight), TQ_ARG(out), TQ_ARG(ooff)};
-    return tq_cl_run1d(&d->cl, d->k_f32, n, 0, a, 5, "q_decode_f32", e);
+    return tq_cl_run1d(&d->cl, d->k_f32, n, 0, a, TQ_NARGS(a), "q_decode_f32", e);
   }
   TQ_TRY(tq_cl_write(&d->cl, d->levels, 0, 4u * (size_t)m.h.nlev, m.levels, e));
   cl_int bits = m.h.bits, nlev = m.h.nlev;
@@ -482,9 +560,9 @@ tq_status tq_decoder_accumulate(tq_decoder *d, const uint8_t *msg, size_t len, i
     tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(n),    TQ_ARG(bits),      TQ_ARG(d->levels),
                    TQ_ARG(nlev),     TQ_ARG(bucket), TQ_ARG(d->scales), TQ_ARG(weight),
                    TQ_ARG(out),      TQ_ARG(ooff)};
-    return tq_cl_run1d(&d->cl, d->k_bucket, groups, 0, a, 10, "q_decode_bucket", e);
+    return tq_cl_run1d(&d->cl, d->k_bucket, groups, 0, a, TQ_NARGS(a), "q_decode_bucket", e);
   }
   tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(n),      TQ_ARG(bits), TQ_ARG(d->levels),
                  TQ_ARG(nlev),     TQ_ARG(weight), TQ_ARG(out),  TQ_ARG(ooff)};
-  return tq_cl_run1d(&d->cl, d->k_table, groups, 0, a, 8, "q_decode_table", e);
+  return tq_cl_run1d(&d->cl, d->k_table, groups, 0, a, TQ_NARGS(a), "q_decode_table", e);
 }

@@ -13,7 +13,10 @@
 #include "nn/net.h"
 #include "util/fileio.h"
 
-#define MAX_DEVICES 8
+#define MAX_DEVICES 8 /* distinct devices in workers.devices */
+/* Device slots (a context each): one per distinct device, plus one per worker and one for the
+ * server on a device whose driver wants a context per thread (tq_cl_quirks). */
+#define MAX_SLOTS (MAX_DEVICES + TQ_MAX_WORKERS + 1)
 
 typedef struct device_slot {
   char spec[128];
@@ -46,7 +49,8 @@ struct tq_cluster {
   tq_cluster_cfg cfg;
   const tq_model *m;
   int ndev;
-  device_slot dev[MAX_DEVICES];
+  device_slot dev[MAX_SLOTS];
+  int server_slot;
   tq_cl server_cl;
   tq_net server;
   bool server_made;
@@ -82,9 +86,26 @@ bool tq_cluster_is_local(const tq_cluster *c, int worker) {
 
 /* ---- devices ----------------------------------------------------------------------------- */
 
+static tq_status open_slot(tq_cluster *c, const tq_cl_devinfo *info, int *slot, tq_err *e) {
+  if (c->ndev == MAX_SLOTS) return tq_fail(e, TQ_EINTERNAL, "more than %d device slots", MAX_SLOTS);
+  device_slot *s = &c->dev[c->ndev];
+  snprintf(s->spec, sizeof s->spec, "%d:%d", info->platform_index, info->device_index);
+  TQ_TRY(tq_cl_open_as(&s->cl, s->spec, c->cfg.device_profile, c->cfg.profiling, e));
+  s->open = true;
+  *slot = c->ndev++;
+  return TQ_OK;
+}
+
+/* Opens every device named in workers.devices once and shares its context between the workers
+ * placed on it (each gets its own queue), except on a device whose driver runs one kernel at a
+ * time per context (Oclgrind): there every worker, and the server, gets a context of its own,
+ * so that N host threads can use it. */
 static tq_status open_devices(tq_cluster *c, int *worker_dev, tq_err *e) {
   char list[512];
-  snprintf(list, sizeof list, "%s", c->cfg.devices && c->cfg.devices[0] ? c->cfg.devices : "auto");
+  const char *want = c->cfg.devices && c->cfg.devices[0] ? c->cfg.devices : "auto";
+  if (strlen(want) >= sizeof list)
+    return tq_fail(e, TQ_EINPUT, "workers.devices: longer than %zu characters", sizeof list - 1);
+  snprintf(list, sizeof list, "%s", want);
   char *save = NULL;
   int nspec = 0;
   int spec_dev[MAX_DEVICES];
@@ -97,17 +118,20 @@ static tq_status open_devices(tq_cluster *c, int *worker_dev, tq_err *e) {
     int found = -1;
     for (int d = 0; d < c->ndev && found < 0; d++)
       if (c->dev[d].cl.info.device == info.device) found = d;
-    if (found < 0) {
-      found = c->ndev;
-      device_slot *s = &c->dev[c->ndev++];
-      snprintf(s->spec, sizeof s->spec, "%d:%d", info.platform_index, info.device_index);
-      TQ_TRY(tq_cl_open(&s->cl, s->spec, c->cfg.profiling, e));
-      s->open = true;
-    }
+    if (found < 0) TQ_TRY(open_slot(c, &info, &found, e));
     spec_dev[nspec++] = found;
   }
   if (nspec == 0) return tq_fail(e, TQ_EINPUT, "workers.devices is empty");
-  for (int w = 0; w < c->cfg.workers; w++) worker_dev[w] = spec_dev[w % nspec];
+  int users[MAX_SLOTS] = {0};
+  c->server_slot = 0;
+  users[0] = 1; /* the server runs on the first device */
+  for (int w = 0; w < c->cfg.workers; w++) {
+    int d = spec_dev[w % nspec];
+    if (c->dev[d].cl.quirks.context_per_thread && users[d] > 0 && tq_cluster_is_local(c, w))
+      TQ_TRY(open_slot(c, &c->dev[d].cl.info, &d, e));
+    users[d]++;
+    worker_dev[w] = d;
+  }
   return TQ_OK;
 }
 
@@ -119,15 +143,18 @@ static tq_status check_memory(const tq_cluster *c, const int *worker_dev, tq_err
   int eval_batch = cfg->eval_batch > 0 ? cfg->eval_batch : cfg->batch;
   for (int d = 0; d < c->ndev; d++) {
     const tq_cl_devinfo *di = &c->dev[d].cl.info;
+    bool seen = false; /* slots of one device are counted together, at its first slot */
+    for (int o = 0; o < d && !seen; o++) seen = c->dev[o].cl.info.device == di->device;
+    if (seen) continue;
     double need = 0;
     int here = 0;
     for (int w = 0; w < cfg->workers; w++)
-      if (worker_dev[w] == d && tq_cluster_is_local(c, w)) {
+      if (c->dev[worker_dev[w]].cl.info.device == di->device && tq_cluster_is_local(c, w)) {
         /* replica + the compressor's residual and staging (about 3 copies of the gradient) */
         need += (double)tq_net_device_bytes(c->m, cfg->batch) + 3.0 * 4.0 * (double)c->m->nparams;
         here++;
       }
-    if (d == 0) need += (double)tq_net_device_bytes(c->m, eval_batch);
+    if (di->device == c->dev[0].cl.info.device) need += (double)tq_net_device_bytes(c->m, eval_batch);
     size_t big = tq_net_largest_buffer(c->m, cfg->batch > eval_batch ? cfg->batch : eval_batch);
     if (big > di->max_alloc)
       return tq_fail(e, TQ_EINPUT,

@@ -49,6 +49,7 @@ typedef struct tq_cluster_cfg {
   int batch;           /* per worker */
   int eval_batch;      /* server's evaluation batch */
   const char *devices; /* comma-separated device specs */
+  const char *device_profile; /* "auto" (NULL), "cpu" or "gpu": cl_devprofile.h */
   tq_compress_cfg compress;
   uint32_t seed;
   double msg_timeout_s; /* the server's wait for a step's messages before it gives up */

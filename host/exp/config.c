@@ -89,6 +89,9 @@ static const key_def schema[] = {
     {"faults.nan_worker", K_INT, F(nan_worker), -1, 63, "-1", NULL, true},
     {"faults.nan_iteration", K_INT, F(nan_iteration), 0, 100000000, "0", NULL, true},
     {"device.spec", K_STRING, F(device), 0, 0, "auto", NULL, true},
+    /* How kernels are shaped for the device (host/cl/cl_devprofile.h); any profile computes the
+     * same results, so it may change on --resume. */
+    {"device.profile", K_STRING, F(device_profile), 0, 0, "auto", "auto|cpu|gpu", true},
     {"output.dir", K_STRING, F(out_dir), 0, 0, "runs", NULL, true},
 };
 #define NKEYS ((int)(sizeof schema / sizeof schema[0]))

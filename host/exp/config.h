@@ -66,6 +66,7 @@ typedef struct tq_experiment {
   char corrupt[16]; /* flip | truncate */
   /* device */
   char device[256];
+  char device_profile[16]; /* auto | cpu | gpu (host/cl/cl_devprofile.h) */
   /* output */
   char out_dir[TQ_PATH_MAX];
   char variant[TQ_NAME_MAX + 1]; /* the sweep variant's name; empty without a sweep */

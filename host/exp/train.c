@@ -214,6 +214,7 @@ static tq_status setup(trainer *t, tq_err *e) {
                         .batch = B,
                         .eval_batch = 256,
                         .devices = devices,
+                        .device_profile = x->device_profile,
                         .compress = cc,
                         .seed = (uint32_t)x->seed,
                         .msg_timeout_s = x->timeout_s,

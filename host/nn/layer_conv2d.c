@@ -40,20 +40,20 @@ tq_status tq_conv2d_forward(tq_net *n, int li, tq_err *e) {
                   TQ_ARG(d.P), TQ_ARG(d.OH), TQ_ARG(d.OW)};
   if (d.S == 1) { /* the fast layout (kernels/nn_conv.cl) */
     size_t g1[3] = {d.OW, d.OH, (size_t)d.CKK * d.B}, l1[3];
-    tq_cl_local_image(&n->cl, g1[0], g1[1], g1[2], l1);
-    TQ_TRY(tq_cl_runnd(&n->cl, n->k.im2col_s1, 3, g1, l1, a1, 13, "nn_im2col_s1", e));
+    tq_cl_local_image(&n->cl, n->k.im2col_s1, g1[0], g1[1], g1[2], l1);
+    TQ_TRY(tq_cl_runnd(&n->cl, n->k.im2col_s1, 3, g1, l1, a1, TQ_NARGS(a1), "nn_im2col_s1", e));
   } else {
     size_t g1[3] = {P, d.B, d.CKK}, l1[3];
-    tq_cl_local2(&n->cl, g1[0], g1[1], l1);
-    TQ_TRY(tq_cl_runnd(&n->cl, n->k.im2col, 3, g1, l1, a1, 13, "nn_im2col", e));
+    tq_cl_local2(&n->cl, n->k.im2col, g1[0], g1[1], l1);
+    TQ_TRY(tq_cl_runnd(&n->cl, n->k.im2col, 3, g1, l1, a1, TQ_NARGS(a1), "nn_im2col", e));
   }
   TQ_TRY(tq_net_sgemm(n, false, false, d.K, d.NP, d.CKK, n->params, w->offset, d.CKK, col, 0,
                       d.NP, n->scratch, 0, d.NP, e));
   tq_karg a2[] = {TQ_ARG(n->scratch), TQ_ARG(n->params), TQ_ARG(b_off), TQ_ARG(n->act[li]),
                   TQ_ARG(d.B), TQ_ARG(d.K), TQ_ARG(P), TQ_ARG(relu)};
   size_t g2[2] = {P, (size_t)d.B * d.K}, l2[3];
-  tq_cl_local2(&n->cl, g2[0], g2[1], l2);
-  return tq_cl_runnd(&n->cl, n->k.knp_to_nchw_bias, 2, g2, l2, a2, 8,
+  tq_cl_local2(&n->cl, n->k.knp_to_nchw_bias, g2[0], g2[1], l2);
+  return tq_cl_runnd(&n->cl, n->k.knp_to_nchw_bias, 2, g2, l2, a2, TQ_NARGS(a2),
                      relu ? "nn_knp_to_nchw_bias (+relu)" : "nn_knp_to_nchw_bias", e);
 }
 
@@ -68,8 +68,8 @@ tq_status tq_conv2d_backward(tq_net *n, int li, bool need_dx, tq_err *e) {
   tq_karg a1[] = {TQ_ARG(n->dact[li]), TQ_ARG(n->act[li]), TQ_ARG(dyk), TQ_ARG(d.B),
                   TQ_ARG(d.K), TQ_ARG(P), TQ_ARG(relu)};
   size_t g1[2] = {P, (size_t)d.B * d.K}, l1[3];
-  tq_cl_local2(&n->cl, g1[0], g1[1], l1);
-  TQ_TRY(tq_cl_runnd(&n->cl, n->k.nchw_to_knp, 2, g1, l1, a1, 7,
+  tq_cl_local2(&n->cl, n->k.nchw_to_knp, g1[0], g1[1], l1);
+  TQ_TRY(tq_cl_runnd(&n->cl, n->k.nchw_to_knp, 2, g1, l1, a1, TQ_NARGS(a1),
                      relu ? "nn_nchw_to_knp (+relu')" : "nn_nchw_to_knp", e));
   /* dW[K][CKK] = dY[K][NP] col[CKK][NP]^T */
   TQ_TRY(tq_net_sgemm(n, false, true, d.K, d.CKK, d.NP, dyk, 0, d.NP, col, 0, d.NP, n->grads,
@@ -77,7 +77,7 @@ tq_status tq_conv2d_backward(tq_net *n, int li, bool need_dx, tq_err *e) {
   /* db = row sums of dY: one work-group per output channel (nn_row_sums' NN_SUM_L). */
   const size_t sum_l = 128;
   tq_karg a2[] = {TQ_ARG(dyk), TQ_ARG(d.K), TQ_ARG(d.NP), TQ_ARG(n->grads), TQ_ARG(b_off)};
-  TQ_TRY(tq_cl_run1d(&n->cl, n->k.row_sums, (size_t)d.K * sum_l, sum_l, a2, 5, "nn_row_sums", e));
+  TQ_TRY(tq_cl_run1d(&n->cl, n->k.row_sums, (size_t)d.K * sum_l, sum_l, a2, TQ_NARGS(a2), "nn_row_sums", e));
   if (!need_dx) return TQ_OK;
   /* dcol[CKK][NP] = W[K][CKK]^T dY[K][NP]; col is dead after dW, so it holds dcol. */
   TQ_TRY(tq_net_sgemm(n, true, false, d.CKK, d.NP, d.K, n->params, w->offset, d.CKK, dyk, 0,
@@ -87,10 +87,11 @@ tq_status tq_conv2d_backward(tq_net *n, int li, bool need_dx, tq_err *e) {
   tq_karg a3[] = {TQ_ARG(col), TQ_ARG(dx), TQ_ARG(zero), TQ_ARG(d.B), TQ_ARG(d.C),
                   TQ_ARG(d.H), TQ_ARG(d.W), TQ_ARG(d.KH), TQ_ARG(d.KW), TQ_ARG(d.S),
                   TQ_ARG(d.P), TQ_ARG(d.OH), TQ_ARG(d.OW)};
-  size_t g3[3] = {d.W, d.H, (size_t)d.B * d.C}, l3[3];
-  tq_cl_local_image(&n->cl, g3[0], g3[1], g3[2], l3);
   /* Fixed tap counts (and stride 1) let the kernel vectorise (kernels/nn_conv.cl). */
   bool k3 = d.KH == 3 && d.KW == 3 && d.S == 1, k5 = d.KH == 5 && d.KW == 5 && d.S == 1;
-  return tq_cl_runnd(&n->cl, k3 ? n->k.col2im_k3s1 : k5 ? n->k.col2im_k5s1 : n->k.col2im, 3, g3, l3,
-                     a3, 13, k3 ? "nn_col2im_k3s1" : k5 ? "nn_col2im_k5s1" : "nn_col2im", e);
+  cl_kernel k = k3 ? n->k.col2im_k3s1 : k5 ? n->k.col2im_k5s1 : n->k.col2im;
+  size_t g3[3] = {d.W, d.H, (size_t)d.B * d.C}, l3[3];
+  tq_cl_local_image(&n->cl, k, g3[0], g3[1], g3[2], l3);
+  return tq_cl_runnd(&n->cl, k, 3, g3, l3, a3, TQ_NARGS(a3),
+                     k3 ? "nn_col2im_k3s1" : k5 ? "nn_col2im_k5s1" : "nn_col2im", e);
 }

@@ -11,11 +11,12 @@ tq_status tq_maxpool_forward(tq_net *n, int li, tq_err *e) {
   cl_mem x = tq_net_layer_input(n, li);
   tq_karg a[] = {TQ_ARG(x), TQ_ARG(n->act[li]), TQ_ARG(n->aux[li]), TQ_ARG(BC), TQ_ARG(H),
                  TQ_ARG(W), TQ_ARG(OH), TQ_ARG(OW), TQ_ARG(size), TQ_ARG(stride)};
-  size_t g[2] = {(size_t)OH * OW, BC}, lo[3];
-  tq_cl_local2(&n->cl, g[0], g[1], lo);
   /* 2x2 stride 2 has a variant with fixed loops, which vectorises (kernels/nn_elementwise.cl). */
   bool two = size == 2 && stride == 2;
-  return tq_cl_runnd(&n->cl, two ? n->k.maxpool_fwd_2x2 : n->k.maxpool_fwd, 2, g, lo, a, 10,
+  cl_kernel k = two ? n->k.maxpool_fwd_2x2 : n->k.maxpool_fwd;
+  size_t g[2] = {(size_t)OH * OW, BC}, lo[3];
+  tq_cl_local2(&n->cl, k, g[0], g[1], lo);
+  return tq_cl_runnd(&n->cl, k, 2, g, lo, a, TQ_NARGS(a),
                      two ? "nn_maxpool_fwd_2x2" : "nn_maxpool_fwd", e);
 }
 
@@ -27,10 +28,11 @@ tq_status tq_maxpool_backward(tq_net *n, int li, tq_err *e) {
   cl_mem dx = tq_net_layer_dinput(n, li);
   tq_karg a[] = {TQ_ARG(n->dact[li]), TQ_ARG(n->aux[li]), TQ_ARG(dx), TQ_ARG(BC), TQ_ARG(H),
                  TQ_ARG(W), TQ_ARG(OH), TQ_ARG(OW), TQ_ARG(size), TQ_ARG(stride)};
-  size_t g[2] = {(size_t)H * W, BC}, lo[3];
-  tq_cl_local2(&n->cl, g[0], g[1], lo);
   bool two = size == 2 && stride == 2;
-  return tq_cl_runnd(&n->cl, two ? n->k.maxpool_bwd_2x2 : n->k.maxpool_bwd, 2, g, lo, a, 10,
+  cl_kernel k = two ? n->k.maxpool_bwd_2x2 : n->k.maxpool_bwd;
+  size_t g[2] = {(size_t)H * W, BC}, lo[3];
+  tq_cl_local2(&n->cl, k, g[0], g[1], lo);
+  return tq_cl_runnd(&n->cl, k, 2, g, lo, a, TQ_NARGS(a),
                      two ? "nn_maxpool_bwd_2x2" : "nn_maxpool_bwd", e);
 }
 
@@ -38,14 +40,16 @@ tq_status tq_relu_forward(tq_net *n, int li, tq_err *e) {
   cl_uint cnt = (cl_uint)(n->batch * tq_shape_size(n->model->layers[li].out));
   cl_mem x = tq_net_layer_input(n, li);
   tq_karg a[] = {TQ_ARG(x), TQ_ARG(n->act[li]), TQ_ARG(cnt)};
-  return tq_cl_run1d(&n->cl, n->k.relu_fwd, cnt, 64, a, 3, "nn_relu_fwd", e);
+  return tq_cl_run1d(&n->cl, n->k.relu_fwd, cnt, tq_cl_group1d(&n->cl, n->k.relu_fwd, 64), a,
+                     TQ_NARGS(a), "nn_relu_fwd", e);
 }
 
 tq_status tq_relu_backward(tq_net *n, int li, tq_err *e) {
   cl_uint cnt = (cl_uint)(n->batch * tq_shape_size(n->model->layers[li].out));
   cl_mem dx = tq_net_layer_dinput(n, li);
   tq_karg a[] = {TQ_ARG(n->act[li]), TQ_ARG(n->dact[li]), TQ_ARG(dx), TQ_ARG(cnt)};
-  return tq_cl_run1d(&n->cl, n->k.relu_bwd, cnt, 64, a, 4, "nn_relu_bwd", e);
+  return tq_cl_run1d(&n->cl, n->k.relu_bwd, cnt, tq_cl_group1d(&n->cl, n->k.relu_bwd, 64), a,
+                     TQ_NARGS(a), "nn_relu_bwd", e);
 }
 
 tq_status tq_dropout_forward(tq_net *n, int li, bool train, uint32_t iteration, tq_err *e) {
@@ -55,7 +59,8 @@ tq_status tq_dropout_forward(tq_net *n, int li, bool train, uint32_t iteration, 
   float p = train ? l->drop_p : 0.0f; /* evaluation: identity */
   tq_karg a[] = {TQ_ARG(x), TQ_ARG(n->act[li]), TQ_ARG(cnt), TQ_ARG(p), TQ_ARG(n->seed),
                  TQ_ARG(n->worker), TQ_ARG(iteration), TQ_ARG(layer)};
-  return tq_cl_run1d(&n->cl, n->k.dropout_fwd, cnt, 64, a, 8, "nn_dropout_fwd", e);
+  return tq_cl_run1d(&n->cl, n->k.dropout_fwd, cnt, tq_cl_group1d(&n->cl, n->k.dropout_fwd, 64), a,
+                     TQ_NARGS(a), "nn_dropout_fwd", e);
 }
 
 tq_status tq_dropout_backward(tq_net *n, int li, uint32_t iteration, tq_err *e) {
@@ -65,5 +70,6 @@ tq_status tq_dropout_backward(tq_net *n, int li, uint32_t iteration, tq_err *e) 
   float p = l->drop_p;
   tq_karg a[] = {TQ_ARG(n->dact[li]), TQ_ARG(dx), TQ_ARG(cnt), TQ_ARG(p), TQ_ARG(n->seed),
                  TQ_ARG(n->worker), TQ_ARG(iteration), TQ_ARG(layer)};
-  return tq_cl_run1d(&n->cl, n->k.dropout_bwd, cnt, 64, a, 8, "nn_dropout_bwd", e);
+  return tq_cl_run1d(&n->cl, n->k.dropout_bwd, cnt, tq_cl_group1d(&n->cl, n->k.dropout_bwd, 64), a,
+                     TQ_NARGS(a), "nn_dropout_bwd", e);
 }

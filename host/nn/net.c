@@ -24,19 +24,24 @@ static bool use_nt4x4(bool ta, bool tb, size_t M, size_t N, size_t K) {
   return !ta && tb && K >= 64 && (M * N <= 16384 || K >= 1024);
 }
 
-static bool own_gemms(void) {
+/* TAILQUANT_GEMM=clblast sends every GEMM to CLBlast; TAILQUANT_GEMM=own every GEMM our
+ * kernels can do to them, on any profile (both for measurements). Otherwise the device
+ * profile decides (cl_devprofile.h: the gpu profile leaves every GEMM to CLBlast). */
+static bool own_gemms(const tq_devprofile *p) {
   const char *v = getenv("TAILQUANT_GEMM");
-  return !(v && !strcmp(v, "clblast"));
+  if (v && !strcmp(v, "clblast")) return false;
+  if (v && !strcmp(v, "own")) return true;
+  return !p || p->own_gemms;
 }
 
-/* TAILQUANT_GEMM=own: every GEMM our kernels can do goes to them (for measurements). */
 static bool all_own(void) {
   const char *v = getenv("TAILQUANT_GEMM");
   return v && !strcmp(v, "own");
 }
 
-bool tq_net_gemm_uses_clblast(bool ta, bool tb, bool tuned, size_t M, size_t N, size_t K) {
-  return !own_gemms() || !(use_rows8(ta, tb, tuned, M, N, K) || use_nt4x4(ta, tb, M, N, K));
+bool tq_net_gemm_uses_clblast(const tq_devprofile *p, bool ta, bool tb, bool tuned, size_t M,
+                              size_t N, size_t K) {
+  return !own_gemms(p) || !(use_rows8(ta, tb, tuned, M, N, K) || use_nt4x4(ta, tb, M, N, K));
 }
 
 tq_status tq_net_sgemm(tq_net *n, bool ta, bool tb, size_t M, size_t N, size_t K, cl_mem A,
@@ -49,7 +54,7 @@ tq_status tq_net_sgemm(tq_net *n, bool ta, bool tb, size_t M, size_t N, size_t K
   cl_uint m = (cl_uint)M, nn = (cl_uint)N, k = (cl_uint)K, ao = (cl_uint)a_off,
           bo = (cl_uint)b_off, co = (cl_uint)c_off, ld_a = (cl_uint)lda, ld_b = (cl_uint)ldb,
           ld_c = (cl_uint)ldc, one = 1;
-  if (own_gemms() && (use_rows8(ta, tb, n->cl.gemm_tuned, M, N, K) || (all_own() && !tb))) {
+  if (own_gemms(n->cl.profile) && (use_rows8(ta, tb, n->cl.gemm_tuned, M, N, K) || (all_own() && !tb))) {
     /* A(m,k) through strides: row-major A[m][k] or, transposed, A[k][m]. */
     cl_uint a_sm = ta ? one : ld_a, a_sk = ta ? ld_a : one;
     tq_karg a[] = {TQ_ARG(A), TQ_ARG(ao), TQ_ARG(a_sm), TQ_ARG(a_sk), TQ_ARG(B), TQ_ARG(bo),
@@ -58,15 +63,15 @@ tq_status tq_net_sgemm(tq_net *n, bool ta, bool tb, size_t M, size_t N, size_t K
     /* 16 work-items (256 columns) per group: POCL pays per group. */
     size_t g[2] = {(N + 15) / 16, (M + 7) / 8}, l[2] = {16, 1};
     snprintf(what, sizeof what, "nn_gemm_rows8 %cN %zux%zux%zu", ta ? 'T' : 'N', M, N, K);
-    return tq_cl_runnd(&n->cl, n->k.gemm_rows8, 2, g, l, a, 13, what, e);
+    return tq_cl_runnd(&n->cl, n->k.gemm_rows8, 2, g, l, a, TQ_NARGS(a), what, e);
   }
-  if (own_gemms() && (use_nt4x4(ta, tb, M, N, K) || (all_own() && !ta && tb))) {
+  if (own_gemms(n->cl.profile) && (use_nt4x4(ta, tb, M, N, K) || (all_own() && !ta && tb))) {
     tq_karg a[] = {TQ_ARG(A), TQ_ARG(ao), TQ_ARG(ld_a), TQ_ARG(B), TQ_ARG(bo), TQ_ARG(ld_b),
                    TQ_ARG(C), TQ_ARG(co), TQ_ARG(ld_c), TQ_ARG(m), TQ_ARG(nn), TQ_ARG(k)};
     /* Few, long work-items: one per group so both cores get some. */
     size_t g[2] = {(N + 3) / 4, (M + 3) / 4}, l[2] = {1, 1};
     snprintf(what, sizeof what, "nn_gemm_nt4x4 NT %zux%zux%zu", M, N, K);
-    return tq_cl_runnd(&n->cl, n->k.gemm_nt4x4, 2, g, l, a, 12, what, e);
+    return tq_cl_runnd(&n->cl, n->k.gemm_nt4x4, 2, g, l, a, TQ_NARGS(a), what, e);
   }
   cl_event mark = tq_profile_blast_begin(&n->cl), ev = NULL;
   tq_status s = TQ_CLBLAST(
@@ -273,7 +278,7 @@ tq_status tq_softmax_xent(tq_net *n, int count, tq_err *e) {
   cl_uint B = (cl_uint)n->batch, C = (cl_uint)m->classes, cnt = (cl_uint)count;
   tq_karg a[] = {TQ_ARG(n->act[last]), TQ_ARG(n->labels), TQ_ARG(B), TQ_ARG(C), TQ_ARG(cnt),
                  TQ_ARG(n->loss), TQ_ARG(n->correct), TQ_ARG(n->dact[last])};
-  return tq_cl_run1d(&n->cl, n->k.softmax_xent, B, 0, a, 8, "nn_softmax_xent", e);
+  return tq_cl_run1d(&n->cl, n->k.softmax_xent, B, 0, a, TQ_NARGS(a), "nn_softmax_xent", e);
 }
 
 tq_status tq_net_backward(tq_net *n, uint32_t iteration, tq_err *e) {
@@ -319,5 +324,6 @@ tq_status tq_net_sgd(tq_net *n, float lr, float momentum, float weight_decay, tq
   cl_uint np = (cl_uint)n->model->nparams;
   tq_karg a[] = {TQ_ARG(n->params), TQ_ARG(n->grads), TQ_ARG(n->momentum), TQ_ARG(np),
                  TQ_ARG(lr), TQ_ARG(momentum), TQ_ARG(weight_decay)};
-  return tq_cl_run1d(&n->cl, n->k.sgd, np, 64, a, 7, "nn_sgd", e);
+  return tq_cl_run1d(&n->cl, n->k.sgd, np, tq_cl_group1d(&n->cl, n->k.sgd, 64), a, TQ_NARGS(a),
+                     "nn_sgd", e);
 }

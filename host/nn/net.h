@@ -77,18 +77,20 @@ tq_status tq_net_read_loss(tq_net *n, int count, double *loss_sum, int *correct,
 /* Queues one SGD step over the flat buffers (torch semantics, see kernels/nn_loss_optim.cl). */
 tq_status tq_net_sgd(tq_net *n, float lr, float momentum, float weight_decay, tq_err *e);
 
-/* Row-major C[M][N] = op(A)[M][K] op(B)[K][N] (alpha 1, beta 0) on the replica's queue. Skinny
- * shapes that CLBlast runs slowly on POCL (few rows or a short K against many columns; a small
- * output over a long K) go to kernels/nn_gemm.cl, the rest to CLBlast (tuned by `tailquant
- * tune`). TAILQUANT_GEMM=clblast sends everything to CLBlast. With a profiling queue each call
+/* Row-major C[M][N] = op(A)[M][K] op(B)[K][N] (alpha 1, beta 0) on the replica's queue. Under
+ * the cpu device profile, skinny shapes that CLBlast runs slowly on POCL (few rows or a short K
+ * against many columns; a small output over a long K) go to kernels/nn_gemm.cl, the rest to
+ * CLBlast (tuned by `tailquant tune`); under the gpu profile every GEMM goes to CLBlast, whose
+ * shipped parameters cover most GPUs. TAILQUANT_GEMM=clblast|own overrides the profile. With a profiling queue each call
  * is timed as "sgemm TT MxNxK" (CLBlast: the whole routine) or "nn_gemm_* TT MxNxK". */
 tq_status tq_net_sgemm(tq_net *n, bool ta, bool tb, size_t M, size_t N, size_t K, cl_mem A,
                        size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb, cl_mem C,
                        size_t c_off, size_t ldc, tq_err *e);
 
-/* Whether tq_net_sgemm hands this GEMM to CLBlast (else to kernels/nn_gemm.cl), for a device
- * whose CLBlast is tuned or not: what `tailquant tune` tunes for. */
-bool tq_net_gemm_uses_clblast(bool ta, bool tb, bool tuned, size_t M, size_t N, size_t K);
+/* Whether tq_net_sgemm hands this GEMM to CLBlast (else to kernels/nn_gemm.cl), for a device of
+ * profile p whose CLBlast is tuned or not: what `tailquant tune` tunes for. */
+bool tq_net_gemm_uses_clblast(const tq_devprofile *p, bool ta, bool tb, bool tuned, size_t M,
+                              size_t N, size_t K);
 
 /* The layer input and output buffers (the network input for layer 0). */
 cl_mem tq_net_layer_input(const tq_net *n, int layer);
