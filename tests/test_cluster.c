@@ -25,7 +25,10 @@ static void make_data(void) {
   for (size_t i = 0; i < 256 * 784; i++) data.pixels[i] = (uint8_t)(tq_test_uniform(&r) * 256);
   for (int i = 0; i < 256; i++) data.labels[i] = (uint8_t)(i % 10);
   tq_err e = {0};
-  TQ_ASSERT_OK(tq_model_load(TQ_SOURCE_DIR "/models/lenet5.cfg", &lenet, &e), &e);
+  /* TQ_TEST_SMALL (the conformance run on Oclgrind): a small net with the same layer kinds. */
+  const char *model = tq_test_small() ? TQ_SOURCE_DIR "/tests/models/tiny_cnn.cfg"
+                                      : TQ_SOURCE_DIR "/models/lenet5.cfg";
+  TQ_ASSERT_OK(tq_model_load(model, &lenet, &e), &e);
 }
 
 static tq_cluster *make(int workers, int batch, tq_method method, int bits, bool mse) {

@@ -11,12 +11,16 @@
 #include "test_support.h"
 
 #define SMALL 300     /* below min_elems: travels as fp32 */
-#define BIG 100003    /* odd: not a multiple of 32 nor of the bucket */
+/* BIG is odd: not a multiple of 32 nor of the bucket; under TQ_TEST_SMALL (the conformance run
+ * on Oclgrind, which interprets kernels) it is smaller but still spans several encode groups
+ * (8192 elements each) and buckets. */
+static size_t g_big = 100003;
+#define BIG ((int)g_big)
 #define OFF_BIG 301   /* tensors are not aligned in the flat buffer */
 #define TOTAL (OFF_BIG + BIG + 5)
 
 static float *g_host;
-static tq_tensor_desc g_tensors[2] = {{0, SMALL}, {OFF_BIG, BIG}};
+static tq_tensor_desc g_tensors[2] = {{0, SMALL}, {OFF_BIG, 0}}; /* count set in main */
 
 static void make_grad(float *g, size_t n, uint64_t seed) {
   tq_test_rng r = {seed};
@@ -109,7 +113,7 @@ static void test_codes_bit_identical(void) {
         CU_ASSERT_EQUAL(check_codes(&m, x, 1234, 11, 1), 0);
         if (tq_method_is_bucketed(ms[mi])) {
           /* Norms: same summation order as the reference, so equal bit for bit. */
-          CU_ASSERT_EQUAL(m.h.bucket, bucket ? bucket : BIG);
+          CU_ASSERT_EQUAL(m.h.bucket, bucket ? bucket : (uint32_t)BIG);
           float *sc = malloc(4 * (size_t)m.nbuckets);
           tq_ref_bucket_norms(x, BIG, m.h.bucket, ms[mi] == TQ_METHOD_QSGDINF, sc);
           CU_ASSERT(memcmp(sc, m.scales, 4 * (size_t)m.nbuckets) == 0);
@@ -143,7 +147,7 @@ static void test_codes_bit_identical(void) {
 /* Histogram counts equal the reference exactly; max|g| exactly; sum|g| is a float sum of
  * per-chunk float partials against the reference's double sum: within 1e-5 relative. */
 static void test_histogram_matches_reference(void) {
-  const size_t n = 1000003;
+  const size_t n = tq_test_small() ? 40009 : 1000003;
   float *x = malloc(n * 4);
   make_grad(x, n, 31337);
   x[777] = 0.5f; /* one large value sets M */
@@ -184,7 +188,7 @@ static void test_histogram_matches_reference(void) {
 /* Values exactly on the bin edges M*R[j] and one ulp either side land in the reference's bins;
  * also for a tensor of tiny values (max|g| <= 1e-30: the exact-search histogram path). */
 static void test_histogram_edges(void) {
-  const size_t n = 70001;
+  const size_t n = tq_test_small() ? 20011 : 70001;
   float *x = malloc(n * 4);
   const float *R = tq_hist_ratios();
   for (int pass = 0; pass < 2; pass++) {
@@ -427,7 +431,7 @@ static void test_norms_near_flt_max(void) {
   CU_ASSERT_FATAL(h != NULL);
   make_grad(h, TOTAL, 77);
   float *x = h + OFF_BIG;
-  for (size_t i = 0; i < BIG; i++) {
+  for (size_t i = 0; i < (size_t)BIG; i++) {
     if (i < 4096) x[i] *= 1e22f;                /* bucket 0..7: squares overflow, norm finite */
     else if (i >= 60000 && i < 60512) x[i] = (i & 1) ? 1.5e37f : -1.5e37f; /* norm 3.4e38 */
   }
@@ -465,6 +469,8 @@ static void test_norms_near_flt_max(void) {
 }
 
 int main(void) {
+  if (tq_test_small()) g_big = 20011;
+  g_tensors[1].count = BIG;
   g_host = malloc(4 * TOTAL);
   make_grad(g_host, TOTAL, 2024);
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;

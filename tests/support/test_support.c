@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static tq_cl g_cl;
 static int g_cl_state; /* 0 untried, 1 open, -1 failed */
@@ -31,10 +32,35 @@ tq_cl *tq_test_cl(void) {
   return &g_cl;
 }
 
+static int wanted(const char *name) {
+  const char *only = getenv("TQ_TEST_ONLY");
+  if (!only || !only[0]) return 1;
+  for (const char *p = only; *p;) {
+    const char *bar = strchr(p, '|');
+    size_t n = bar ? (size_t)(bar - p) : strlen(p);
+    for (const char *h = name; n && *h; h++)
+      if (strncmp(h, p, n) == 0) return 1;
+    if (!bar) break;
+    p = bar + 1;
+  }
+  return 0;
+}
+
+int tq_test_small(void) {
+  const char *v = getenv("TQ_TEST_SMALL");
+  return v && v[0] && strcmp(v, "0") != 0;
+}
+
 void tq_test_add_suite(const char *name, const tq_test_case *cases) {
   CU_pSuite s = CU_add_suite(name, NULL, NULL);
   if (!s) return;
-  for (int i = 0; cases[i].name; i++) CU_add_test(s, cases[i].name, cases[i].fn);
+  int left = 0;
+  for (int i = 0; cases[i].name; i++) {
+    if (wanted(cases[i].name)) CU_add_test(s, cases[i].name, cases[i].fn);
+    else left++;
+  }
+  if (left) fprintf(stderr, "suite %s: %d case%s left out by TQ_TEST_ONLY\n", name, left,
+                    left == 1 ? "" : "s");
 }
 
 int tq_test_run(void) {

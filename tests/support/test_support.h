@@ -16,12 +16,18 @@ tq_cl *tq_test_cl(void);
  * (non-zero if any assertion failed or the registry could not be built). */
 int tq_test_run(void);
 
-/* Registers a suite of NULL-terminated {name, fn} pairs. */
+/* Registers a suite of NULL-terminated {name, fn} pairs. With TQ_TEST_ONLY set (a '|'-separated
+ * list of substrings; the conformance run on Oclgrind uses it to keep to the cases an
+ * interpreter can run in minutes, tests/CMakeLists.txt), only the cases whose name contains one
+ * of them are registered, and the suite says how many it left out. */
 typedef struct tq_test_case {
   const char *name;
   void (*fn)(void);
 } tq_test_case;
 void tq_test_add_suite(const char *name, const tq_test_case *cases);
+
+/* True when TQ_TEST_SMALL is set: suites that can, use smaller shapes (the conformance run). */
+int tq_test_small(void);
 
 /* Largest |a-b| / max(|b|, floor) over n elements, and its index. */
 double tq_test_max_rel_diff(const float *a, const float *b, size_t n, double floor,
