@@ -4,7 +4,8 @@
 # another. Prints libFuzzer's final statistics (executions, exec/s, peak RSS) and the last
 # coverage line (cov: edges, ft: features, corp: corpus entries/bytes) for each target.
 #
-#   tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     targets: wire config idx (default: all)
+#   tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
+#                  targets: wire config idx model checkpoint (default: all)
 #
 # Corpora grow in build-fuzz/corpus/<target>/ (kept between runs); crashes land in
 # build-fuzz/crashes/<target>/, and a new one makes the script exit non-zero: turn each into a
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(wire config idx)
+((${#targets[@]})) || targets=(wire config idx model checkpoint)
 build=${FUZZ_BUILD:-build-fuzz}
 
 command -v clang >/dev/null || {

@@ -4,7 +4,11 @@
  *           each behind the fuzz_wire control byte (and a few with explicit expectations);
  *   config: the shipped experiment files (config/) and model files (models/), a sweep, and
  *           one with overrides;
- *   idx:    small image and label files, plain and gzipped.
+ *   idx:    small image and label files, plain and gzipped;
+ *   model:  the shipped model files, one with an include that overrides, one with a 64-bit
+ *           integer;
+ *   checkpoint: small valid checkpoints (with and without residuals) behind the fuzz_checkpoint
+ *           control byte.
  * Usage: make_seeds OUT */
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +20,7 @@
 #include <zlib.h>
 
 #include "compress/quant_ref.h"
+#include "exp/checkpoint.h"
 
 static const char *out_dir;
 
@@ -109,6 +114,7 @@ static void copy_dir(const char *dir, const char *prefix) {
     char name[300];
     snprintf(name, sizeof name, "%s_%s", prefix, de->d_name);
     put("config", name, buf, n, NULL, 0);
+    if (!strcmp(dir, "models")) put("model", de->d_name, buf, n, NULL, 0);
   }
   closedir(d);
 }
@@ -127,6 +133,55 @@ static void config_seeds(void) {
   const char with_set[] = "compression = { method = \"tqsgd\"; bits = 4; };\n"
                           "\0train.lr=0.1\0compression.zero_level=true\0workers.count=3";
   put("config", "overrides.cfg", with_set, sizeof with_set - 1, NULL, 0);
+}
+
+static void model_seeds(void) {
+  const char *dup = "name = \"m\";\ninput = { channels = 1; height = 8; width = 8; };\n"
+                    "classes = 3;\nlayers = ( { type = \"conv2d\"; filters = 2L; size = 3; },\n"
+                    "  { type = \"relu\"; }, { type = \"maxpool\"; size = 2; },\n"
+                    "  { type = \"flatten\"; }, { type = \"dropout\"; p = 0.25; },\n"
+                    "  { type = \"dense\"; units = 3; } );\n";
+  put("model", "small.cfg", dup, strlen(dup), NULL, 0);
+  const char *inc = "@include \"small.cfg\"\nname = \"n\";\n";
+  put("model", "include.cfg", inc, strlen(inc), NULL, 0);
+}
+
+static void checkpoint_seeds(void) {
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s/checkpoint", out_dir);
+  if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+    perror(dir);
+    exit(1);
+  }
+  for (int res = 0; res < 2; res++) {
+    enum { NP = 13, W = 2 };
+    static float p[NP], m[NP], r[W * NP];
+    for (int i = 0; i < NP; i++) p[i] = (float)i * 0.5f, m[i] = -(float)i;
+    for (int i = 0; i < W * NP; i++) r[i] = (float)i / 7;
+    tq_ckpt_worker wk[W] = {{0, 3}, {1, 5}};
+    tq_checkpoint c = {.h = {.nparams = NP, .workers = W, .iteration = 4, .has_residuals = (uint32_t)res,
+                             .metrics_bytes = 321, .bits_total = 1e6, .best_test_accuracy = 0.5},
+                       .config_text = "train.lr=0.05\ncompression.method=tnqsgd\nmodel.layer1=dense\n",
+                       .params = p, .momentum = m, .workers = wk, .residuals = res ? r : NULL};
+    char path[1100];
+    snprintf(path, sizeof path, "%s/ckpt%d.tmpbin", dir, res);
+    tq_err e = {0};
+    if (tq_checkpoint_write(path, &c, &e) != TQ_OK) {
+      fprintf(stderr, "make_seeds: %s\n", e.msg);
+      exit(1);
+    }
+    FILE *f = fopen(path, "rb");
+    static uint8_t buf[1 << 16];
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    remove(path);
+    const uint8_t ctl[] = {0x09, 0x08 | 0x02}; /* header counts + fix-ups; given 2 workers */
+    char name[64];
+    for (int k = 0; k < 2; k++) {
+      snprintf(name, sizeof name, "ckpt%d_%d.bin", res, k);
+      put("checkpoint", name, &ctl[k], 1, buf, n);
+    }
+  }
 }
 
 static void gz_put(const char *name, const uint8_t *p, size_t n) {
@@ -162,5 +217,7 @@ int main(int argc, char **argv) {
   wire_seeds();
   config_seeds();
   idx_seeds();
+  model_seeds();
+  checkpoint_seeds();
   return 0;
 }
