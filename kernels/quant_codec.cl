@@ -24,9 +24,18 @@
 #define Q_FABS(v) as_float(as_uint(v) & 0x7fffffffu)
 #define Q_ISFINITE(v) ((as_uint(v) & 0x7fffffffu) < 0x7f800000u)
 
+/* Full-unroll hints for POCL, whose vectoriser needs loop-free bodies; the cpu device profile
+ * builds with -DTQ_UNROLL_HINTS (host/cl/cl_devprofile.c). Elsewhere the compiler decides:
+ * Oclgrind's pipeline does not unroll at all and warned on every hint. */
+#ifdef TQ_UNROLL_HINTS
+#define Q_UNROLL _Pragma("unroll")
+#else
+#define Q_UNROLL
+#endif
+
 /* tq_philox4x32 with mul_hi spelled as a 64-bit product (same values). */
 inline uint4 q_philox(uint4 c, uint2 k) {
-#pragma unroll
+  Q_UNROLL
   for (int r = 0; r < 10; r++) {
     ulong p0 = (ulong)0xD2511F53u * c.x, p1 = (ulong)0xCD9E8D57u * c.z;
     c = (uint4)((uint)(p1 >> 32) ^ c.y ^ k.x, (uint)p1, (uint)(p0 >> 32) ^ c.w ^ k.y, (uint)p0);
@@ -35,15 +44,26 @@ inline uint4 q_philox(uint4 c, uint2 k) {
   return c;
 }
 
-/* Largest k in [0, nlev-2] with lv[k] <= t (0 if none); B steps cover nlev <= 2^B. The
- * predicate is monotone on the sorted table, so this equals the reference's search. */
-#define Q_SEARCH(lv, nlev, t, B, k)                                     \
-  do {                                                                  \
-    k = 0;                                                              \
-    _Pragma("unroll") for (int st_ = 1 << ((B) - 1); st_ >= 1; st_ >>= 1) { \
-      int c_ = k + st_;                                                 \
-      k = ((c_ <= (nlev) - 2) & (lv[Q_MIN(c_, (nlev) - 1)] <= (t))) ? c_ : k; \
-    }                                                                   \
+/* Largest k in [0, nlev-2] with lv[k] <= t (0 if none); B steps (of 2^(B-1), ..., 2, 1) cover
+ * nlev <= 2^B. The predicate is monotone on the sorted table, so this equals the reference's
+ * search. Written as steps guarded by the compile-time width, not as a loop: nothing is left
+ * for an unroller to refuse (POCL and Oclgrind warned "loop not unrolled" on the loop form). */
+#define Q_STEP(lv, nlev, t, k, st)                                        \
+  do {                                                                    \
+    int c_ = k + (st);                                                    \
+    k = ((c_ <= (nlev) - 2) & (lv[Q_MIN(c_, (nlev) - 1)] <= (t))) ? c_ : k; \
+  } while (0)
+#define Q_SEARCH(lv, nlev, t, B, k)                   \
+  do {                                                \
+    k = 0;                                            \
+    if ((B) >= 8) Q_STEP(lv, nlev, t, k, 128);        \
+    if ((B) >= 7) Q_STEP(lv, nlev, t, k, 64);         \
+    if ((B) >= 6) Q_STEP(lv, nlev, t, k, 32);         \
+    if ((B) >= 5) Q_STEP(lv, nlev, t, k, 16);         \
+    if ((B) >= 4) Q_STEP(lv, nlev, t, k, 8);          \
+    if ((B) >= 3) Q_STEP(lv, nlev, t, k, 4);          \
+    if ((B) >= 2) Q_STEP(lv, nlev, t, k, 2);          \
+    Q_STEP(lv, nlev, t, k, 1);                        \
   } while (0)
 
 /* Phase 2: word w (within the group) of b-bit codes held one per byte in codes[]. */
@@ -51,7 +71,7 @@ inline uint q_pack_word(__local const uchar *codes, uint w, const int B, uint nc
   uint e0 = (32u * w) / (uint)B;
   int pos0 = (int)(e0 * (uint)B) - (int)(32u * w); /* in (-B, 0] */
   uint acc = 0;
-#pragma unroll
+  Q_UNROLL
   for (int k = 0; k < 32 / B + 2; k++) {
     int pos = pos0 + k * B;
     uint e = Q_MIN(e0 + (uint)k, ncodes - 1u);
@@ -66,7 +86,7 @@ inline void q_store_words(__local const uchar *codes, __global uint *words, uint
                           const int B) {
   uint l = get_local_id(0), L = get_local_size(0);
   uint gw0 = get_group_id(0) * L * (uint)B;
-#pragma unroll
+  Q_UNROLL
   for (int m = 0; m < B; m++) {
     uint w = l + (uint)m * L;
     uint v = q_pack_word(codes, w, B, 32u * L);
@@ -83,17 +103,17 @@ inline void q_enc_table(__global float *x, uint xoff, uint n, __constant float *
   uint l = get_local_id(0), L = get_local_size(0);
   uint q0 = get_group_id(0) * L * 8u;
   const float lo = lv[0], hi = lv[nlev - 1];
-#pragma unroll
   for (int j = 0; j < 8; j++) {
     uint qd = q0 + (uint)j * L + l;
     uint4 r = q_philox((uint4)(qd, tensor, iter, TQ_RNG_QUANTIZE), (uint2)(seed, worker));
     uint rr[4] = {r.x, r.y, r.z, r.w};
     uchar cc[4];
-#pragma unroll
     for (int c = 0; c < 4; c++) {
       uint i = 4u * qd + (uint)c;
       bool in = i < n;
-      float v = x[xoff + (in ? i : 0u)];
+      /* Lanes past n load nothing: with error feedback, element 0 is being rewritten by its
+       * owner, and reading it from a padding lane was a data race (Oclgrind found it). */
+      float v = in ? x[xoff + i] : 0.0f;
       float t = v < lo ? lo : (v > hi ? hi : v);
       int k;
       Q_SEARCH(lv, nlev, t, B, k);
@@ -122,18 +142,16 @@ inline void q_enc_bucket(__global float *x, uint xoff, uint n, __constant float 
 #pragma OPENCL FP_CONTRACT OFF
   uint l = get_local_id(0), L = get_local_size(0);
   uint q0 = get_group_id(0) * L * 8u;
-#pragma unroll
   for (int j = 0; j < 8; j++) {
     uint qd = q0 + (uint)j * L + l;
     uint4 r = q_philox((uint4)(qd, tensor, iter, TQ_RNG_QUANTIZE), (uint2)(seed, worker));
     uint rr[4] = {r.x, r.y, r.z, r.w};
     uchar cc[4];
-#pragma unroll
     for (int c = 0; c < 4; c++) {
       uint i = 4u * qd + (uint)c;
       bool in = i < n;
       uint ii = in ? i : 0u;
-      float v = x[xoff + ii], nr = scales[ii / bucket];
+      float v = in ? x[xoff + i] : 0.0f, nr = scales[ii / bucket]; /* no padding-lane load of x */
       float a = nr > 0.0f ? Q_FABS(v) / nr : 0.0f;
       a = a > 1.0f ? 1.0f : a;
       int k;

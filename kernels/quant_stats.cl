@@ -29,7 +29,7 @@ __kernel void q_stats(__global const float *x, uint off, uint n, __global float 
   uint base = g * L * Q_SE;
   float m = 0.0f, s = 0.0f;
   uint nz = 0, nf = 0;
-#pragma unroll
+  Q_UNROLL
   for (int j = 0; j < Q_SE; j++) {
     uint i = base + (uint)j * L + l;
     bool in = i < n;
@@ -77,7 +77,7 @@ __kernel void q_edges(__global const float *pmax, uint ngroups, __constant float
 /* Bin of a: number of edges e_0..e_111 below a, minus one. Exact: a binary search. */
 inline int q_bin_search(__local const float *le, float a) {
   int bin = -1;
-#pragma unroll
+  Q_UNROLL
   for (int st = 64; st >= 1; st >>= 1) {
     int c = bin + st;
     bin = ((c <= Q_HIST_BINS - 1) & (le[Q_MIN(c, Q_HIST_BINS - 1)] < a)) ? c : bin;
@@ -110,10 +110,10 @@ inline int q_bin_guess(__local const float *le, float a, uint mbits) {
     uint l = get_local_id(0), L = get_local_size(0), g = get_group_id(0);                      \
     if (l < Q_HIST_BINS) le[l] = edges[l];                                                     \
     uint mbits = as_uint(edges[Q_HIST_BINS]);                                                  \
-    _Pragma("unroll") for (int b = 0; b < Q_HIST_BINS; b++) lh[(uint)b * L + l] = 0;           \
+    Q_UNROLL for (int b = 0; b < Q_HIST_BINS; b++) lh[(uint)b * L + l] = 0;           \
     barrier(CLK_LOCAL_MEM_FENCE);                                                              \
     uint base = g * L * Q_HE;                                                                  \
-    _Pragma("unroll") for (int j = 0; j < Q_HE; j++) {                                         \
+    Q_UNROLL for (int j = 0; j < Q_HE; j++) {                                         \
       uint i = base + (uint)j * L + l;                                                         \
       bool in = i < n;                                                                         \
       float a = Q_FABS(x[off + (in ? i : 0u)]);                                                \

@@ -115,6 +115,29 @@ static void test_build_failure_gives_log(void) {
   rmdir(dir);
 }
 
+/* The kernels must build without a warning on the test device, for its profile: a user's first
+ * run printed "64 warnings generated." before. A warm POCL cache skips the compiler and logs
+ * nothing, so the suite's own cold cache (CI) is what gives this teeth. */
+static void test_kernels_build_clean(void) {
+  tq_cl *cl = tq_test_cl();
+  if (cl->build_log) fprintf(stderr, "\n  build log on %s:\n%s\n", cl->info.name, cl->build_log);
+  CU_ASSERT(cl->build_log == NULL || strstr(cl->build_log, "warning") == NULL);
+}
+
+/* The profile a device gets: its type's, or the one TAILQUANT_DEVICE_PROFILE names; an unknown
+ * name is refused with the list. */
+static void test_device_profile_chosen(void) {
+  tq_cl *cl = tq_test_cl();
+  CU_ASSERT_FATAL(cl->profile != NULL);
+  const char *forced = getenv("TAILQUANT_DEVICE_PROFILE");
+  const char *want = forced && forced[0] ? forced : strcmp(cl->info.type, "cpu") ? "gpu" : "cpu";
+  CU_ASSERT_STRING_EQUAL(cl->profile->name, want);
+  const tq_devprofile *p = NULL;
+  tq_err e = {0};
+  CU_ASSERT_EQUAL(tq_devprofile_choose("gpu", "fast", &p, &e), TQ_EINPUT);
+  CU_ASSERT(strstr(e.msg, "fast") != NULL && strstr(e.msg, "cpu, gpu") != NULL);
+}
+
 int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
   static const tq_test_case cases[] = {
@@ -124,6 +147,8 @@ int main(void) {
       {"philox device == host", test_philox_device_matches_host},
       {"unknown kernel named in error", test_unknown_kernel_is_named},
       {"build failure carries the build log", test_build_failure_gives_log},
+      {"kernels build without warnings", test_kernels_build_clean},
+      {"device profile from the device type", test_device_profile_chosen},
       {NULL, NULL}};
   tq_test_add_suite("opencl runtime", cases);
   return tq_test_run();

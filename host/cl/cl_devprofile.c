@@ -16,7 +16,8 @@ static const tq_devprofile profiles[] = {
      .hist_group = 128,
      .own_gemms = true,
      .lane_multiple = 16,
-     .max_group = 1024},
+     .max_group = 1024,
+     .build_options = "-DTQ_UNROLL_HINTS"},
     {.name = "gpu",
      .summary = "warp-shaped: local-atomic histogram, CLBlast for every GEMM, groups in multiples "
                 "of the kernel's preferred size (warp/wavefront), at most 256",
@@ -24,7 +25,8 @@ static const tq_devprofile profiles[] = {
      .hist_group = 256,
      .own_gemms = false,
      .lane_multiple = 0,
-     .max_group = 256},
+     .max_group = 256,
+     .build_options = ""},
 };
 #define NPROFILES (sizeof profiles / sizeof profiles[0])
 

@@ -42,6 +42,9 @@ typedef struct tq_devprofile {
    * 0: the kernel's CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE (a warp or a wavefront). */
   size_t lane_multiple;
   size_t max_group; /* the largest work-group the sizing helpers form */
+  /* Added to the kernels' build options: -DTQ_UNROLL_HINTS asks for the full unrolling POCL's
+   * vectoriser needs (kernels/quant_codec.cl). */
+  const char *build_options;
 } tq_devprofile;
 
 /* The profile named `name` ("cpu", "gpu"), or NULL. */

@@ -281,7 +281,9 @@ static tq_status build_program(tq_cl *cl, tq_err *e) {
   if (rc != CL_SUCCESS) free(src);
   TQ_TRY(TQ_CL(rc, e));
   /* OpenCL C 1.2 is what every target (POCL 3, NVIDIA, AMD, Intel) accepts. */
-  rc = clBuildProgram(cl->program, 1, &cl->info.device, "-cl-std=CL1.2", NULL, NULL);
+  char opts[256];
+  snprintf(opts, sizeof opts, "-cl-std=CL1.2 %s", cl->profile ? cl->profile->build_options : "");
+  rc = clBuildProgram(cl->program, 1, &cl->info.device, opts, NULL, NULL);
   size_t loglen = 0;
   clGetProgramBuildInfo(cl->program, cl->info.device, CL_PROGRAM_BUILD_LOG, 0, NULL, &loglen);
   char *raw = calloc(loglen + 1, 1);
