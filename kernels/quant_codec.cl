@@ -5,16 +5,23 @@
  * four at a time from one Philox call, exactly the stream of tq_rng_draw(.., TQ_RNG_QUANTIZE, i). */
 
 /* Encode kernels, shaped for POCL's CPU device (it vectorises a work-group by running its
- * work-items as SIMD lanes, which needs loop-free kernel bodies after unrolling):
- *  - one kernel per bit width (q_encode_table_b1..b8, q_encode_bucket_b1..b8): the binary
- *    search and the packing then have compile-time trip counts and unroll completely;
- *  - phase 1: work-item l of a group of L handles element quads j*L + l (j = 0..7) of the
- *    group's 32*L elements, so neighbouring lanes read neighbouring memory; one Philox call
- *    gives the quad's four draws (counter = element >> 2, as in tq_rng_draw); the b-bit codes go
- *    to local memory (one byte per element);
- *  - barrier; phase 2: work-item l assembles output words l + m*L (m < b) of the group's
- *    b*L words (LSB-first, a code may straddle two words), again contiguous across lanes.
- * Elements at or past n encode as 0 (pad bits 0) and are never read or written. */
+ * work-items as SIMD lanes, which needs loop-free kernel bodies after unrolling) and correct on
+ * any device:
+ *  - one work-item per 32 consecutive elements: eight Philox calls give its 32 draws (counter =
+ *    element >> 2, as in tq_rng_draw), and its b-bit codes fill exactly b output words, which it
+ *    assembles in registers (compile-time shifts) and stores: no local memory, no barrier, no
+ *    per-lane packing loop;
+ *  - one kernel per bit width (q_encode_table_b1..b8, q_encode_bucket_b1..b8), so every trip
+ *    count and shift is a compile-time constant;
+ *  - level lookup without a per-element search where the table allows: small tables (up to 16
+ *    levels: the truncated family at b <= 4, the bucketed family at b <= 5) by a branch-free
+ *    count over the levels, each a uniform load (no gather); larger uniform grids (TQSGD,
+ *    QSGD, TBQSGD's fallback; the host checks the table) by arithmetic, k = (t - l_0) / delta,
+ *    settled against the table with one step each way (q_encode_*_ub*); other large designed
+ *    tables by the branch-free binary search (b steps).
+ * Every path finds the reference's k (largest k <= nlev-2 with lv[k] <= t), so codes agree bit
+ * for bit. Elements at or past n encode as 0 (pad bits 0) and are never read or written. Level
+ * tables are padded by the host to 2^b entries (the count reads lv[j + 1] for j <= 2^b - 2). */
 
 /* POCL does not inline OpenCL builtins (fabs, fmax, min, mul_hi, vstore4, ...) into the
  * work-group function, and a call blocks vectorisation across work-items: the encode and
@@ -66,201 +73,287 @@ inline uint4 q_philox(uint4 c, uint2 k) {
     Q_STEP(lv, nlev, t, k, 1);                        \
   } while (0)
 
-/* Phase 2: word w (within the group) of b-bit codes held one per byte in codes[]. */
-inline uint q_pack_word(__local const uchar *codes, uint w, const int B, uint ncodes) {
-  uint e0 = (32u * w) / (uint)B;
-  int pos0 = (int)(e0 * (uint)B) - (int)(32u * w); /* in (-B, 0] */
-  uint acc = 0;
-  Q_UNROLL
-  for (int k = 0; k < 32 / B + 2; k++) {
-    int pos = pos0 + k * B;
-    uint e = Q_MIN(e0 + (uint)k, ncodes - 1u);
-    uint c = (uint)codes[e];
-    uint part = pos >= 0 ? (c << (uint)(pos & 31)) : (c >> (uint)((-pos) & 31));
-    acc |= pos < 32 ? part : 0u;
-  }
-  return acc;
-}
+/* Small tables: k, lv[k], lv[k+1] by counting the levels <= t (the table is sorted, so the
+ * levels counted are a prefix and the last one counted is lv[k]). NL: the table's largest
+ * size, a compile-time constant; nlev <= NL entries are real. */
+#define Q_LOOKUP_COUNT(lv, nlev, t, NL, k, lk, hk)                  \
+  do {                                                             \
+    k = 0;                                                         \
+    lk = lv[0];                                                    \
+    hk = lv[1];                                                    \
+    Q_UNROLL for (int j_ = 1; j_ <= (NL) - 2; j_++) {              \
+      float a_ = lv[j_], b_ = lv[j_ + 1];                          \
+      int ge_ = (j_ <= (nlev) - 2) & (a_ <= (t));                  \
+      k += ge_;                                                    \
+      lk = ge_ ? a_ : lk;                                          \
+      hk = ge_ ? b_ : hk;                                          \
+    }                                                              \
+  } while (0)
 
-inline void q_store_words(__local const uchar *codes, __global uint *words, uint nwords,
-                          const int B) {
-  uint l = get_local_id(0), L = get_local_size(0);
-  uint gw0 = get_group_id(0) * L * (uint)B;
-  Q_UNROLL
-  for (int m = 0; m < B; m++) {
-    uint w = l + (uint)m * L;
-    uint v = q_pack_word(codes, w, B, 32u * L);
-    if (gw0 + w < nwords) words[gw0 + w] = v;
-  }
-}
+/* Uniform grids: the guess (t - l_0) * inv is within one of k (host-checked), one step each way
+ * settles it against the table. The guess is clamped before the conversion (NaN -> 0). */
+#define Q_LOOKUP_UNIFORM(lv, nlev, t, inv, k, lk, hk)                      \
+  do {                                                                    \
+    float q_ = ((t) - lv[0]) * (inv);                                     \
+    float top_ = (float)((nlev) - 2);                                     \
+    q_ = q_ >= 0.0f ? q_ : 0.0f;                                          \
+    q_ = q_ < top_ ? q_ : top_;                                           \
+    int g_ = (int)q_;                                                     \
+    g_ = (g_ > 0 && lv[g_] > (t)) ? g_ - 1 : g_;                          \
+    g_ = (g_ + 1 <= (nlev) - 2 && lv[Q_MIN(g_ + 1, (nlev) - 1)] <= (t)) ? g_ + 1 : g_; \
+    k = g_;                                                               \
+    lk = lv[k];                                                           \
+    hk = lv[k + 1];                                                       \
+  } while (0)
+
+/* Large designed tables: the binary search. */
+#define Q_LOOKUP_SEARCH(lv, nlev, t, B, k, lk, hk) \
+  do {                                             \
+    Q_SEARCH(lv, nlev, t, B, k);                   \
+    lk = lv[k];                                    \
+    hk = lv[k + 1];                                \
+  } while (0)
+
+/* mode: 0 count (NL <= 16), 1 uniform arithmetic, 2 search. */
+#define Q_LOOKUP(mode, lv, nlev, t, NL, B, inv, k, lk, hk)              \
+  do {                                                                 \
+    if ((mode) == 0) Q_LOOKUP_COUNT(lv, nlev, t, (mode) == 0 ? (NL) : 2, k, lk, hk);       \
+    else if ((mode) == 1) Q_LOOKUP_UNIFORM(lv, nlev, t, inv, k, lk, hk); \
+    else Q_LOOKUP_SEARCH(lv, nlev, t, B, k, lk, hk);                   \
+  } while (0)
+
+/* Code j (0..31) of a work-item's 32 into its words w[] (LSB-first, may straddle two). */
+#define Q_PUT(w, j, B, code)                                          \
+  do {                                                                \
+    const int p_ = (j) * (B);                                         \
+    w[p_ >> 5] |= (code) << (p_ & 31);                                \
+    if ((p_ & 31) + (B) > 32) w[(p_ >> 5) + 1] |= (code) >> (32 - (p_ & 31)); \
+  } while (0)
+
+#define Q_STORE_WORDS(words, nwords, g, w, B)                      \
+  do {                                                             \
+    Q_UNROLL for (int m_ = 0; m_ < (B); m_++) {                    \
+      uint o_ = (uint)(B) * (g) + (uint)m_;                        \
+      if (o_ < (nwords)) words[o_] = w[m_];                        \
+    }                                                              \
+  } while (0)
 
 /* Truncated family: t = clamp(x, l_0, l_s); code k or k+1 by u*(l_{k+1}-l_k) < t - l_k.
  * ef != 0: x holds g + r and receives the new residual x - l_code. */
 inline void q_enc_table(__global float *x, uint xoff, uint n, __constant float *lv, int nlev,
-                        uint seed, uint worker, uint iter, uint tensor, __global uint *words,
-                        uint nwords, int ef, __local uchar *codes, const int B) {
+                        float inv, uint seed, uint worker, uint iter, uint tensor,
+                        __global uint *words, uint nwords, int ef, const int B, const int mode) {
 #pragma OPENCL FP_CONTRACT OFF
-  uint l = get_local_id(0), L = get_local_size(0);
-  uint q0 = get_group_id(0) * L * 8u;
+  uint g = get_global_id(0);
+  uint i0 = 32u * g;
   const float lo = lv[0], hi = lv[nlev - 1];
-  for (int j = 0; j < 8; j++) {
-    uint qd = q0 + (uint)j * L + l;
-    uint4 r = q_philox((uint4)(qd, tensor, iter, TQ_RNG_QUANTIZE), (uint2)(seed, worker));
+  uint w[8] = {0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u};
+  Q_UNROLL
+  for (int q = 0; q < 8; q++) {
+    uint4 r = q_philox((uint4)(8u * g + (uint)q, tensor, iter, TQ_RNG_QUANTIZE), (uint2)(seed, worker));
     uint rr[4] = {r.x, r.y, r.z, r.w};
-    uchar cc[4];
+    Q_UNROLL
     for (int c = 0; c < 4; c++) {
-      uint i = 4u * qd + (uint)c;
+      uint i = i0 + (uint)(4 * q + c);
       bool in = i < n;
       /* Lanes past n load nothing: with error feedback, element 0 is being rewritten by its
        * owner, and reading it from a padding lane was a data race (Oclgrind found it). */
       float v = in ? x[xoff + i] : 0.0f;
       float t = v < lo ? lo : (v > hi ? hi : v);
       int k;
-      Q_SEARCH(lv, nlev, t, B, k);
-      float lk = lv[k], d = lv[k + 1] - lk, rem = t - lk;
+      float lk, hk;
+      Q_LOOKUP(mode, lv, nlev, t, 1 << B, B, inv, k, lk, hk);
+      float d = hk - lk, rem = t - lk;
       float ud = tq_u01(rr[c]) * d;
-      uint code = (uint)k + (ud < rem ? 1u : 0u);
-      if (in && ef) x[xoff + i] = v - lv[code];
-      cc[c] = in ? (uchar)code : (uchar)0;
+      uint up = ud < rem ? 1u : 0u;
+      uint code = in ? (uint)k + up : 0u;
+      if (in && ef) x[xoff + i] = v - (up ? hk : lk);
+      Q_PUT(w, 4 * q + c, B, code);
     }
-    uint cb = 4u * ((uint)j * L + l);
-    codes[cb] = cc[0];
-    codes[cb + 1] = cc[1];
-    codes[cb + 2] = cc[2];
-    codes[cb + 3] = cc[3];
   }
-  barrier(CLK_LOCAL_MEM_FENCE);
-  q_store_words(codes, words, nwords, B);
+  Q_STORE_WORDS(words, nwords, g, w, B);
 }
 
 /* Bucketed family: r = |x| / scale (clamped to 1), magnitude index on mag[], sign in the top
- * bit of the code. */
+ * bit of the code. A work-item's 32 elements span at most two buckets when bucket >= 32
+ * (small == 0): the first one's index is one division per work-item; small == 1 divides per
+ * element (buckets under 32 elements, which nobody should want). */
 inline void q_enc_bucket(__global float *x, uint xoff, uint n, __constant float *mag, int nlev,
-                         uint bucket, __global const float *scales, uint seed, uint worker,
-                         uint iter, uint tensor, __global uint *words, uint nwords, int ef,
-                         __local uchar *codes, const int B) {
+                         float inv, uint bucket, __global const float *scales, uint seed,
+                         uint worker, uint iter, uint tensor, __global uint *words, uint nwords,
+                         int ef, const int B, const int mode, const int small) {
 #pragma OPENCL FP_CONTRACT OFF
-  uint l = get_local_id(0), L = get_local_size(0);
-  uint q0 = get_group_id(0) * L * 8u;
-  for (int j = 0; j < 8; j++) {
-    uint qd = q0 + (uint)j * L + l;
-    uint4 r = q_philox((uint4)(qd, tensor, iter, TQ_RNG_QUANTIZE), (uint2)(seed, worker));
+  uint g = get_global_id(0);
+  uint i0 = 32u * g;
+  uint b0 = small ? 0u : i0 / bucket;
+  uint e0 = b0 * bucket; /* first element of bucket b0 */
+  uint w[8] = {0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u};
+  Q_UNROLL
+  for (int q = 0; q < 8; q++) {
+    uint4 r = q_philox((uint4)(8u * g + (uint)q, tensor, iter, TQ_RNG_QUANTIZE), (uint2)(seed, worker));
     uint rr[4] = {r.x, r.y, r.z, r.w};
-    uchar cc[4];
+    Q_UNROLL
     for (int c = 0; c < 4; c++) {
-      uint i = 4u * qd + (uint)c;
+      uint i = i0 + (uint)(4 * q + c);
       bool in = i < n;
       uint ii = in ? i : 0u;
-      float v = in ? x[xoff + i] : 0.0f, nr = scales[ii / bucket]; /* no padding-lane load of x */
+      uint bi = small ? ii / bucket : (in ? b0 + (ii - e0 >= bucket ? 1u : 0u) : 0u);
+      float v = in ? x[xoff + i] : 0.0f, nr = scales[bi]; /* no padding-lane load of x */
       float a = nr > 0.0f ? Q_FABS(v) / nr : 0.0f;
       a = a > 1.0f ? 1.0f : a;
       int k;
-      Q_SEARCH(mag, nlev, a, B, k);
-      float mk = mag[k], d = mag[k + 1] - mk, rem = a - mk;
+      float mk, hk;
+      Q_LOOKUP(mode, mag, nlev, a, 1 << (B - 1), B - 1, inv, k, mk, hk);
+      float d = hk - mk, rem = a - mk;
       float ud = tq_u01(rr[c]) * d;
-      uint m = (uint)k + (ud < rem ? 1u : 0u);
+      uint up = ud < rem ? 1u : 0u;
+      uint m = (uint)k + up;
       uint neg = v < 0.0f ? 1u : 0u;
-      uint code = m | (neg << (B - 1));
+      uint code = in ? (m | (neg << (B - 1))) : 0u;
       if (in && ef) {
-        float qv = nr * mag[m];
+        float qv = nr * (up ? hk : mk);
         x[xoff + i] = v - (neg ? -qv : qv);
       }
-      cc[c] = in ? (uchar)code : (uchar)0;
+      Q_PUT(w, 4 * q + c, B, code);
     }
-    uint cb = 4u * ((uint)j * L + l);
-    codes[cb] = cc[0];
-    codes[cb + 1] = cc[1];
-    codes[cb + 2] = cc[2];
-    codes[cb + 3] = cc[3];
   }
-  barrier(CLK_LOCAL_MEM_FENCE);
-  q_store_words(codes, words, nwords, B);
+  Q_STORE_WORDS(words, nwords, g, w, B);
 }
 
-/* Global size: ceil(n / (32 L)) * L; codes: 32 L bytes of local memory. */
-#define Q_ENC_KERNELS(B)                                                                        \
-  __kernel void q_encode_table_b##B(__global float *x, uint xoff, uint n, __constant float *lv, \
-                                    int nlev, uint seed, uint worker, uint iter, uint tensor,  \
-                                    __global uint *words, uint nwords, int ef,                 \
-                                    __local uchar *codes) {                                    \
-    q_enc_table(x, xoff, n, lv, nlev, seed, worker, iter, tensor, words, nwords, ef, codes, B); \
+/* Global size: ceil(n / 32) work-items (any group size). inv: 1 / grid step for the uniform
+ * kernels (_ub*), ignored by the others. Names: q_encode_table_b<B> (count or search),
+ * q_encode_table_ub<B> (uniform, B >= 5), q_encode_bucket_b<B>, q_encode_bucket_ub<B>
+ * (uniform, B >= 6), q_encode_bucket_sb<B> (bucket < 32). */
+#define Q_ENC_TABLE(NAME, B, MODE)                                                             \
+  __kernel void NAME(__global float *x, uint xoff, uint n, __constant float *lv, int nlev,     \
+                     float inv, uint seed, uint worker, uint iter, uint tensor,                \
+                     __global uint *words, uint nwords, int ef) {                              \
+    q_enc_table(x, xoff, n, lv, nlev, inv, seed, worker, iter, tensor, words, nwords, ef, B,   \
+                MODE);                                                                         \
+  }
+#define Q_ENC_BUCKET(NAME, B, MODE, SMALL)                                                     \
+  __kernel void NAME(__global float *x, uint xoff, uint n, __constant float *mag, int nlev,    \
+                     float inv, uint bucket, __global const float *scales, uint seed,          \
+                     uint worker, uint iter, uint tensor, __global uint *words, uint nwords,   \
+                     int ef) {                                                                 \
+    q_enc_bucket(x, xoff, n, mag, nlev, inv, bucket, scales, seed, worker, iter, tensor,       \
+                 words, nwords, ef, B, MODE, SMALL);                                           \
+  }
+Q_ENC_TABLE(q_encode_table_b1, 1, 0)
+Q_ENC_TABLE(q_encode_table_b2, 2, 0)
+Q_ENC_TABLE(q_encode_table_b3, 3, 0)
+Q_ENC_TABLE(q_encode_table_b4, 4, 0)
+Q_ENC_TABLE(q_encode_table_b5, 5, 2)
+Q_ENC_TABLE(q_encode_table_b6, 6, 2)
+Q_ENC_TABLE(q_encode_table_b7, 7, 2)
+Q_ENC_TABLE(q_encode_table_b8, 8, 2)
+Q_ENC_TABLE(q_encode_table_ub5, 5, 1)
+Q_ENC_TABLE(q_encode_table_ub6, 6, 1)
+Q_ENC_TABLE(q_encode_table_ub7, 7, 1)
+Q_ENC_TABLE(q_encode_table_ub8, 8, 1)
+Q_ENC_BUCKET(q_encode_bucket_b1, 1, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_b2, 2, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_b3, 3, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_b4, 4, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_b5, 5, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_b6, 6, 2, 0)
+Q_ENC_BUCKET(q_encode_bucket_b7, 7, 2, 0)
+Q_ENC_BUCKET(q_encode_bucket_b8, 8, 2, 0)
+Q_ENC_BUCKET(q_encode_bucket_ub6, 6, 1, 0)
+Q_ENC_BUCKET(q_encode_bucket_ub7, 7, 1, 0)
+Q_ENC_BUCKET(q_encode_bucket_ub8, 8, 1, 0)
+Q_ENC_BUCKET(q_encode_bucket_sb1, 1, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_sb2, 2, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_sb3, 3, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_sb4, 4, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_sb5, 5, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_sb6, 6, 2, 1)
+Q_ENC_BUCKET(q_encode_bucket_sb7, 7, 2, 1)
+Q_ENC_BUCKET(q_encode_bucket_sb8, 8, 2, 1)
+
+/* Decode-accumulate, out[ooff + i] += weight * value_i, one work-item per 32 elements (its b
+ * words, loaded once; codes unpacked with compile-time shifts), one kernel per width. Codes
+ * were validated on the host; the clamp only keeps a bad one from reading outside the table.
+ * Word and element offsets (woff, soff) let one staging buffer hold many messages. */
+#define Q_GET(w, j, B, mask, c)                                            \
+  do {                                                                     \
+    const int p_ = (j) * (B);                                              \
+    c = w[p_ >> 5] >> (p_ & 31);                                           \
+    if ((p_ & 31) + (B) > 32) c |= w[(p_ >> 5) + 1] << (32 - (p_ & 31));   \
+    c &= (mask);                                                           \
+  } while (0)
+
+#define Q_LOAD_WORDS(words, woff, nwords, g, w, B)                 \
+  do {                                                             \
+    Q_UNROLL for (int m_ = 0; m_ < (B); m_++) {                    \
+      uint o_ = (uint)(B) * (g) + (uint)m_;                        \
+      w[m_] = o_ < (nwords) ? words[(woff) + o_] : 0u;             \
+    }                                                              \
+  } while (0)
+
+/* Bucketed: SMALL = 1 for buckets under 32 elements (a division per element). */
+#define Q_DEC_BUCKET(NAME, B, SMALL)                                                            \
+  __kernel void NAME(__global const uint *words, uint woff, uint nwords, uint n,               \
+                     __constant float *mag, int nlev, uint bucket, __global const float *scales, \
+                     uint soff, float weight, __global float *out, uint ooff) {                \
+    _Pragma("OPENCL FP_CONTRACT OFF")                                                          \
+    uint g = get_global_id(0), i0 = 32u * g;                                                   \
+    uint w[8];                                                                                 \
+    Q_LOAD_WORDS(words, woff, nwords, g, w, B);                                                \
+    const uint mask = (1u << B) - 1u, mmask = (1u << (B - 1)) - 1u, top = (uint)(nlev - 1);    \
+    uint b0 = SMALL ? 0u : i0 / bucket, e0 = b0 * bucket;                                      \
+    Q_UNROLL for (int j = 0; j < 32; j++) {                                                    \
+      uint c;                                                                                  \
+      Q_GET(w, j, B, mask, c);                                                                 \
+      uint i = i0 + (uint)j;                                                                   \
+      uint bi = SMALL ? i / bucket : b0 + (i - e0 >= bucket ? 1u : 0u);                        \
+      if (i < n) {                                                                             \
+        float q = scales[soff + bi] * mag[Q_MIN(c & mmask, top)];                              \
+        float v = (c >> (B - 1)) ? -q : q;                                                     \
+        float p = weight * v;                                                                  \
+        out[ooff + i] = out[ooff + i] + p;                                                     \
+      }                                                                                        \
+    }                                                                                          \
+  }
+
+#define Q_DEC_KERNELS(B)                                                                        \
+  __kernel void q_decode_table_b##B(__global const uint *words, uint woff, uint nwords,        \
+                                    uint n, __constant float *lv, int nlev, float weight,      \
+                                    __global float *out, uint ooff) {                          \
+    _Pragma("OPENCL FP_CONTRACT OFF")                                                          \
+    uint g = get_global_id(0), i0 = 32u * g;                                                   \
+    uint w[8];                                                                                 \
+    Q_LOAD_WORDS(words, woff, nwords, g, w, B);                                                \
+    const uint mask = (1u << B) - 1u, top = (uint)(nlev - 1);                                  \
+    Q_UNROLL for (int j = 0; j < 32; j++) {                                                    \
+      uint c;                                                                                  \
+      Q_GET(w, j, B, mask, c);                                                                 \
+      c = Q_MIN(c, top);                                                                       \
+      uint i = i0 + (uint)j;                                                                   \
+      if (i < n) {                                                                             \
+        float p = weight * lv[c];                                                              \
+        out[ooff + i] = out[ooff + i] + p;                                                     \
+      }                                                                                        \
+    }                                                                                          \
   }                                                                                             \
-  __kernel void q_encode_bucket_b##B(__global float *x, uint xoff, uint n,                     \
-                                     __constant float *mag, int nlev, uint bucket,             \
-                                     __global const float *scales, uint seed, uint worker,     \
-                                     uint iter, uint tensor, __global uint *words, uint nwords, \
-                                     int ef, __local uchar *codes) {                           \
-    q_enc_bucket(x, xoff, n, mag, nlev, bucket, scales, seed, worker, iter, tensor, words,     \
-                 nwords, ef, codes, B);                                                         \
-  }
-Q_ENC_KERNELS(1)
-Q_ENC_KERNELS(2)
-Q_ENC_KERNELS(3)
-Q_ENC_KERNELS(4)
-Q_ENC_KERNELS(5)
-Q_ENC_KERNELS(6)
-Q_ENC_KERNELS(7)
-Q_ENC_KERNELS(8)
-
-/* out[ooff + i] += weight * lv[code_i]. Codes were validated on the host; the clamp only
- * keeps a bad one from reading outside the table. */
-__kernel void q_decode_table(__global const uint *words, uint n, int bits, __constant float *lv,
-                             int nlev, float weight, __global float *out, uint ooff) {
-#pragma OPENCL FP_CONTRACT OFF
-  uint g = get_global_id(0);
-  uint i0 = g * 32u;
-  if (i0 >= n) return;
-  uint wi = g * (uint)bits, mask = (1u << bits) - 1u;
-  ulong acc = 0;
-  int nb = 0;
-  uint cnt = min(32u, n - i0);
-  for (uint j = 0; j < cnt; j++) {
-    if (nb < bits) {
-      acc |= (ulong)words[wi++] << nb;
-      nb += 32;
-    }
-    uint c = min((uint)acc & mask, (uint)(nlev - 1));
-    acc >>= bits;
-    nb -= bits;
-    float p = weight * lv[c];
-    out[ooff + i0 + j] = out[ooff + i0 + j] + p;
-  }
-}
-
-__kernel void q_decode_bucket(__global const uint *words, uint n, int bits, __constant float *mag,
-                              int nlev, uint bucket, __global const float *scales, float weight,
-                              __global float *out, uint ooff) {
-#pragma OPENCL FP_CONTRACT OFF
-  uint g = get_global_id(0);
-  uint i0 = g * 32u;
-  if (i0 >= n) return;
-  uint wi = g * (uint)bits, mask = (1u << bits) - 1u, mmask = (1u << (bits - 1)) - 1u;
-  ulong acc = 0;
-  int nb = 0;
-  uint cnt = min(32u, n - i0);
-  for (uint j = 0; j < cnt; j++) {
-    if (nb < bits) {
-      acc |= (ulong)words[wi++] << nb;
-      nb += 32;
-    }
-    uint c = (uint)acc & mask;
-    acc >>= bits;
-    nb -= bits;
-    uint i = i0 + j;
-    float q = scales[i / bucket] * mag[min(c & mmask, (uint)(nlev - 1))];
-    float v = (c >> (bits - 1)) ? -q : q;
-    float p = weight * v;
-    out[ooff + i] = out[ooff + i] + p;
-  }
-}
+  Q_DEC_BUCKET(q_decode_bucket_b##B, B, 0)                                                     \
+  Q_DEC_BUCKET(q_decode_bucket_sb##B, B, 1)
+Q_DEC_KERNELS(1)
+Q_DEC_KERNELS(2)
+Q_DEC_KERNELS(3)
+Q_DEC_KERNELS(4)
+Q_DEC_KERNELS(5)
+Q_DEC_KERNELS(6)
+Q_DEC_KERNELS(7)
+Q_DEC_KERNELS(8)
 
 /* fp32 messages (method none, small tensors). */
-__kernel void q_decode_f32(__global const float *src, uint n, float weight, __global float *out,
-                           uint ooff) {
+__kernel void q_decode_f32(__global const float *src, uint soff, uint n, float weight,
+                           __global float *out, uint ooff) {
 #pragma OPENCL FP_CONTRACT OFF
   uint i = get_global_id(0);
   if (i >= n) return;
-  float p = weight * src[i];
+  float p = weight * src[soff + i];
   out[ooff + i] = out[ooff + i] + p;
 }
 

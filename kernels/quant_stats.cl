@@ -221,6 +221,33 @@ __kernel void q_norm_part(__global const float *x, uint off, uint n, uint bucket
   part[p] = acc;
 }
 
+/* First level when the bucket is a multiple of 32 elements (tq_norm_sub = 32): part p is
+ * elements 32p .. 32p+31, summed in order as q_norm_part does, loop-free so that POCL runs
+ * work-items as SIMD lanes. The 2^-96 sum is formed beside the plain one and used when that
+ * overflows. Parts past n are 0. */
+#define Q_ISINF(v) ((as_uint(v) & 0x7fffffffu) == 0x7f800000u)
+__kernel void q_norm_part32(__global const float *x, uint off, uint n, uint nparts, int maxnorm,
+                            __global float *part) {
+#pragma OPENCL FP_CONTRACT OFF
+  uint p = get_global_id(0);
+  if (p >= nparts) return;
+  uint i0 = 32u * p;
+  float acc = 0.0f, acc2 = 0.0f, mx = 0.0f;
+  Q_UNROLL
+  for (int j = 0; j < 32; j++) {
+    uint i = i0 + (uint)j;
+    bool in = i < n;
+    float a = in ? Q_FABS(x[off + i]) : 0.0f;
+    mx = a > mx ? a : mx;
+    float sq = a * a;
+    acc = acc + sq;
+    float as = a * 0x1p-96f;
+    float sq2 = as * as;
+    acc2 = acc2 + sq2;
+  }
+  part[p] = maxnorm ? mx : (Q_ISINF(acc) ? -acc2 : acc);
+}
+
 /* Second level: scales[b] = sqrt(sum of its parts) (L2) or their max; if a part was scaled or
  * the sum overflows, every part is summed at 2^-96 and the root scaled back (exact). */
 __kernel void q_norm_fin(__global const float *part, uint per, uint nb, int maxnorm,

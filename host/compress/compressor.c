@@ -27,7 +27,18 @@ typedef struct tstate {
   uint32_t bucket, nb, sub, per, nparts; /* bucketed layout */
   tq_tail_stats stats;
   tq_tail_fit fit;
-  tq_design design; /* also the host memory of the non-blocking level-table write */
+  tq_design design;
+  /* The level table as the kernels read it: padded to the kernel's table size with the last
+   * level (also the host memory of the non-blocking write, alive until the call's wait). */
+  float lvpad[TQ_MAX_LEVELS];
+  int lvlen;     /* entries written */
+  float inv;     /* 1 / grid step when the table is a uniform grid (0: not) */
+  /* Device memory of its own, so that every tensor's kernels can be queued before one wait:
+   * statistics partials and their reduction, histogram edges, levels, norms and codes. */
+  cl_mem pmax, psum, pcnt, phist, edges, sred, levels, scales, parts, words;
+  uint32_t sred_host[TQ_HIST_BINS + 4];
+  bool refit_now; /* this call refits it */
+  tq_wire_hdr hdr; /* of the message this call writes */
 } tstate;
 
 struct tq_compressor {
@@ -38,19 +49,19 @@ struct tq_compressor {
   tq_tensor_desc *t;
   tstate *st;
   cl_kernel k_stats, k_edges, k_hist, k_hist_exact, k_reduce, k_npart, k_nfin, k_enc, k_ef_add;
+  cl_kernel k_npart32, k_enc_u, k_enc_s; /* 32-element norm parts; uniform-grid; small buckets */
   size_t hist_l, hist_lmem, edges_l, enc_big, enc_small; /* work-group sizes for this device */
-  cl_mem pmax, psum, pcnt, phist, edges, sred, ratios, levels, scales, parts, words, resid;
-  uint32_t sred_host[SRED_WORDS];
+  cl_mem ratios, resid;
   /* Kernel events of the current encode call, kept only when the queue profiles. */
-  cl_event ev[8];
-  const char *ev_name[8];
-  int nev;
+  cl_event *ev;
+  const char **ev_name;
+  int nev, evcap;
 };
 
 /* tq_cl_run1d, keeping the kernel's event when the queue profiles (tq_encode_info.t_device). */
 static tq_status run(tq_compressor *c, cl_kernel k, size_t global, size_t local,
                      const tq_karg *args, int nargs, const char *what, tq_err *e) {
-  if (!c->cl.profiling || c->nev >= 8) return tq_cl_run1d(&c->cl, k, global, local, args, nargs, what, e);
+  if (!c->cl.profiling || c->nev >= c->evcap) return tq_cl_run1d(&c->cl, k, global, local, args, nargs, what, e);
   TQ_TRY(tq_cl_run1d(&c->cl, k, 0, local, args, nargs, what, e)); /* sets the arguments */
   if (local) TQ_TRY(tq_cl_check_fit(&c->cl, k, local, what, e));
   size_t g = local ? (global + local - 1) / local * local : global;
@@ -87,8 +98,9 @@ static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
 static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
-/* Encode work-group size: 256 work-items (8192 elements per group) for large tensors, 64 for
- * small ones so that a group is not mostly padding (both lowered to what the device allows). */
+/* Encode and norm work-group size (one work-item per 32 elements): 256 work-items for large
+ * tensors, 64 for small ones so that a group is not mostly padding (both lowered to what the
+ * device allows). */
 static size_t enc_local(const tq_compressor *c, size_t n) {
   return n >= 8192u * 4u ? c->enc_big : c->enc_small;
 }
@@ -161,13 +173,20 @@ void tq_compressor_free(tq_compressor *c) {
   if (!c) return;
   take_events(c);
   if (c->k_hist_exact) clReleaseKernel(c->k_hist_exact);
-  cl_kernel ks[] = {c->k_stats, c->k_edges, c->k_hist, c->k_reduce,
-                    c->k_npart, c->k_nfin,  c->k_enc,  c->k_ef_add};
+  cl_kernel ks[] = {c->k_stats, c->k_edges, c->k_hist,    c->k_reduce, c->k_npart, c->k_nfin,
+                    c->k_enc,   c->k_ef_add, c->k_npart32, c->k_enc_u,  c->k_enc_s};
   for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
     if (ks[i]) clReleaseKernel(ks[i]);
-  cl_mem *ms[] = {&c->pmax,   &c->psum,   &c->pcnt,  &c->phist, &c->edges, &c->sred, &c->ratios,
-                  &c->levels, &c->scales, &c->parts, &c->words, &c->resid};
-  for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) tq_cl_release(ms[i]);
+  tq_cl_release(&c->ratios);
+  tq_cl_release(&c->resid);
+  for (int i = 0; c->st && i < c->nt; i++) {
+    tstate *t = &c->st[i];
+    cl_mem *ms[] = {&t->pmax,   &t->psum,   &t->pcnt,  &t->phist, &t->edges,
+                    &t->sred,   &t->levels, &t->scales, &t->parts, &t->words};
+    for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++) tq_cl_release(ms[k]);
+  }
+  free(c->ev);
+  free(c->ev_name);
   free(c->t);
   free(c->st);
   free(c);
@@ -190,7 +209,7 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
   c->t = malloc(sizeof *c->t * (size_t)ntensors);
   c->st = calloc((size_t)ntensors, sizeof *c->st);
   tq_status s = (c->t && c->st) ? TQ_OK : tq_fail(e, TQ_ENOMEM, "out of memory");
-  size_t max_words = 1, max_nb = 1, max_parts = 1, resid = 0, max_sg = 1, max_hg = 1;
+  size_t resid = 0;
   for (int i = 0; s == TQ_OK && i < ntensors; i++) {
     c->t[i] = tensors[i];
     size_t n = tensors[i].count;
@@ -200,32 +219,33 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
     tstate *t = &c->st[i];
     t->compressed = cfg->method != TQ_METHOD_NONE && n >= cfg->min_elems;
     if (!t->compressed || s != TQ_OK) continue;
-    max_words = max_sz(max_words, tq_packed_words(n, cfg->bits));
-    max_sg = max_sz(max_sg, ceil_div(n, STATS_L * STATS_E));
     if (tq_method_is_bucketed(cfg->method)) {
       t->bucket = cfg->bucket == 0 || cfg->bucket > n ? (uint32_t)n : cfg->bucket;
       t->nb = (uint32_t)((n + t->bucket - 1) / t->bucket);
       t->sub = tq_norm_sub(t->bucket);
       t->per = (t->bucket + t->sub - 1) / t->sub;
       t->nparts = t->nb * t->per;
-      max_nb = max_sz(max_nb, t->nb);
-      max_parts = max_sz(max_parts, t->nparts);
     }
     t->roff = resid;
     if (cfg->error_feedback) resid += n;
   }
   /* One encode kernel per bit width (compile-time trip counts); cfg->bits is 1..8 here
    * whenever a tensor is compressed (tq_compress_cfg_check). */
-  char enc_name[32];
+  char enc_name[32], enc_u[32], enc_s[32];
   int eb = cfg->bits >= 1 && cfg->bits <= 8 ? cfg->bits : 8;
-  snprintf(enc_name, sizeof enc_name, "q_encode_%s_b%d",
-           tq_method_is_bucketed(cfg->method) ? "bucket" : "table", eb);
+  const bool bk = tq_method_is_bucketed(cfg->method);
+  snprintf(enc_name, sizeof enc_name, "q_encode_%s_b%d", bk ? "bucket" : "table", eb);
+  snprintf(enc_u, sizeof enc_u, "q_encode_%s_ub%d", bk ? "bucket" : "table", eb);
+  snprintf(enc_s, sizeof enc_s, "q_encode_bucket_sb%d", eb);
   const char *kn[] = {"q_stats", "q_edges", "q_hist", "q_stats_reduce", "q_norm_part",
-                      "q_norm_fin", enc_name, "q_ef_add"};
+                      "q_norm_fin", enc_name, "q_ef_add", "q_norm_part32"};
   cl_kernel *kp[] = {&c->k_stats, &c->k_edges, &c->k_hist, &c->k_reduce, &c->k_npart,
-                     &c->k_nfin, &c->k_enc, &c->k_ef_add};
-  for (int i = 0; s == TQ_OK && i < 8; i++)
+                     &c->k_nfin, &c->k_enc, &c->k_ef_add, &c->k_npart32};
+  for (int i = 0; s == TQ_OK && i < 9; i++)
     if (i != 2) s = tq_cl_kernel(cl, kn[i], kp[i], e);
+  /* Uniform-grid kernels exist where the count lookup does not reach (b >= 5 / 6). */
+  if (s == TQ_OK && eb >= (bk ? 6 : 5)) s = tq_cl_kernel(cl, enc_u, &c->k_enc_u, e);
+  if (s == TQ_OK && bk) s = tq_cl_kernel(cl, enc_s, &c->k_enc_s, e);
   const char *hk = NULL;
   char hk_exact[32];
   if (s == TQ_OK) s = size_groups(c, &hk, e);
@@ -233,25 +253,35 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
   snprintf(hk_exact, sizeof hk_exact, "%s_exact", hk ? hk : "q_hist");
   if (s == TQ_OK) s = tq_cl_kernel(cl, hk_exact, &c->k_hist_exact, e);
   if (s == TQ_OK) s = check_hist(c, e);
-  for (int i = 0; s == TQ_OK && i < ntensors; i++)
-    if (c->st[i].compressed) max_hg = max_sz(max_hg, ceil_div(tensors[i].count, c->hist_l * HIST_E));
-  struct {
-    cl_mem *m;
-    size_t bytes;
-  } al[] = {{&c->pmax, 4 * max_sg},
-            {&c->psum, 4 * max_sg},
-            {&c->pcnt, 8 * max_sg},
-            {&c->phist, 4 * max_hg * TQ_HIST_BINS},
-            {&c->edges, 4 * (TQ_HIST_BINS + 1)},
-            {&c->sred, 4 * SRED_WORDS},
-            {&c->ratios, 4 * (TQ_HIST_BINS + 1)},
-            {&c->levels, 4 * TQ_MAX_LEVELS},
-            {&c->scales, 4 * max_nb},
-            {&c->parts, 4 * max_parts},
-            {&c->words, 4 * max_words},
-            {&c->resid, 4 * max_sz(resid, 1)}};
-  for (size_t i = 0; s == TQ_OK && i < sizeof al / sizeof al[0]; i++)
-    s = tq_cl_alloc(cl, al[i].bytes, al[i].m, e);
+  c->evcap = 8 * ntensors + 8;
+  c->ev = malloc(sizeof *c->ev * (size_t)c->evcap);
+  c->ev_name = malloc(sizeof *c->ev_name * (size_t)c->evcap);
+  if (s == TQ_OK && (!c->ev || !c->ev_name)) s = tq_fail(e, TQ_ENOMEM, "out of memory");
+  /* Every compressed tensor's own device memory (a few percent of the tensor). */
+  for (int i = 0; s == TQ_OK && i < ntensors; i++) {
+    tstate *t = &c->st[i];
+    if (!t->compressed) continue;
+    size_t n = tensors[i].count;
+    size_t sg = ceil_div(n, STATS_L * STATS_E), hg = ceil_div(n, c->hist_l * HIST_E);
+    bool trunc = !tq_method_is_bucketed(cfg->method);
+    struct {
+      cl_mem *m;
+      size_t bytes;
+    } al[] = {{&t->pmax, trunc ? 4 * sg : 4},
+              {&t->psum, trunc ? 4 * sg : 4},
+              {&t->pcnt, trunc ? 8 * sg : 8},
+              {&t->phist, trunc ? 4 * hg * TQ_HIST_BINS : 4},
+              {&t->edges, trunc ? 4 * (TQ_HIST_BINS + 1) : 4},
+              {&t->sred, trunc ? 4 * SRED_WORDS : 4},
+              {&t->levels, 4 * TQ_MAX_LEVELS},
+              {&t->scales, 4 * max_sz(t->nb, 1)},
+              {&t->parts, 4 * max_sz(t->nparts, 1)},
+              {&t->words, 4 * tq_packed_words(n, cfg->bits)}};
+    for (size_t k = 0; s == TQ_OK && k < sizeof al / sizeof al[0]; k++)
+      s = tq_cl_alloc(cl, al[k].bytes, al[k].m, e);
+  }
+  if (s == TQ_OK) s = tq_cl_alloc(cl, 4 * (TQ_HIST_BINS + 1), &c->ratios, e);
+  if (s == TQ_OK) s = tq_cl_alloc(cl, 4 * max_sz(resid, 1), &c->resid, e);
   if (s == TQ_OK)
     s = tq_cl_write(cl, c->ratios, 0, 4 * (TQ_HIST_BINS + 1), tq_hist_ratios(), e);
   if (s == TQ_OK) s = tq_compressor_reset(c, e);
@@ -300,175 +330,277 @@ tq_status tq_compressor_set_residual(tq_compressor *c, int tensor, const float *
   return tq_cl_write(&c->cl, c->resid, 4 * c->st[tensor].roff, 4 * n, src, e);
 }
 
-/* Statistics passes and the one read the fit needs. */
-static tq_status device_stats(tq_compressor *c, cl_mem x, cl_uint xoff, cl_uint n, bool hist,
-                              tq_tail_stats *st, bool exact, tq_err *e) {
+/* Queues a tensor's statistics passes and the non-blocking read of their 464 bytes into
+ * ts->sred_host (the caller waits once for every tensor). */
+static tq_status queue_stats(tq_compressor *c, tstate *ts, cl_mem x, cl_uint xoff, cl_uint n,
+                             bool hist, bool exact, tq_err *e) {
   cl_uint nsg = (cl_uint)ceil_div(n, STATS_L * STATS_E), nhg = 0;
-  tq_karg a1[] = {TQ_ARG(x),       TQ_ARG(xoff),       TQ_ARG(n),
-                  TQ_ARG(c->pmax), TQ_ARG(c->psum),    TQ_ARG(c->pcnt),
+  tq_karg a1[] = {TQ_ARG(x),        TQ_ARG(xoff),     TQ_ARG(n),
+                  TQ_ARG(ts->pmax), TQ_ARG(ts->psum), TQ_ARG(ts->pcnt),
                   TQ_LOCAL(4 * STATS_L), TQ_LOCAL(4 * STATS_L), TQ_LOCAL(8 * STATS_L)};
   TQ_TRY(run(c, c->k_stats, (size_t)nsg * STATS_L, STATS_L, a1, TQ_NARGS(a1), "q_stats", e));
   if (hist) {
     nhg = (cl_uint)ceil_div(n, c->hist_l * HIST_E);
-    tq_karg a2[] = {TQ_ARG(c->pmax), TQ_ARG(nsg), TQ_ARG(c->ratios), TQ_ARG(c->edges),
+    tq_karg a2[] = {TQ_ARG(ts->pmax), TQ_ARG(nsg), TQ_ARG(c->ratios), TQ_ARG(ts->edges),
                     TQ_LOCAL(4)};
     TQ_TRY(run(c, c->k_edges, c->edges_l, c->edges_l, a2, TQ_NARGS(a2), "q_edges", e));
-    tq_karg a3[] = {TQ_ARG(x),         TQ_ARG(xoff), TQ_ARG(n),
-                    TQ_ARG(c->edges),  TQ_ARG(c->phist), TQ_ARG(nhg),
+    tq_karg a3[] = {TQ_ARG(x),          TQ_ARG(xoff),      TQ_ARG(n),
+                    TQ_ARG(ts->edges),  TQ_ARG(ts->phist), TQ_ARG(nhg),
                     TQ_LOCAL(c->hist_lmem), TQ_LOCAL(4 * TQ_HIST_BINS)};
     TQ_TRY(run(c, exact ? c->k_hist_exact : c->k_hist, (size_t)nhg * c->hist_l, c->hist_l, a3,
                TQ_NARGS(a3), exact ? "q_hist_exact" : "q_hist", e));
   }
   cl_int wh = hist ? 1 : 0;
-  tq_karg a4[] = {TQ_ARG(c->pmax), TQ_ARG(c->psum), TQ_ARG(c->pcnt), TQ_ARG(c->phist),
-                  TQ_ARG(nsg), TQ_ARG(nhg), TQ_ARG(wh), TQ_ARG(c->sred)};
+  tq_karg a4[] = {TQ_ARG(ts->pmax), TQ_ARG(ts->psum), TQ_ARG(ts->pcnt), TQ_ARG(ts->phist),
+                  TQ_ARG(nsg), TQ_ARG(nhg), TQ_ARG(wh), TQ_ARG(ts->sred)};
   TQ_TRY(run(c, c->k_reduce, TQ_HIST_BINS, 0, a4, TQ_NARGS(a4), "q_stats_reduce", e));
-  TQ_TRY(tq_cl_read(&c->cl, c->sred, 0, sizeof c->sred_host, c->sred_host, e));
-  memset(st, 0, sizeof *st);
-  st->n = n;
-  memcpy(st->hist, c->sred_host, sizeof st->hist);
-  float m, s1;
-  memcpy(&m, &c->sred_host[TQ_HIST_BINS], 4);
-  memcpy(&s1, &c->sred_host[TQ_HIST_BINS + 1], 4);
-  st->max_abs = m;
-  st->sum_abs = s1;
-  st->nonzero = c->sred_host[TQ_HIST_BINS + 2];
-  st->nonfinite = c->sred_host[TQ_HIST_BINS + 3];
-  return TQ_OK;
+  return TQ_CL(clEnqueueReadBuffer(c->cl.queue, ts->sred, CL_FALSE, 0, sizeof ts->sred_host,
+                                   ts->sred_host, 0, NULL, NULL), e);
 }
 
-tq_status tq_compressor_encode(tq_compressor *c, cl_mem grad, uint32_t iteration, int tensor,
-                               tq_buf *msg, tq_encode_info *info, tq_err *e) {
-  if (tensor < 0 || tensor >= c->nt)
-    return tq_fail(e, TQ_EINPUT, "tensor %d out of range (0..%d)", tensor, c->nt - 1);
+static void parse_stats(const tstate *ts, cl_uint n, tq_tail_stats *st) {
+  memset(st, 0, sizeof *st);
+  st->n = n;
+  memcpy(st->hist, ts->sred_host, sizeof st->hist);
+  float m, s1;
+  memcpy(&m, &ts->sred_host[TQ_HIST_BINS], 4);
+  memcpy(&s1, &ts->sred_host[TQ_HIST_BINS + 1], 4);
+  st->max_abs = m;
+  st->sum_abs = s1;
+  st->nonzero = ts->sred_host[TQ_HIST_BINS + 2];
+  st->nonfinite = ts->sred_host[TQ_HIST_BINS + 3];
+}
+
+/* The table as the encode kernel reads it (padded to the kernel's size NL with the last
+ * level), and whether it is a uniform grid whose arithmetic guess (t - l_0) * inv is within a
+ * quarter of every level's index: then the guess lands within one of the right interval,
+ * which the kernel settles with one comparison each way (kernels/quant_codec.cl). */
+static void prepare_levels(tstate *ts, int table_bits) {
+  const tq_design *d = &ts->design;
+  int NL = 1 << table_bits;
+  if (NL < d->nlev) NL = d->nlev;
+  for (int k = 0; k < NL; k++) ts->lvpad[k] = d->levels[k < d->nlev ? k : d->nlev - 1];
+  ts->lvlen = NL;
+  const float lo = d->levels[0], hi = d->levels[d->nlev - 1];
+  float inv = (float)(d->nlev - 1) / (hi - lo);
+  bool uniform = isfinite(inv) && inv > 0;
+  for (int k = 0; uniform && k < d->nlev; k++) {
+    float q = (d->levels[k] - lo) * inv;
+    uniform = fabsf(q - (float)k) <= 0.25f;
+  }
+  ts->inv = uniform ? inv : 0.0f;
+}
+
+/* Encodes the k tensors ids[0..k) into msgs[0..k): every tensor's statistics are queued, read
+ * with one wait, every design made on the host, every encode queued and every payload read
+ * with a second wait (the only two synchronisations of the call; one when nothing refits). */
+static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, const int *ids,
+                            int k, tq_buf *msgs, tq_encode_info *infos, tq_err *e) {
   if (c->nev) take_events(c); /* left by a call that failed part-way */
-  tq_encode_info local;
-  if (!info) info = &local;
-  memset(info, 0, sizeof *info);
   const tq_compress_cfg *cfg = &c->cfg;
-  tstate *ts = &c->st[tensor];
-  const cl_uint n = (cl_uint)c->t[tensor].count, goff = (cl_uint)c->t[tensor].offset;
   size_t gbytes = 0;
   TQ_TRY(TQ_CL(clGetMemObjectInfo(grad, CL_MEM_SIZE, sizeof gbytes, &gbytes, NULL), e));
-  if (4 * ((size_t)goff + n) > gbytes)
-    return tq_fail(e, TQ_EINPUT, "tensor %d (elements %u..%u) lies outside the %zu-byte gradient",
-                   tensor, goff, goff + n, gbytes);
-  tq_wire_hdr h = {0};
-  h.worker = c->worker;
-  h.iteration = iteration;
-  h.tensor = (uint32_t)tensor;
-  h.count = n;
-  tq_wire_parts parts;
-  double t0 = tq_now_seconds();
-  if (!ts->compressed) {
-    h.method = TQ_METHOD_NONE;
-    h.bits = 32;
-    TQ_TRY(tq_wire_begin(msg, &h, &parts, e));
-    TQ_TRY(tq_cl_read(&c->cl, grad, 4 * (size_t)goff, 4 * (size_t)n, parts.payload, e));
-    tq_wire_seal(msg);
-    info->method = TQ_METHOD_NONE;
-    info->bits = 32;
-    info->size = tq_wire_size(&h);
-    info->t_encode = tq_now_seconds() - t0;
-    return TQ_OK;
-  }
-  /* The vector to encode: the gradient itself, or g + r in the residual buffer. */
-  cl_mem x = grad;
-  cl_uint xoff = goff;
-  cl_int ef = cfg->error_feedback ? 1 : 0;
-  if (ef) {
-    cl_uint roff = (cl_uint)ts->roff;
-    tq_karg a[] = {TQ_ARG(grad), TQ_ARG(goff), TQ_ARG(c->resid), TQ_ARG(roff), TQ_ARG(n)};
-    TQ_TRY(run(c, c->k_ef_add, n, 0, a, TQ_NARGS(a), "q_ef_add", e));
-    x = c->resid;
-    xoff = roff;
+  for (int j = 0; j < k; j++) {
+    int tensor = ids[j];
+    if (tensor < 0 || tensor >= c->nt)
+      return tq_fail(e, TQ_EINPUT, "tensor %d out of range (0..%d)", tensor, c->nt - 1);
+    const size_t n = c->t[tensor].count, goff = c->t[tensor].offset;
+    if (4 * (goff + n) > gbytes)
+      return tq_fail(e, TQ_EINPUT, "tensor %d (elements %zu..%zu) lies outside the %zu-byte gradient",
+                     tensor, goff, goff + n, gbytes);
+    memset(&infos[j], 0, sizeof infos[j]);
   }
   const bool trunc = tq_method_is_truncated(cfg->method);
-  if (trunc) {
-    bool refit = !ts->have || iteration < ts->fit_iter ||
-                 iteration - ts->fit_iter >= cfg->refit_every;
-    if (refit) {
+  const cl_int ef = cfg->error_feedback ? 1 : 0;
+  double t0 = tq_now_seconds();
+  /* 1. error feedback and the statistics of every tensor that refits */
+  int nrefit = 0;
+  for (int j = 0; j < k; j++) {
+    tstate *ts = &c->st[ids[j]];
+    ts->refit_now = false;
+    if (!ts->compressed) continue;
+    const cl_uint n = (cl_uint)c->t[ids[j]].count, goff = (cl_uint)c->t[ids[j]].offset;
+    cl_mem x = ef ? c->resid : grad;
+    cl_uint xoff = ef ? (cl_uint)ts->roff : goff;
+    if (ef) {
+      cl_uint roff = (cl_uint)ts->roff;
+      tq_karg a[] = {TQ_ARG(grad), TQ_ARG(goff), TQ_ARG(c->resid), TQ_ARG(roff), TQ_ARG(n)};
+      TQ_TRY(run(c, c->k_ef_add, n, 0, a, TQ_NARGS(a), "q_ef_add", e));
+    }
+    if (trunc && (!ts->have || iteration < ts->fit_iter ||
+                  iteration - ts->fit_iter >= cfg->refit_every)) {
+      ts->refit_now = true;
+      nrefit++;
+      TQ_TRY(queue_stats(c, ts, x, xoff, n, cfg->tail == TQ_TAIL_POWERLAW, false, e));
+    }
+  }
+  /* 2. one wait, then every fit and design on the host */
+  if (nrefit) TQ_TRY(TQ_CL(clFinish(c->cl.queue), e));
+  double t1 = tq_now_seconds();
+  for (int j = 0; j < k; j++) {
+    int tensor = ids[j];
+    tstate *ts = &c->st[tensor];
+    if (!ts->compressed) continue;
+    const cl_uint n = (cl_uint)c->t[tensor].count;
+    if (ts->refit_now) {
       bool hist = cfg->tail == TQ_TAIL_POWERLAW;
-      TQ_TRY(device_stats(c, x, xoff, n, hist, &ts->stats, false, e));
+      parse_stats(ts, n, &ts->stats);
       /* q_hist's fast bin guess needs e_0 = M * 10^-7 to be a normal float; for a tensor of
-       * tiny values (max|g| <= 1e-30) the histogram is redone with the exact search. */
-      if (hist && ts->stats.max_abs > 0 && ts->stats.max_abs <= 1e-30 && !ts->stats.nonfinite)
-        TQ_TRY(device_stats(c, x, xoff, n, hist, &ts->stats, true, e));
-      double t1 = tq_now_seconds();
-      info->t_stats = t1 - t0;
+       * tiny values (max|g| <= 1e-30) the histogram is redone with the exact search (a wait
+       * of its own: such tensors are rare). */
+      if (hist && ts->stats.max_abs > 0 && ts->stats.max_abs <= 1e-30 && !ts->stats.nonfinite) {
+        cl_mem x = ef ? c->resid : grad;
+        cl_uint xoff = ef ? (cl_uint)ts->roff : (cl_uint)c->t[tensor].offset;
+        TQ_TRY(queue_stats(c, ts, x, xoff, n, hist, true, e));
+        TQ_TRY(TQ_CL(clFinish(c->cl.queue), e));
+        parse_stats(ts, n, &ts->stats);
+      }
       if (ts->stats.nonfinite) {
+        ts->have = false;
         take_events(c);
         return tq_fail(e, TQ_EINPUT, "tensor %d holds %llu non-finite gradient values", tensor,
                        (unsigned long long)ts->stats.nonfinite);
       }
       memset(&ts->fit, 0, sizeof ts->fit);
-      if (cfg->tail == TQ_TAIL_POWERLAW) tq_tail_fit_hist(&ts->stats, NULL, &ts->fit);
+      if (hist) tq_tail_fit_hist(&ts->stats, NULL, &ts->fit);
       else ts->fit.beta = ts->stats.n ? ts->stats.sum_abs / (double)ts->stats.n : 0.0;
       TQ_TRY(tq_design_levels(cfg, &ts->fit, n, &ts->design, e));
       ts->have = true;
       ts->fit_iter = iteration;
-      info->refit = true;
-      info->t_design = tq_now_seconds() - t1;
+      prepare_levels(ts, cfg->bits);
+      infos[j].refit = true;
+    } else if (!ts->have) {
+      TQ_TRY(tq_design_levels(cfg, NULL, n, &ts->design, e));
+      ts->have = true;
+      prepare_levels(ts, trunc ? cfg->bits : cfg->bits - 1);
     }
-  } else if (!ts->have) {
-    TQ_TRY(tq_design_levels(cfg, NULL, n, &ts->design, e));
-    ts->have = true;
   }
   double t2 = tq_now_seconds();
-  const tq_design *d = &ts->design;
-  h.method = cfg->method;
-  h.bits = cfg->bits;
-  h.nlev = d->nlev;
-  if (trunc) {
-    h.alpha = d->levels[d->nlev - 1];
-    h.flags = (cfg->zero_level ? TQ_WIRE_F_ZERO_LEVEL : 0) | (d->laplace ? TQ_WIRE_F_LAPLACE : 0);
-  } else {
-    h.bucket = ts->bucket;
+  /* 3. every message's header, every encode and every payload read, queued */
+  for (int j = 0; j < k; j++) {
+    int tensor = ids[j];
+    tstate *ts = &c->st[tensor];
+    tq_buf *msg = &msgs[j];
+    const cl_uint n = (cl_uint)c->t[tensor].count, goff = (cl_uint)c->t[tensor].offset;
+    tq_wire_hdr h = {0};
+    h.worker = c->worker;
+    h.iteration = iteration;
+    h.tensor = (uint32_t)tensor;
+    h.count = n;
+    tq_wire_parts parts;
+    if (!ts->compressed) {
+      h.method = TQ_METHOD_NONE;
+      h.bits = 32;
+      ts->hdr = h;
+      TQ_TRY(tq_wire_begin(msg, &h, &parts, e));
+      TQ_TRY(TQ_CL(clEnqueueReadBuffer(c->cl.queue, grad, CL_FALSE, 4 * (size_t)goff,
+                                       4 * (size_t)n, parts.payload, 0, NULL, NULL), e));
+      continue;
+    }
+    const tq_design *d = &ts->design;
+    h.method = cfg->method;
+    h.bits = cfg->bits;
+    h.nlev = d->nlev;
+    if (trunc) {
+      h.alpha = d->levels[d->nlev - 1];
+      h.flags = (cfg->zero_level ? TQ_WIRE_F_ZERO_LEVEL : 0) | (d->laplace ? TQ_WIRE_F_LAPLACE : 0);
+    } else {
+      h.bucket = ts->bucket;
+    }
+    if (ef) h.flags |= TQ_WIRE_F_EF;
+    ts->hdr = h;
+    TQ_TRY(tq_wire_begin(msg, &h, &parts, e));
+    memcpy(parts.levels, d->levels, 4u * (size_t)d->nlev);
+    /* Non-blocking: ts->lvpad outlives the wait at the end of this call. */
+    TQ_TRY(TQ_CL(clEnqueueWriteBuffer(c->cl.queue, ts->levels, CL_FALSE, 0, 4u * (size_t)ts->lvlen,
+                                      ts->lvpad, 0, NULL, NULL), e));
+    cl_mem x = ef ? c->resid : grad;
+    cl_uint xoff = ef ? (cl_uint)ts->roff : goff;
+    cl_int nlev = d->nlev;
+    cl_float inv = ts->inv;
+    cl_uint nwords = (cl_uint)tq_packed_words(n, cfg->bits);
+    const size_t el = enc_local(c, n), eglobal = ceil_div(ceil_div(n, 32u), el) * el;
+    cl_uint seed = cfg->seed, worker = c->worker, iter = iteration, tid = (cl_uint)tensor;
+    if (trunc) {
+      cl_kernel kk = inv > 0 && c->k_enc_u ? c->k_enc_u : c->k_enc;
+      tq_karg a[] = {TQ_ARG(x),      TQ_ARG(xoff),   TQ_ARG(n),         TQ_ARG(ts->levels),
+                     TQ_ARG(nlev),   TQ_ARG(inv),    TQ_ARG(seed),      TQ_ARG(worker),
+                     TQ_ARG(iter),   TQ_ARG(tid),    TQ_ARG(ts->words), TQ_ARG(nwords),
+                     TQ_ARG(ef)};
+      TQ_TRY(run(c, kk, eglobal, el, a, TQ_NARGS(a), "q_encode_table", e));
+    } else {
+      cl_uint bucket = ts->bucket, sub = ts->sub, per = ts->per, np = ts->nparts, nb = ts->nb;
+      cl_int maxnorm = cfg->method == TQ_METHOD_QSGDINF ? 1 : 0;
+      if (sub == 32 && bucket % 32u == 0) {
+        tq_karg a1[] = {TQ_ARG(x), TQ_ARG(xoff), TQ_ARG(n), TQ_ARG(np), TQ_ARG(maxnorm),
+                        TQ_ARG(ts->parts)};
+        TQ_TRY(run(c, c->k_npart32, ceil_div(np, el) * el, el, a1, TQ_NARGS(a1), "q_norm_part32", e));
+      } else {
+        tq_karg a1[] = {TQ_ARG(x),   TQ_ARG(xoff), TQ_ARG(n),       TQ_ARG(bucket), TQ_ARG(sub),
+                        TQ_ARG(per), TQ_ARG(np),   TQ_ARG(maxnorm), TQ_ARG(ts->parts)};
+        TQ_TRY(run(c, c->k_npart, np, 0, a1, TQ_NARGS(a1), "q_norm_part", e));
+      }
+      tq_karg a2[] = {TQ_ARG(ts->parts), TQ_ARG(per), TQ_ARG(nb), TQ_ARG(maxnorm),
+                      TQ_ARG(ts->scales)};
+      TQ_TRY(run(c, c->k_nfin, nb, 0, a2, TQ_NARGS(a2), "q_norm_fin", e));
+      cl_kernel kk = bucket < 32u ? c->k_enc_s : (inv > 0 && c->k_enc_u ? c->k_enc_u : c->k_enc);
+      tq_karg a3[] = {TQ_ARG(x),      TQ_ARG(xoff),   TQ_ARG(n),          TQ_ARG(ts->levels),
+                      TQ_ARG(nlev),   TQ_ARG(inv),    TQ_ARG(bucket),     TQ_ARG(ts->scales),
+                      TQ_ARG(seed),   TQ_ARG(worker), TQ_ARG(iter),       TQ_ARG(tid),
+                      TQ_ARG(ts->words), TQ_ARG(nwords), TQ_ARG(ef)};
+      TQ_TRY(run(c, kk, eglobal, el, a3, TQ_NARGS(a3), "q_encode_bucket", e));
+      TQ_TRY(TQ_CL(clEnqueueReadBuffer(c->cl.queue, ts->scales, CL_FALSE, 0, 4u * (size_t)nb,
+                                       parts.scales, 0, NULL, NULL), e));
+    }
+    TQ_TRY(TQ_CL(clEnqueueReadBuffer(c->cl.queue, ts->words, CL_FALSE, 0, 4u * (size_t)nwords,
+                                     parts.payload, 0, NULL, NULL), e));
   }
-  if (ef) h.flags |= TQ_WIRE_F_EF;
-  TQ_TRY(tq_wire_begin(msg, &h, &parts, e));
-  memcpy(parts.levels, d->levels, 4u * (size_t)d->nlev);
-  /* Non-blocking: ts->design outlives the wait at the end of this call. */
-  TQ_TRY(TQ_CL(clEnqueueWriteBuffer(c->cl.queue, c->levels, CL_FALSE, 0, 4u * (size_t)d->nlev,
-                                    d->levels, 0, NULL, NULL), e));
-  cl_int nlev = d->nlev;
-  cl_uint nwords = (cl_uint)tq_packed_words(n, cfg->bits);
-  const size_t el = enc_local(c, n), eglobal = ceil_div(n, 32u * el) * el;
-  cl_uint seed = cfg->seed, worker = c->worker, iter = iteration, tid = (cl_uint)tensor;
-  if (trunc) {
-    tq_karg a[] = {TQ_ARG(x),      TQ_ARG(xoff),   TQ_ARG(n),      TQ_ARG(c->levels),
-                   TQ_ARG(nlev),   TQ_ARG(seed),   TQ_ARG(worker), TQ_ARG(iter),
-                   TQ_ARG(tid),    TQ_ARG(c->words), TQ_ARG(nwords), TQ_ARG(ef),
-                   TQ_LOCAL(32u * el)};
-    TQ_TRY(run(c, c->k_enc, eglobal, el, a, TQ_NARGS(a), "q_encode_table", e));
-  } else {
-    cl_uint bucket = ts->bucket, sub = ts->sub, per = ts->per, np = ts->nparts, nb = ts->nb;
-    cl_int maxnorm = cfg->method == TQ_METHOD_QSGDINF ? 1 : 0;
-    tq_karg a1[] = {TQ_ARG(x),   TQ_ARG(xoff), TQ_ARG(n),       TQ_ARG(bucket), TQ_ARG(sub),
-                    TQ_ARG(per), TQ_ARG(np),   TQ_ARG(maxnorm), TQ_ARG(c->parts)};
-    TQ_TRY(run(c, c->k_npart, np, 0, a1, TQ_NARGS(a1), "q_norm_part", e));
-    tq_karg a2[] = {TQ_ARG(c->parts), TQ_ARG(per), TQ_ARG(nb), TQ_ARG(maxnorm),
-                    TQ_ARG(c->scales)};
-    TQ_TRY(run(c, c->k_nfin, nb, 0, a2, TQ_NARGS(a2), "q_norm_fin", e));
-    tq_karg a3[] = {TQ_ARG(x),      TQ_ARG(xoff),      TQ_ARG(n),      TQ_ARG(c->levels),
-                    TQ_ARG(nlev),   TQ_ARG(bucket),    TQ_ARG(c->scales), TQ_ARG(seed),
-                    TQ_ARG(worker), TQ_ARG(iter),      TQ_ARG(tid),    TQ_ARG(c->words),
-                    TQ_ARG(nwords), TQ_ARG(ef),        TQ_LOCAL(32u * el)};
-    TQ_TRY(run(c, c->k_enc, eglobal, el, a3, TQ_NARGS(a3), "q_encode_bucket", e));
-    TQ_TRY(TQ_CL(clEnqueueReadBuffer(c->cl.queue, c->scales, CL_FALSE, 0, 4u * (size_t)nb,
-                                     parts.scales, 0, NULL, NULL), e));
+  /* 4. one wait for every payload; seal (CRC) */
+  TQ_TRY(TQ_CL(clFinish(c->cl.queue), e));
+  double tdev = take_events(c);
+  for (int j = 0; j < k; j++) {
+    tstate *ts = &c->st[ids[j]];
+    tq_wire_seal(&msgs[j]);
+    tq_encode_info *info = &infos[j];
+    info->size = tq_wire_size(&ts->hdr);
+    info->t_stats = t1 - t0;
+    info->t_design = t2 - t1;
+    info->t_encode = tq_now_seconds() - t2;
+    info->t_device = tdev;
+    if (!ts->compressed) {
+      info->method = TQ_METHOD_NONE;
+      info->bits = 32;
+      continue;
+    }
+    info->method = cfg->method;
+    info->bits = cfg->bits;
+    info->stats = ts->stats;
+    info->fit = ts->fit;
+    info->design = ts->design;
   }
-  TQ_TRY(tq_cl_read(&c->cl, c->words, 0, 4u * (size_t)nwords, parts.payload, e));
-  tq_wire_seal(msg);
-  info->t_encode = tq_now_seconds() - t2;
-  info->t_device = take_events(c);
-  info->method = cfg->method;
-  info->bits = cfg->bits;
-  info->stats = ts->stats;
-  info->fit = ts->fit;
-  info->design = *d;
-  info->size = tq_wire_size(&h);
   return TQ_OK;
+}
+
+tq_status tq_compressor_encode(tq_compressor *c, cl_mem grad, uint32_t iteration, int tensor,
+                               tq_buf *msg, tq_encode_info *info, tq_err *e) {
+  tq_encode_info local;
+  return encode_set(c, grad, iteration, &tensor, 1, msg, info ? info : &local, e);
+}
+
+tq_status tq_compressor_encode_all(tq_compressor *c, cl_mem grad, uint32_t iteration,
+                                   tq_buf *msgs, tq_encode_info *infos, tq_err *e) {
+  int *ids = malloc(sizeof *ids * (size_t)c->nt);
+  tq_encode_info *loc = infos ? NULL : malloc(sizeof *loc * (size_t)c->nt);
+  if (!ids || (!infos && !loc)) {
+    free(ids);
+    free(loc);
+    return tq_fail(e, TQ_ENOMEM, "out of memory");
+  }
+  for (int i = 0; i < c->nt; i++) ids[i] = i;
+  tq_status s = encode_set(c, grad, iteration, ids, c->nt, msgs, infos ? infos : loc, e);
+  free(ids);
+  free(loc);
+  return s;
 }
 
 /* ---- decoder ---------------------------------------------------------------------- */
@@ -477,15 +609,19 @@ struct tq_decoder {
   tq_cl cl;
   int nt;
   tq_tensor_desc *t;
-  cl_kernel k_table, k_bucket, k_f32;
+  /* decode kernels per width (index bits - 1): table, bucketed, bucketed with buckets < 32 */
+  cl_kernel k_table[8], k_bucket[8], k_bucket_s[8], k_f32;
   cl_mem words, levels, scales;
   size_t words_cap, scales_cap;
 };
 
 void tq_decoder_free(tq_decoder *d) {
   if (!d) return;
-  if (d->k_table) clReleaseKernel(d->k_table);
-  if (d->k_bucket) clReleaseKernel(d->k_bucket);
+  for (int b = 0; b < 8; b++) {
+    if (d->k_table[b]) clReleaseKernel(d->k_table[b]);
+    if (d->k_bucket[b]) clReleaseKernel(d->k_bucket[b]);
+    if (d->k_bucket_s[b]) clReleaseKernel(d->k_bucket_s[b]);
+  }
   if (d->k_f32) clReleaseKernel(d->k_f32);
   tq_cl_release(&d->words);
   tq_cl_release(&d->levels);
@@ -517,8 +653,15 @@ tq_status tq_decoder_create(const tq_cl *cl, const tq_tensor_desc *tensors, int 
    * per element (bucket 1). Allocated once. */
   d->words_cap = 4 * maxn;
   d->scales_cap = 4 * maxn;
-  if (s == TQ_OK) s = tq_cl_kernel(cl, "q_decode_table", &d->k_table, e);
-  if (s == TQ_OK) s = tq_cl_kernel(cl, "q_decode_bucket", &d->k_bucket, e);
+  char name[40];
+  for (int b = 1; s == TQ_OK && b <= 8; b++) {
+    snprintf(name, sizeof name, "q_decode_table_b%d", b);
+    s = tq_cl_kernel(cl, name, &d->k_table[b - 1], e);
+    snprintf(name, sizeof name, "q_decode_bucket_b%d", b);
+    if (s == TQ_OK) s = tq_cl_kernel(cl, name, &d->k_bucket[b - 1], e);
+    snprintf(name, sizeof name, "q_decode_bucket_sb%d", b);
+    if (s == TQ_OK) s = tq_cl_kernel(cl, name, &d->k_bucket_s[b - 1], e);
+  }
   if (s == TQ_OK) s = tq_cl_kernel(cl, "q_decode_f32", &d->k_f32, e);
   if (s == TQ_OK) s = tq_cl_alloc(cl, d->words_cap, &d->words, e);
   if (s == TQ_OK) s = tq_cl_alloc(cl, 4 * TQ_MAX_LEVELS, &d->levels, e);
@@ -531,8 +674,12 @@ tq_status tq_decoder_create(const tq_cl *cl, const tq_tensor_desc *tensors, int 
   return TQ_OK;
 }
 
-tq_status tq_decoder_accumulate(tq_decoder *d, const uint8_t *msg, size_t len, int tensor,
-                                float weight, cl_mem out, tq_wire_hdr *hdr, tq_err *e) {
+/* Validates, uploads (blocking or not) and queues the decode kernel. The decoder's staging
+ * buffers are reused by every message: the queue is in order, so a later upload runs only
+ * after the earlier kernels that read them. */
+static tq_status decode_msg(tq_decoder *d, const uint8_t *msg, size_t len, int tensor,
+                            float weight, cl_mem out, tq_wire_hdr *hdr, bool blocking,
+                            tq_err *e) {
   if (tensor < 0 || tensor >= d->nt)
     return tq_fail(e, TQ_EINPUT, "tensor %d out of range (0..%d)", tensor, d->nt - 1);
   tq_wire_msg m;
@@ -545,24 +692,47 @@ tq_status tq_decoder_accumulate(tq_decoder *d, const uint8_t *msg, size_t len, i
   if (4 * ((size_t)ooff + n) > obytes)
     return tq_fail(e, TQ_EINPUT, "tensor %d lies outside the %zu-byte output buffer", tensor,
                    obytes);
-  /* Blocking writes: the caller's message may be freed as soon as this returns. */
-  TQ_TRY(tq_cl_write(&d->cl, d->words, 0, 4 * m.payload_words, m.payload, e));
+  const cl_bool bl = blocking ? CL_TRUE : CL_FALSE;
+  cl_command_queue q = d->cl.queue;
+  TQ_TRY(TQ_CL(clEnqueueWriteBuffer(q, d->words, bl, 0, 4 * m.payload_words, m.payload, 0, NULL,
+                                    NULL), e));
+  cl_uint zero = 0;
   if (m.h.method == TQ_METHOD_NONE) {
-    tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(n), TQ_ARG(weight), TQ_ARG(out), TQ_ARG(ooff)};
+    tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(zero), TQ_ARG(n), TQ_ARG(weight), TQ_ARG(out),
+                   TQ_ARG(ooff)};
     return tq_cl_run1d(&d->cl, d->k_f32, n, 0, a, TQ_NARGS(a), "q_decode_f32", e);
   }
-  TQ_TRY(tq_cl_write(&d->cl, d->levels, 0, 4u * (size_t)m.h.nlev, m.levels, e));
-  cl_int bits = m.h.bits, nlev = m.h.nlev;
+  TQ_TRY(TQ_CL(clEnqueueWriteBuffer(q, d->levels, bl, 0, 4u * (size_t)m.h.nlev, m.levels, 0,
+                                    NULL, NULL), e));
+  cl_int nlev = m.h.nlev;
+  cl_uint nwords = (cl_uint)m.payload_words;
   size_t groups = (n + 31u) / 32u;
+  int bi = m.h.bits - 1;
+  if (bi < 0 || bi > 7) return tq_fail(e, TQ_EINPUT, "bits %d out of range", m.h.bits);
   if (tq_method_is_bucketed(m.h.method)) {
-    TQ_TRY(tq_cl_write(&d->cl, d->scales, 0, 4u * (size_t)m.nbuckets, m.scales, e));
+    TQ_TRY(TQ_CL(clEnqueueWriteBuffer(q, d->scales, bl, 0, 4u * (size_t)m.nbuckets, m.scales, 0,
+                                      NULL, NULL), e));
     cl_uint bucket = m.h.bucket;
-    tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(n),    TQ_ARG(bits),      TQ_ARG(d->levels),
-                   TQ_ARG(nlev),     TQ_ARG(bucket), TQ_ARG(d->scales), TQ_ARG(weight),
-                   TQ_ARG(out),      TQ_ARG(ooff)};
-    return tq_cl_run1d(&d->cl, d->k_bucket, groups, 0, a, TQ_NARGS(a), "q_decode_bucket", e);
+    tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(zero),      TQ_ARG(nwords), TQ_ARG(n),
+                   TQ_ARG(d->levels), TQ_ARG(nlev),     TQ_ARG(bucket), TQ_ARG(d->scales),
+                   TQ_ARG(zero),     TQ_ARG(weight),    TQ_ARG(out),    TQ_ARG(ooff)};
+    cl_kernel k = bucket < 32u ? d->k_bucket_s[bi] : d->k_bucket[bi];
+    return tq_cl_run1d(&d->cl, k, groups, 0, a, TQ_NARGS(a), "q_decode_bucket", e);
   }
-  tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(n),      TQ_ARG(bits), TQ_ARG(d->levels),
-                 TQ_ARG(nlev),     TQ_ARG(weight), TQ_ARG(out),  TQ_ARG(ooff)};
-  return tq_cl_run1d(&d->cl, d->k_table, groups, 0, a, TQ_NARGS(a), "q_decode_table", e);
+  tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(zero),   TQ_ARG(nwords), TQ_ARG(n),
+                 TQ_ARG(d->levels), TQ_ARG(nlev),  TQ_ARG(weight), TQ_ARG(out),
+                 TQ_ARG(ooff)};
+  return tq_cl_run1d(&d->cl, d->k_table[bi], groups, 0, a, TQ_NARGS(a), "q_decode_table", e);
 }
+
+tq_status tq_decoder_accumulate(tq_decoder *d, const uint8_t *msg, size_t len, int tensor,
+                                float weight, cl_mem out, tq_wire_hdr *hdr, tq_err *e) {
+  return decode_msg(d, msg, len, tensor, weight, out, hdr, true, e);
+}
+
+tq_status tq_decoder_queue(tq_decoder *d, const uint8_t *msg, size_t len, int tensor,
+                           float weight, cl_mem out, tq_wire_hdr *hdr, tq_err *e) {
+  return decode_msg(d, msg, len, tensor, weight, out, hdr, false, e);
+}
+
+tq_status tq_decoder_finish(tq_decoder *d, tq_err *e) { return TQ_CL(clFinish(d->cl.queue), e); }

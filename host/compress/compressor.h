@@ -6,8 +6,11 @@
  *   truncated family (power-law tail): q_stats, q_edges, q_hist, q_stats_reduce -> read 464 B ->
  *     host fit + design -> q_encode_table_b<bits> -> read payload (refits skip the first part when the
  *     tensor's design is younger than cfg.refit_every iterations);
- *   bucketed family: q_norm_part, q_norm_fin, q_encode_bucket_b<bits> -> read scales + payload;
+ *   bucketed family: q_norm_part32 (or q_norm_part), q_norm_fin, q_encode_bucket_b<bits> -> read
+ *     scales + payload;
  *   fp32 (method none, or a tensor below cfg.min_elems): read the tensor.
+ * tq_compressor_encode_all does this for every tensor at once: all statistics queued, one wait,
+ * every design, all encodes and reads queued, one wait.
  * All device buffers are made at creation; messages go into a caller-owned tq_buf that only
  * grows. A compressor and a decoder each own their cl_kernel objects: use one per thread. */
 #ifndef TQ_COMPRESS_COMPRESSOR_H
@@ -58,6 +61,14 @@ void tq_compressor_free(tq_compressor *c);
 tq_status tq_compressor_encode(tq_compressor *c, cl_mem grad, uint32_t iteration, int tensor,
                                tq_buf *msg, tq_encode_info *info, tq_err *e);
 
+/* Encodes every tensor of the table for `iteration`: msgs[i] receives tensor i's message,
+ * infos[i] (infos may be NULL) its figures. The device work of all tensors is queued
+ * together and the host waits twice per call at most: once for every refitting tensor's
+ * statistics (464 bytes each), once for every payload; a call where nothing refits waits
+ * once. t_stats, t_design and t_encode are then the whole call's phases. */
+tq_status tq_compressor_encode_all(tq_compressor *c, cl_mem grad, uint32_t iteration,
+                                   tq_buf *msgs, tq_encode_info *infos, tq_err *e);
+
 /* Zeroes the error-feedback residuals and forgets every tensor's design. */
 tq_status tq_compressor_reset(tq_compressor *c, tq_err *e);
 
@@ -85,5 +96,13 @@ void tq_decoder_free(tq_decoder *d);
  * message memory may be reused when this returns. */
 tq_status tq_decoder_accumulate(tq_decoder *d, const uint8_t *msg, size_t len, int tensor,
                                 float weight, cl_mem out, tq_wire_hdr *hdr, tq_err *e);
+
+/* The same without waiting for the uploads: msg must stay valid (and unchanged) until
+ * tq_decoder_finish returns. The server queues a whole step's messages this way and waits
+ * once. */
+tq_status tq_decoder_queue(tq_decoder *d, const uint8_t *msg, size_t len, int tensor,
+                           float weight, cl_mem out, tq_wire_hdr *hdr, tq_err *e);
+/* Waits for everything queued (clFinish on the decoder's queue). */
+tq_status tq_decoder_finish(tq_decoder *d, tq_err *e);
 
 #endif

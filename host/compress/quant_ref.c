@@ -71,7 +71,12 @@ void tq_ref_encode_bucketed(const float *x, size_t n, const float *mag, int nlev
 #define TQ_NORM_DOWN 0x1p-96f
 #define TQ_NORM_UP 0x1p96f
 
-uint32_t tq_norm_sub(uint32_t bucket) { return bucket < 4096u ? bucket : 4096u; }
+/* 32 when the bucket is a multiple of 32 (the device's loop-free q_norm_part32), else the
+ * bucket up to 4096 elements (q_norm_part). */
+uint32_t tq_norm_sub(uint32_t bucket) {
+  if (bucket % 32u == 0) return 32u;
+  return bucket < 4096u ? bucket : 4096u;
+}
 
 /* One part's sum of squares (or max). A sum that overflows float (finite values beyond about
  * 1.8e19) is redone on values scaled by 2^-96 and returned negated, to mark it scaled. Exact
