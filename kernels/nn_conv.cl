@@ -136,15 +136,16 @@ __kernel void nn_col2im_k5s1(__global const float *dcol, __global float *dx, uin
   dx[dx_off + (bc * H + y) * W + xx] = acc;
 }
 
-/* out[b][k][p] = y[k][b*P + p] + bias[k], then max(., 0) when relu != 0 (a ReLU layer that
- * follows is fused here). get_global_id(0) = p, get_global_id(1) = b*K + k. */
+/* out[b][k][p] = y[k][b*P + p] + bias[k] (when has_bias), then max(., 0) when relu != 0 (a
+ * ReLU layer that follows is fused here). get_global_id(0) = p, get_global_id(1) = b*K + k. */
 __kernel void nn_knp_to_nchw_bias(__global const float *y, __global const float *params,
                                   uint bias_off, __global float *out, uint B, uint K, uint P,
-                                  uint relu) {
+                                  uint relu, uint has_bias) {
   uint p = get_global_id(0), bk = get_global_id(1);
   if (p >= P) return;
   uint k, b = nn_divmod(bk, K, 1.0f / (float)K, &k); /* uniform, but see nn_im2col */
-  float v = y[k * (B * P) + b * P + p] + params[bias_off + k];
+  float bias = params[bias_off + k]; /* without a bias (bias = false), bias_off is 0: in range */
+  float v = y[k * (B * P) + b * P + p] + (has_bias != 0u ? bias : 0.0f);
   out[bk * P + p] = (relu != 0u && !(v > 0.0f)) ? 0.0f : v;
 }
 

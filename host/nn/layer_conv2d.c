@@ -31,10 +31,11 @@ static conv_dims dims_of(const tq_net *n, const tq_layer *l) {
 tq_status tq_conv2d_forward(tq_net *n, int li, tq_err *e) {
   const tq_layer *l = &n->model->layers[li];
   conv_dims d = dims_of(n, l);
-  const tq_tensor *w = &n->model->tensors[l->w_tensor], *b = &n->model->tensors[l->b_tensor];
+  const tq_tensor *w = &n->model->tensors[l->w_tensor];
   cl_mem x = tq_net_layer_input(n, li), col = n->aux[li];
-  cl_uint zero = 0, P = d.OH * d.OW, b_off = (cl_uint)b->offset,
-          relu = tq_net_relu_fused(n, li) ? 1u : 0u;
+  cl_uint zero = 0, P = d.OH * d.OW,
+          b_off = l->b_tensor >= 0 ? (cl_uint)n->model->tensors[l->b_tensor].offset : 0u,
+          has_bias = l->b_tensor >= 0 ? 1u : 0u, relu = tq_net_relu_fused(n, li) ? 1u : 0u;
   tq_karg a1[] = {TQ_ARG(x), TQ_ARG(zero), TQ_ARG(col), TQ_ARG(d.B), TQ_ARG(d.C),
                   TQ_ARG(d.H), TQ_ARG(d.W), TQ_ARG(d.KH), TQ_ARG(d.KW), TQ_ARG(d.S),
                   TQ_ARG(d.P), TQ_ARG(d.OH), TQ_ARG(d.OW)};
@@ -50,7 +51,7 @@ tq_status tq_conv2d_forward(tq_net *n, int li, tq_err *e) {
   TQ_TRY(tq_net_sgemm(n, false, false, d.K, d.NP, d.CKK, n->params, w->offset, d.CKK, col, 0,
                       d.NP, n->scratch, 0, d.NP, e));
   tq_karg a2[] = {TQ_ARG(n->scratch), TQ_ARG(n->params), TQ_ARG(b_off), TQ_ARG(n->act[li]),
-                  TQ_ARG(d.B), TQ_ARG(d.K), TQ_ARG(P), TQ_ARG(relu)};
+                  TQ_ARG(d.B), TQ_ARG(d.K), TQ_ARG(P), TQ_ARG(relu), TQ_ARG(has_bias)};
   size_t g2[2] = {P, (size_t)d.B * d.K}, l2[3];
   tq_cl_local2(&n->cl, n->k.knp_to_nchw_bias, g2[0], g2[1], l2);
   return tq_cl_runnd(&n->cl, n->k.knp_to_nchw_bias, 2, g2, l2, a2, TQ_NARGS(a2),
@@ -60,9 +61,11 @@ tq_status tq_conv2d_forward(tq_net *n, int li, tq_err *e) {
 tq_status tq_conv2d_backward(tq_net *n, int li, bool need_dx, tq_err *e) {
   const tq_layer *l = &n->model->layers[li];
   conv_dims d = dims_of(n, l);
-  const tq_tensor *w = &n->model->tensors[l->w_tensor], *b = &n->model->tensors[l->b_tensor];
+  const tq_tensor *w = &n->model->tensors[l->w_tensor];
   cl_mem col = n->aux[li], dyk = n->scratch;
-  cl_uint P = d.OH * d.OW, b_off = (cl_uint)b->offset, relu = tq_net_relu_fused(n, li) ? 1u : 0u;
+  cl_uint P = d.OH * d.OW,
+          b_off = l->b_tensor >= 0 ? (cl_uint)n->model->tensors[l->b_tensor].offset : 0u,
+          relu = tq_net_relu_fused(n, li) ? 1u : 0u;
   /* With a fused ReLU, dact[li] and act[li] are the ReLU's own buffers (shared, see net.c): its
    * output gradient and its output, whose sign masks the gradient here. */
   tq_karg a1[] = {TQ_ARG(n->dact[li]), TQ_ARG(n->act[li]), TQ_ARG(dyk), TQ_ARG(d.B),
@@ -77,7 +80,8 @@ tq_status tq_conv2d_backward(tq_net *n, int li, bool need_dx, tq_err *e) {
   /* db = row sums of dY: one work-group per output channel (nn_row_sums' NN_SUM_L). */
   const size_t sum_l = 128;
   tq_karg a2[] = {TQ_ARG(dyk), TQ_ARG(d.K), TQ_ARG(d.NP), TQ_ARG(n->grads), TQ_ARG(b_off)};
-  TQ_TRY(tq_cl_run1d(&n->cl, n->k.row_sums, (size_t)d.K * sum_l, sum_l, a2, TQ_NARGS(a2), "nn_row_sums", e));
+  if (l->b_tensor >= 0)
+    TQ_TRY(tq_cl_run1d(&n->cl, n->k.row_sums, (size_t)d.K * sum_l, sum_l, a2, TQ_NARGS(a2), "nn_row_sums", e));
   if (!need_dx) return TQ_OK;
   /* dcol[CKK][NP] = W[K][CKK]^T dY[K][NP]; col is dead after dW, so it holds dcol. */
   TQ_TRY(tq_net_sgemm(n, true, false, d.CKK, d.NP, d.K, n->params, w->offset, d.CKK, dyk, 0,

@@ -17,8 +17,16 @@ size_t tq_net_device_bytes(const tq_model *m, int batch) {
       if ((size_t)l->units * npix > scratch) scratch = (size_t)l->units * npix;
     } else if (l->kind == TQ_LAYER_MAXPOOL) {
       total += out * sizeof(int);                    /* argmax */
+    } else if (l->kind == TQ_LAYER_BATCHNORM) {
+      total += 4 * (size_t)l->in.c * f;              /* batch statistics */
     }
   }
+  /* running statistics; the shared-input gradient (at most the largest layer input) */
+  size_t dtmp = 1;
+  for (int i = 0; i < m->nlayers; i++)
+    if (m->layers[i].uses > 1 && B * tq_shape_size(m->layers[i].out) > dtmp)
+      dtmp = B * tq_shape_size(m->layers[i].out);
+  total += (m->nstate ? m->nstate : 1) * f + dtmp * f;
   return total + scratch * f;
 }
 

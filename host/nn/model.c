@@ -15,21 +15,48 @@ const char *tq_layer_kind_name(tq_layer_kind k) {
   case TQ_LAYER_DENSE: return "dense";
   case TQ_LAYER_DROPOUT: return "dropout";
   case TQ_LAYER_FLATTEN: return "flatten";
+  case TQ_LAYER_BATCHNORM: return "batchnorm";
+  case TQ_LAYER_ADD: return "add";
+  case TQ_LAYER_AVGPOOL: return "avgpool";
   }
   return "?";
 }
 
-static int add_tensor(tq_model *m, const char *name, const int *dims, int ndims, int fan_in) {
-  tq_tensor *t = &m->tensors[m->ntensors];
+static int add_entry(tq_tensor *table, int *count, size_t *total, const char *name,
+                     const int *dims, int ndims, int fan_in) {
+  tq_tensor *t = &table[*count];
   snprintf(t->name, sizeof t->name, "%s", name);
   t->ndims = ndims;
   t->count = 1;
   for (int i = 0; i < 4; i++) t->dims[i] = i < ndims ? dims[i] : 0;
   for (int i = 0; i < ndims; i++) t->count *= (size_t)dims[i];
-  t->offset = m->nparams;
+  t->offset = *total;
   t->fan_in = fan_in;
-  m->nparams += t->count;
-  return m->ntensors++;
+  *total += t->count;
+  return (*count)++;
+}
+
+static int add_tensor(tq_model *m, const char *name, const int *dims, int ndims, int fan_in) {
+  return add_entry(m->tensors, &m->ntensors, &m->nparams, name, dims, ndims, fan_in);
+}
+
+static int add_state(tq_model *m, const char *name, int c, int fan_in) {
+  int d[1] = {c};
+  return add_entry(m->states, &m->nstates, &m->nstate, name, d, 1, fan_in);
+}
+
+/* "layer 7 ('s2_in', line 30)" or "layer 7 (line 30)", or "the network input". */
+static void layer_ref(const tq_model *m, int j, char *out, size_t cap) {
+  if (j < 0) {
+    snprintf(out, cap, "the network input");
+    return;
+  }
+  const tq_layer *l = &m->layers[j];
+  if (l->name[0])
+    snprintf(out, cap, "layer %d '%s' (%s, line %d)", j + 1, l->name, tq_layer_kind_name(l->kind),
+             l->line);
+  else
+    snprintf(out, cap, "layer %d (%s, line %d)", j + 1, tq_layer_kind_name(l->kind), l->line);
 }
 
 static tq_status shape_error(const tq_model *m, const tq_layer *l, int idx, tq_err *e,
@@ -39,18 +66,32 @@ static tq_status shape_error(const tq_model *m, const tq_layer *l, int idx, tq_e
 }
 
 tq_status tq_model_finish(tq_model *m, tq_err *e) {
-  tq_shape cur = m->input;
   m->ntensors = 0;
   m->nparams = 0;
-  int nconv = 0, ndense = 0;
+  m->nstates = 0;
+  m->nstate = 0;
+  int nconv = 0, ndense = 0, nbn = 0;
+  if (m->nlayers > TQ_MAX_LAYERS)
+    return tq_fail(e, TQ_EINPUT, "%s: %d layers; at most %d are supported", m->path, m->nlayers,
+                   TQ_MAX_LAYERS);
+  for (int i = 0; i < m->nlayers; i++) m->layers[i].uses = 0;
   for (int i = 0; i < m->nlayers; i++) {
     tq_layer *l = &m->layers[i];
+    if (l->in_ref < 0 || l->in_ref > i || l->from_ref < 0 || l->from_ref > i)
+      return tq_fail(e, TQ_EINPUT, "%s:%d: layer %d reads a layer that does not come before it",
+                     m->path, l->line, i + 1);
+    l->src = l->in_ref ? l->in_ref - 1 : i - 1;
+    l->from = -1;
+    tq_shape cur = l->src < 0 ? m->input : m->layers[l->src].out;
+    if (l->src >= 0) m->layers[l->src].uses++;
     l->in = cur;
     l->w_tensor = l->b_tensor = -1;
+    l->state_off = -1;
     char name[48];
     switch (l->kind) {
     case TQ_LAYER_CONV2D: {
-      if (cur.w == 1 && cur.h == 1 && i > 0 && m->layers[i - 1].kind == TQ_LAYER_FLATTEN)
+      if (cur.w == 1 && cur.h == 1 && l->src >= 0 &&
+          (m->layers[l->src].kind == TQ_LAYER_FLATTEN || m->layers[l->src].kind == TQ_LAYER_DENSE))
         return shape_error(m, l, i, e, "a convolution needs an image, but its input is flat");
       int oh = (cur.h + 2 * l->pad - l->size) / l->stride + 1;
       int ow = (cur.w + 2 * l->pad - l->size) / l->stride + 1;
@@ -60,8 +101,10 @@ tq_status tq_model_finish(tq_model *m, tq_err *e) {
       int wd[4] = {l->units, cur.c, l->size, l->size}, bd[1] = {l->units};
       snprintf(name, sizeof name, "conv%d.weight", nconv);
       l->w_tensor = add_tensor(m, name, wd, 4, cur.c * l->size * l->size);
-      snprintf(name, sizeof name, "conv%d.bias", nconv);
-      l->b_tensor = add_tensor(m, name, bd, 1, 0);
+      if (!l->no_bias) {
+        snprintf(name, sizeof name, "conv%d.bias", nconv);
+        l->b_tensor = add_tensor(m, name, bd, 1, 0);
+      }
       cur = (tq_shape){l->units, oh, ow};
       break;
     }
@@ -86,12 +129,65 @@ tq_status tq_model_finish(tq_model *m, tq_err *e) {
       cur = (tq_shape){l->units, 1, 1};
       break;
     }
+    case TQ_LAYER_BATCHNORM: {
+      nbn++;
+      if (!(l->bn_momentum > 0)) l->bn_momentum = 0.1f;
+      if (!(l->bn_eps > 0)) l->bn_eps = 1e-5f;
+      int d[1] = {cur.c};
+      snprintf(name, sizeof name, "bn%d.weight", nbn);
+      l->w_tensor = add_tensor(m, name, d, 1, -1);
+      snprintf(name, sizeof name, "bn%d.bias", nbn);
+      l->b_tensor = add_tensor(m, name, d, 1, 0);
+      l->state_off = (int)m->nstate;
+      snprintf(name, sizeof name, "bn%d.running_mean", nbn);
+      add_state(m, name, cur.c, 0);
+      snprintf(name, sizeof name, "bn%d.running_var", nbn);
+      add_state(m, name, cur.c, -1);
+      break;
+    }
+    case TQ_LAYER_ADD: {
+      if (l->from_ref == 0)
+        return shape_error(m, l, i, e, "an add layer needs from = \"NAME\" (an earlier layer)");
+      l->from = l->from_ref - 1;
+      char a[96], b[96];
+      layer_ref(m, l->from, a, sizeof a);
+      if (l->from == l->src)
+        return tq_fail(e, TQ_EINPUT, "%s:%d: layer %d (add): from names its own input, %s",
+                       m->path, l->line, i + 1, a);
+      tq_shape o = m->layers[l->from].out;
+      if (o.c != cur.c || o.h != cur.h || o.w != cur.w) {
+        layer_ref(m, l->src, b, sizeof b);
+        return tq_fail(e, TQ_EINPUT,
+                       "%s:%d: layer %d (add): its input, %s, is %dx%dx%d but from = %s is "
+                       "%dx%dx%d; the shapes must be equal (a strided or 1x1 convolution on the "
+                       "shortcut changes them)",
+                       m->path, l->line, i + 1, b, cur.c, cur.h, cur.w, a, o.c, o.h, o.w);
+      }
+      m->layers[l->from].uses++;
+      break;
+    }
+    case TQ_LAYER_AVGPOOL: cur = (tq_shape){cur.c, 1, 1}; break;
     }
     l->out = cur;
     if (tq_shape_size(cur) == 0 || cur.h <= 0 || cur.w <= 0)
       return shape_error(m, l, i, e, "the output would be empty");
   }
   if (m->nlayers == 0) return tq_fail(e, TQ_EINPUT, "%s: the model has no layers", m->path);
+  for (int i = 0; i < m->nlayers; i++) {
+    const tq_layer *l = &m->layers[i];
+    char a[96];
+    layer_ref(m, i, a, sizeof a);
+    if (i + 1 < m->nlayers && l->uses == 0)
+      return tq_fail(e, TQ_EINPUT, "%s:%d: the output of %s is never used: nothing after it reads it",
+                     m->path, l->line, a);
+    /* flatten is a view that shares its input's gradient buffer (net.c), so that input may feed
+     * nothing else. */
+    if (l->kind == TQ_LAYER_FLATTEN && l->src >= 0 && m->layers[l->src].uses > 1)
+      return tq_fail(e, TQ_EINPUT,
+                     "%s:%d: layer %d (flatten) reads a layer that other layers read too; "
+                     "flatten the branch after the add, or use avgpool",
+                     m->path, l->line, i + 1);
+  }
   const tq_layer *last = &m->layers[m->nlayers - 1];
   if (last->kind != TQ_LAYER_DENSE || last->out.c != m->classes)
     return tq_fail(e, TQ_EINPUT,
@@ -104,11 +200,33 @@ tq_status tq_model_finish(tq_model *m, tq_err *e) {
 
 static const char *const top_keys[] = {"name", "input", "classes", "layers", "loss", NULL};
 static const char *const input_keys[] = {"channels", "height", "width", NULL};
-static const char *const conv_keys[] = {"type", "filters", "size", "stride", "pad", NULL};
-static const char *const pool_keys[] = {"type", "size", "stride", NULL};
-static const char *const dense_keys[] = {"type", "units", NULL};
-static const char *const drop_keys[] = {"type", "p", NULL};
-static const char *const type_only[] = {"type", NULL};
+/* Every layer may also have `name` (for later layers to refer to) and `input` (the name of an
+ * earlier layer to read instead of the previous one). */
+static const char *const conv_keys[] = {"type", "name", "input", "filters", "size", "stride", "pad", "bias", NULL};
+static const char *const pool_keys[] = {"type", "name", "input", "size", "stride", NULL};
+static const char *const dense_keys[] = {"type", "name", "input", "units", NULL};
+static const char *const drop_keys[] = {"type", "name", "input", "p", NULL};
+static const char *const bn_keys[] = {"type", "name", "input", "momentum", "eps", NULL};
+static const char *const add_keys[] = {"type", "name", "input", "from", NULL};
+static const char *const type_only[] = {"type", "name", "input", NULL};
+
+/* The index + 1 of the earlier layer (0..upto-1) called `want`, or 0 with an error. */
+static tq_status find_layer(const tq_model *m, int upto, const config_setting_t *s, const char *key,
+                            const char *want, const char *file, int *out, tq_err *e) {
+  for (int j = 0; j < upto; j++)
+    if (m->layers[j].name[0] && !strcmp(m->layers[j].name, want)) {
+      *out = j + 1;
+      return TQ_OK;
+    }
+  const config_setting_t *k = config_setting_get_member(s, key);
+  int line = k ? (int)config_setting_source_line(k) : (int)config_setting_source_line(s);
+  for (int j = upto + 1; j < m->nlayers; j++)
+    if (!strcmp(m->layers[j].name, want))
+      return tq_fail(e, TQ_EINPUT, "%s:%d: %s = \"%s\": that layer (line %d) comes later; a layer "
+                     "can read only layers before it", file, line, key, want, m->layers[j].line);
+  return tq_fail(e, TQ_EINPUT, "%s:%d: %s = \"%s\": no earlier layer has name = \"%s\"", file,
+                 line, key, want, want);
+}
 
 static tq_status load_layer(const config_setting_t *s, tq_layer *l, const char *file, tq_err *e) {
   char where[600];
@@ -119,6 +237,7 @@ static tq_status load_layer(const config_setting_t *s, tq_layer *l, const char *
   TQ_TRY(tq_cfg_string(s, "type", true, NULL, type, sizeof type, file, e));
   memset(l, 0, sizeof *l);
   l->line = (int)config_setting_source_line(s);
+  TQ_TRY(tq_cfg_string(s, "name", false, "", l->name, sizeof l->name, file, e));
   if (!strcmp(type, "conv2d")) {
     l->kind = TQ_LAYER_CONV2D;
     TQ_TRY(tq_cfg_only_keys(s, conv_keys, file, e));
@@ -126,6 +245,8 @@ static tq_status load_layer(const config_setting_t *s, tq_layer *l, const char *
     TQ_TRY(tq_cfg_int(s, "size", true, 0, 1, 64, &l->size, file, e));
     TQ_TRY(tq_cfg_int(s, "stride", false, 1, 1, 64, &l->stride, file, e));
     TQ_TRY(tq_cfg_int(s, "pad", false, 0, 0, 64, &l->pad, file, e));
+    TQ_TRY(tq_cfg_bool(s, "bias", false, true, &l->no_bias, file, e));
+    l->no_bias = !l->no_bias;
   } else if (!strcmp(type, "maxpool")) {
     l->kind = TQ_LAYER_MAXPOOL;
     TQ_TRY(tq_cfg_only_keys(s, pool_keys, file, e));
@@ -141,13 +262,26 @@ static tq_status load_layer(const config_setting_t *s, tq_layer *l, const char *
     double p;
     TQ_TRY(tq_cfg_float(s, "p", false, 0.5, 0.0, 0.95, &p, file, e));
     l->drop_p = (float)p;
-  } else if (!strcmp(type, "relu") || !strcmp(type, "flatten")) {
-    l->kind = !strcmp(type, "relu") ? TQ_LAYER_RELU : TQ_LAYER_FLATTEN;
+  } else if (!strcmp(type, "batchnorm")) {
+    l->kind = TQ_LAYER_BATCHNORM;
+    TQ_TRY(tq_cfg_only_keys(s, bn_keys, file, e));
+    double mom, eps;
+    TQ_TRY(tq_cfg_float(s, "momentum", false, 0.1, 1e-6, 1.0, &mom, file, e));
+    TQ_TRY(tq_cfg_float(s, "eps", false, 1e-5, 1e-12, 1.0, &eps, file, e));
+    l->bn_momentum = (float)mom;
+    l->bn_eps = (float)eps;
+  } else if (!strcmp(type, "add")) {
+    l->kind = TQ_LAYER_ADD;
+    TQ_TRY(tq_cfg_only_keys(s, add_keys, file, e));
+  } else if (!strcmp(type, "relu") || !strcmp(type, "flatten") || !strcmp(type, "avgpool")) {
+    l->kind = !strcmp(type, "relu")      ? TQ_LAYER_RELU
+              : !strcmp(type, "flatten") ? TQ_LAYER_FLATTEN
+                                         : TQ_LAYER_AVGPOOL;
     TQ_TRY(tq_cfg_only_keys(s, type_only, file, e));
   } else {
     return tq_fail(e, TQ_EINPUT,
                    "%s: unknown layer type '%s' (known: conv2d, maxpool, relu, dense, dropout, "
-                   "flatten)",
+                   "flatten, batchnorm, add, avgpool)",
                    where, type);
   }
   return TQ_OK;
@@ -190,7 +324,23 @@ tq_status tq_model_load(const char *path, tq_model *m, tq_err *e) {
       s = tq_fail(e, TQ_EINPUT, "%s: %d layers; at most %d are supported", path, n, TQ_MAX_LAYERS);
     for (int i = 0; s == TQ_OK && i < n; i++)
       s = load_layer(config_setting_get_elem(layers, (unsigned)i), &m->layers[i], path, e);
-    m->nlayers = n;
+    if (s == TQ_OK) m->nlayers = n;
+    /* Names, then the references to them (a name may be used only by later layers). */
+    for (int i = 0; s == TQ_OK && i < n; i++) {
+      const config_setting_t *ls = config_setting_get_elem(layers, (unsigned)i);
+      tq_layer *l = &m->layers[i];
+      for (int j = 0; j < i && l->name[0]; j++)
+        if (!strcmp(m->layers[j].name, l->name))
+          s = tq_fail(e, TQ_EINPUT, "%s:%d: name = \"%s\" is already the name of the layer at line %d",
+                      path, l->line, l->name, m->layers[j].line);
+      char ref[TQ_LAYER_NAME_MAX + 1];
+      if (s == TQ_OK) s = tq_cfg_string(ls, "input", false, "", ref, sizeof ref, path, e);
+      if (s == TQ_OK && ref[0]) s = find_layer(m, i, ls, "input", ref, path, &l->in_ref, e);
+      if (s == TQ_OK && l->kind == TQ_LAYER_ADD) {
+        s = tq_cfg_string(ls, "from", true, NULL, ref, sizeof ref, path, e);
+        if (s == TQ_OK) s = find_layer(m, i, ls, "from", ref, path, &l->from_ref, e);
+      }
+    }
   }
   if (s == TQ_OK) s = tq_model_finish(m, e);
   config_destroy(&cfg);
@@ -201,8 +351,8 @@ void tq_model_init_params(const tq_model *m, uint32_t seed, float *params) {
   for (int t = 0; t < m->ntensors; t++) {
     const tq_tensor *tt = &m->tensors[t];
     float *p = params + tt->offset;
-    if (tt->fan_in == 0) {
-      memset(p, 0, tt->count * sizeof *p);
+    if (tt->fan_in <= 0) {
+      for (size_t i = 0; i < tt->count; i++) p[i] = tt->fan_in < 0 ? 1.0f : 0.0f;
       continue;
     }
     double sd = sqrt(2.0 / tt->fan_in);
@@ -216,6 +366,12 @@ void tq_model_init_params(const tq_model *m, uint32_t seed, float *params) {
       if (i + 1 < tt->count) p[i + 1] = (float)(sd * r * sin(6.283185307179586 * u2));
     }
   }
+}
+
+void tq_model_init_state(const tq_model *m, float *state) {
+  for (int t = 0; t < m->nstates; t++)
+    for (size_t i = 0; i < m->states[t].count; i++)
+      state[m->states[t].offset + i] = m->states[t].fan_in < 0 ? 1.0f : 0.0f;
 }
 
 double tq_model_flops_per_sample(const tq_model *m) {
@@ -236,9 +392,18 @@ void tq_model_describe(const tq_model *m, char *out, size_t cap) {
   for (int i = 0; i < m->nlayers && used < cap; i++) {
     const tq_layer *l = &m->layers[i];
     size_t np = 0;
-    if (l->w_tensor >= 0) np = m->tensors[l->w_tensor].count + m->tensors[l->b_tensor].count;
-    used += (size_t)snprintf(out + used, cap - used, "  %2d %-8s -> %4d x %3d x %3d  %9zu params\n",
-                             i + 1, tq_layer_kind_name(l->kind), l->out.c, l->out.h, l->out.w, np);
+    if (l->w_tensor >= 0) np += m->tensors[l->w_tensor].count;
+    if (l->b_tensor >= 0) np += m->tensors[l->b_tensor].count;
+    char reads[96] = "";
+    if (l->src != i - 1 || l->kind == TQ_LAYER_ADD) {
+      int r = l->kind == TQ_LAYER_ADD ? l->from : l->src;
+      const char *nm = r >= 0 ? m->layers[r].name : "input";
+      snprintf(reads, sizeof reads, "  <- %s%s%.40s", l->kind == TQ_LAYER_ADD ? "+ " : "",
+               r >= 0 && !nm[0] ? "layer " : "", nm[0] ? nm : "?");
+      if (r >= 0 && !nm[0]) snprintf(reads, sizeof reads, "  <- %slayer %d", l->kind == TQ_LAYER_ADD ? "+ " : "", r + 1);
+    }
+    used += (size_t)snprintf(out + used, cap - used, "  %2d %-9s -> %4d x %3d x %3d  %9zu params%s\n",
+                             i + 1, tq_layer_kind_name(l->kind), l->out.c, l->out.h, l->out.w, np, reads);
   }
 }
 
@@ -266,13 +431,13 @@ int tq_model_gemm_shapes(const tq_model *m, int batch, tq_gemm_shape *out, int c
       snprintf(name, sizeof name, "conv%d", ++conv);
       add_shape(out, cap, &n, name, "forward", false, false, K, NP, CKK);
       add_shape(out, cap, &n, name, "weight gradient", false, true, K, CKK, NP);
-      if (i > 0) add_shape(out, cap, &n, name, "input gradient", true, false, CKK, NP, K);
+      if (l->src >= 0) add_shape(out, cap, &n, name, "input gradient", true, false, CKK, NP, K);
     } else if (l->kind == TQ_LAYER_DENSE) {
       size_t I = (size_t)l->in.c, O = (size_t)l->units;
       snprintf(name, sizeof name, "fc%d", ++dense);
       add_shape(out, cap, &n, name, "forward", false, true, B, O, I);
       add_shape(out, cap, &n, name, "weight gradient", true, false, O, I, B);
-      if (i > 0) add_shape(out, cap, &n, name, "input gradient", false, false, B, I, O);
+      if (l->src >= 0) add_shape(out, cap, &n, name, "input gradient", false, false, B, I, O);
     }
   }
   return n;

@@ -88,16 +88,22 @@ tq_status tq_net_sgemm(tq_net *n, bool ta, bool tb, size_t M, size_t N, size_t K
 }
 
 cl_mem tq_net_layer_input(const tq_net *n, int layer) {
-  return layer == 0 ? n->input : n->act[layer - 1];
+  int src = n->model->layers[layer].src;
+  return src < 0 ? n->input : n->act[src];
 }
 
+/* Where layer `layer` writes its input gradient: its input's dact when it is that input's
+ * first reader in the backward pass, else dtmp (added to the input's dact afterwards). */
 cl_mem tq_net_layer_dinput(const tq_net *n, int layer) {
-  return layer == 0 ? NULL : n->dact[layer - 1];
+  int src = n->model->layers[layer].src;
+  if (src < 0) return NULL;
+  return n->first_use[src] == layer ? n->dact[src] : n->dtmp;
 }
 
 bool tq_net_relu_follows(const tq_net *n, int li) {
   const tq_model *m = n->model;
   return li >= 0 && li + 1 < m->nlayers && m->layers[li + 1].kind == TQ_LAYER_RELU &&
+         m->layers[li + 1].src == li && m->layers[li].uses == 1 &&
          (m->layers[li].kind == TQ_LAYER_CONV2D || m->layers[li].kind == TQ_LAYER_DENSE);
 }
 
@@ -130,7 +136,17 @@ static tq_status make_kernels(tq_net *n, tq_err *e) {
               {&n->k.softmax_xent, "nn_softmax_xent"},
               {&n->k.sgd, "nn_sgd"},
               {&n->k.gemm_rows8, "nn_gemm_rows8"},
-              {&n->k.gemm_nt4x4, "nn_gemm_nt4x4"}};
+              {&n->k.gemm_nt4x4, "nn_gemm_nt4x4"},
+              {&n->k.bn_mean, "nn_bn_mean"},
+              {&n->k.bn_var, "nn_bn_var"},
+              {&n->k.bn_eval_stat, "nn_bn_eval_stat"},
+              {&n->k.bn_apply, "nn_bn_apply"},
+              {&n->k.bn_bwd_reduce, "nn_bn_bwd_reduce"},
+              {&n->k.bn_bwd_dx, "nn_bn_bwd_dx"},
+              {&n->k.avgpool_fwd, "nn_avgpool_fwd"},
+              {&n->k.avgpool_bwd, "nn_avgpool_bwd"},
+              {&n->k.add_fwd, "nn_add_fwd"},
+              {&n->k.grad_acc, "nn_grad_acc"}};
   for (size_t i = 0; i < sizeof list / sizeof list[0]; i++)
     TQ_TRY(tq_cl_kernel(&n->cl, list[i].name, list[i].k, e));
   return TQ_OK;
@@ -160,7 +176,21 @@ static tq_status create(tq_net *n, tq_err *e) {
   TQ_TRY(tq_cl_alloc(&n->cl, B * sizeof(cl_int), &n->labels, e));
   TQ_TRY(alloc_floats(n, B, &n->loss, "loss", e));
   TQ_TRY(tq_cl_alloc(&n->cl, B * sizeof(cl_int), &n->correct, e));
-  size_t scratch = 1;
+  size_t scratch = 1, dtmp = 1;
+  for (int i = 0; i < m->nlayers; i++) n->first_use[i] = -1;
+  for (int i = 0; i < m->nlayers; i++) {
+    const tq_layer *l = &m->layers[i];
+    if (l->src >= 0) n->first_use[l->src] = i;
+    if (l->kind == TQ_LAYER_ADD && l->from >= 0) n->first_use[l->from] = i;
+  }
+  for (int i = 0; i < m->nlayers; i++) {
+    const tq_layer *l = &m->layers[i];
+    if (l->kind != TQ_LAYER_ADD && l->src >= 0 && n->first_use[l->src] != i &&
+        B * tq_shape_size(l->in) > dtmp)
+      dtmp = B * tq_shape_size(l->in);
+  }
+  TQ_TRY(alloc_floats(n, dtmp, &n->dtmp, "shared-input gradient", e));
+  TQ_TRY(alloc_floats(n, m->nstate ? m->nstate : 1, &n->state, "running statistics", e));
   for (int i = 0; i < m->nlayers; i++) {
     const tq_layer *l = &m->layers[i];
     size_t out = B * tq_shape_size(l->out);
@@ -173,8 +203,8 @@ static tq_status create(tq_net *n, tq_err *e) {
     if (l->kind == TQ_LAYER_FLATTEN) {
       /* A view: same memory, same layout, so forward and backward are no-ops. */
       n->act[i] = retained(tq_net_layer_input(n, i));
-      if (i > 0)
-        n->dact[i] = retained(n->dact[i - 1]);
+      if (l->src >= 0)
+        n->dact[i] = retained(n->dact[l->src]);
       else
         TQ_TRY(alloc_floats(n, out, &n->dact[i], "layer gradient", e));
       continue;
@@ -187,6 +217,8 @@ static tq_status create(tq_net *n, tq_err *e) {
       if ((size_t)l->units * npix > scratch) scratch = (size_t)l->units * npix;
     } else if (l->kind == TQ_LAYER_MAXPOOL) {
       TQ_TRY(tq_cl_alloc(&n->cl, out * sizeof(cl_int), &n->aux[i], e));
+    } else if (l->kind == TQ_LAYER_BATCHNORM) {
+      TQ_TRY(alloc_floats(n, 4 * (size_t)l->in.c, &n->aux[i], "batchnorm statistics", e));
     }
   }
   TQ_TRY(alloc_floats(n, scratch, &n->scratch, "convolution scratch", e));
@@ -199,6 +231,10 @@ static tq_status create(tq_net *n, tq_err *e) {
   }
   tq_model_init_params(m, n->seed, init);
   tq_status s = tq_cl_write(&n->cl, n->params, 0, np * sizeof *init, init, e);
+  if (s == TQ_OK && m->nstate) {
+    tq_model_init_state(m, init); /* nstate <= nparams: two per batchnorm gamma */
+    s = tq_cl_write(&n->cl, n->state, 0, m->nstate * sizeof *init, init, e);
+  }
   free(init);
   TQ_TRY(s);
   TQ_TRY(tq_cl_fill_zero(&n->cl, n->momentum, 0, np * sizeof(float), e));
@@ -215,6 +251,7 @@ tq_status tq_net_create(tq_net *n, const tq_model *m, const tq_cl *cl, int batch
   n->batch = batch;
   n->seed = seed;
   n->worker = worker;
+  n->count = batch;
   n->fuse_relu = true;
   if (batch < 1) return tq_fail(e, TQ_EINPUT, "batch size %d must be at least 1", batch);
   tq_status s = create(n, e);
@@ -233,7 +270,7 @@ void tq_net_destroy(tq_net *n) {
     tq_cl_release(&n->aux[i]);
   }
   cl_mem *bufs[] = {&n->params, &n->grads, &n->momentum, &n->input, &n->labels,
-                    &n->scratch, &n->loss, &n->correct};
+                    &n->scratch, &n->loss, &n->correct, &n->state, &n->dtmp};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) tq_cl_release(bufs[i]);
   free(n->host_loss);
   free(n->host_correct);
@@ -249,6 +286,7 @@ tq_status tq_net_set_batch(tq_net *n, const float *x, const int *y, int count, t
    * a blocking write lets the caller refill its staging buffer at once. */
   TQ_TRY(tq_cl_write(&n->cl, n->input, 0, (size_t)count * per * sizeof(float), x, e));
   TQ_TRY(tq_cl_write(&n->cl, n->labels, 0, (size_t)count * sizeof(int), y, e));
+  n->count = count;
   if (count < n->batch)
     TQ_TRY(tq_cl_fill_zero(&n->cl, n->input, (size_t)count * per * sizeof(float),
                            (size_t)(n->batch - count) * per * sizeof(float), e));
@@ -267,6 +305,9 @@ tq_status tq_net_forward(tq_net *n, bool train, uint32_t iteration, tq_err *e) {
       break;
     case TQ_LAYER_DROPOUT: TQ_TRY(tq_dropout_forward(n, i, train, iteration, e)); break;
     case TQ_LAYER_FLATTEN: break;
+    case TQ_LAYER_BATCHNORM: TQ_TRY(tq_batchnorm_forward(n, i, train, e)); break;
+    case TQ_LAYER_AVGPOOL: TQ_TRY(tq_avgpool_forward(n, i, e)); break;
+    case TQ_LAYER_ADD: TQ_TRY(tq_add_forward(n, i, e)); break;
     }
   }
   return TQ_OK;
@@ -284,8 +325,9 @@ tq_status tq_softmax_xent(tq_net *n, int count, tq_err *e) {
 tq_status tq_net_backward(tq_net *n, uint32_t iteration, tq_err *e) {
   const tq_model *m = n->model;
   for (int i = m->nlayers - 1; i >= 0; i--) {
-    bool need_dx = i > 0;
-    switch (m->layers[i].kind) {
+    const tq_layer *l = &m->layers[i];
+    bool need_dx = l->src >= 0;
+    switch (l->kind) {
     case TQ_LAYER_CONV2D: TQ_TRY(tq_conv2d_backward(n, i, need_dx, e)); break;
     case TQ_LAYER_DENSE: TQ_TRY(tq_dense_backward(n, i, need_dx, e)); break;
     case TQ_LAYER_MAXPOOL:
@@ -301,9 +343,32 @@ tq_status tq_net_backward(tq_net *n, uint32_t iteration, tq_err *e) {
       if (need_dx) TQ_TRY(tq_dropout_backward(n, i, iteration, e));
       break;
     case TQ_LAYER_FLATTEN: break;
+    case TQ_LAYER_BATCHNORM: TQ_TRY(tq_batchnorm_backward(n, i, need_dx, e)); break;
+    case TQ_LAYER_AVGPOOL:
+      if (need_dx) TQ_TRY(tq_avgpool_backward(n, i, e));
+      break;
+    case TQ_LAYER_ADD: TQ_TRY(tq_add_backward(n, i, e)); continue; /* adds itself */
     }
+    /* Not the first reader of its input in the backward pass: add what went to dtmp. A fused
+     * ReLU after a convolution wrote nothing of its own (the convolution masks). */
+    bool wrote = need_dx && l->kind != TQ_LAYER_FLATTEN &&
+                 !(l->kind == TQ_LAYER_RELU && tq_net_relu_fused(n, i - 1) &&
+                   m->layers[i - 1].kind == TQ_LAYER_CONV2D);
+    if (wrote && n->first_use[l->src] != i)
+      TQ_TRY(tq_net_grad_acc(n, n->dact[l->src], n->dtmp, (size_t)n->batch * tq_shape_size(l->in),
+                             true, e));
   }
   return TQ_OK;
+}
+
+tq_status tq_net_read_state(tq_net *n, float *state, tq_err *e) {
+  if (!n->model->nstate) return TQ_OK;
+  return tq_cl_read(&n->cl, n->state, 0, n->model->nstate * sizeof(float), state, e);
+}
+
+tq_status tq_net_write_state(tq_net *n, const float *state, tq_err *e) {
+  if (!n->model->nstate) return TQ_OK;
+  return tq_cl_write(&n->cl, n->state, 0, n->model->nstate * sizeof(float), state, e);
 }
 
 tq_status tq_net_read_loss(tq_net *n, int count, double *loss_sum, int *correct, tq_err *e) {

@@ -15,6 +15,15 @@
  * dact[i] the gradient after the ReLU's backward. With fuse_relu (the default) the ReLU runs
  * inside the layer's kernels (conv: bias scatter and dY gather; dense: bias add); without it
  * the ReLU kernels run in place. tq_net_relu_fused says which.
+ *
+ * A layer may read an earlier layer than the previous one (model.h: src, and add's from), so a
+ * layer's output can have several readers. In the backward pass the last of them (the first to
+ * run) writes dact of that layer and the others add to it: add through nn_grad_acc, any other
+ * kind by writing its input gradient to dtmp first. Summation order is the layer order: fixed.
+ *
+ *   aux[i] (batchnorm)       [4C] mean, 1/std, and the backward's channel sums
+ *   state                    [nstate] running means and variances (batch statistics in
+ *                            training forwards move them; evaluation forwards use them)
  */
 #ifndef TQ_NN_NET_H
 #define TQ_NN_NET_H
@@ -31,6 +40,8 @@ typedef struct tq_net_kernels {
   cl_kernel dropout_fwd, dropout_bwd;
   cl_kernel softmax_xent, sgd;
   cl_kernel gemm_rows8, gemm_nt4x4;
+  cl_kernel bn_mean, bn_var, bn_eval_stat, bn_apply, bn_bwd_reduce, bn_bwd_dx;
+  cl_kernel avgpool_fwd, avgpool_bwd, add_fwd, grad_acc;
 } tq_net_kernels;
 
 typedef struct tq_net {
@@ -43,6 +54,12 @@ typedef struct tq_net {
   cl_mem act[TQ_MAX_LAYERS], dact[TQ_MAX_LAYERS], aux[TQ_MAX_LAYERS];
   cl_mem scratch;  /* conv GEMM output / gradient in [K][B*P] layout, sized for the largest */
   cl_mem loss, correct;        /* [B] float, [B] int */
+  cl_mem state;    /* [nstate] running statistics (model->states), updated by training forwards */
+  cl_mem dtmp;     /* a layer's input gradient when another layer also reads that input:
+                      written here, then added to the input's dact (tq_net_grad_acc) */
+  int count;       /* real samples of the current batch (set by tq_net_set_batch) */
+  int first_use[TQ_MAX_LAYERS]; /* the last layer reading layer i's output: the first one in
+                                   the backward pass, which writes dact[i]; the others add */
   float *host_loss;
   int *host_correct;
   tq_net_kernels k;
@@ -64,7 +81,8 @@ void tq_net_destroy(tq_net *n);
  * are zero and are ignored by the loss. */
 tq_status tq_net_set_batch(tq_net *n, const float *x, const int *y, int count, tq_err *e);
 
-/* Queues the forward pass and the loss for the current batch (train: dropout on). */
+/* Queues the forward pass and the loss for the current batch (train: dropout on, batchnorm on
+ * batch statistics, moving the running statistics; else batchnorm on the running ones). */
 tq_status tq_net_forward(tq_net *n, bool train, uint32_t iteration, tq_err *e);
 
 /* Queues the backward pass: grads = d(mean loss over the count real samples)/d(params). */
@@ -109,5 +127,17 @@ tq_status tq_relu_backward(tq_net *n, int li, tq_err *e);
 tq_status tq_dropout_forward(tq_net *n, int li, bool train, uint32_t iteration, tq_err *e);
 tq_status tq_dropout_backward(tq_net *n, int li, uint32_t iteration, tq_err *e);
 tq_status tq_softmax_xent(tq_net *n, int count, tq_err *e);
+tq_status tq_batchnorm_forward(tq_net *n, int li, bool train, tq_err *e);
+tq_status tq_batchnorm_backward(tq_net *n, int li, bool need_dx, tq_err *e);
+tq_status tq_avgpool_forward(tq_net *n, int li, tq_err *e);
+tq_status tq_avgpool_backward(tq_net *n, int li, tq_err *e);
+tq_status tq_add_forward(tq_net *n, int li, tq_err *e);
+tq_status tq_add_backward(tq_net *n, int li, tq_err *e);
+/* dst = src (acc false) or dst += src, count floats. */
+tq_status tq_net_grad_acc(tq_net *n, cl_mem dst, cl_mem src, size_t count, bool acc, tq_err *e);
+
+/* The running statistics (model->nstate floats), to and from the host. */
+tq_status tq_net_read_state(tq_net *n, float *state, tq_err *e);
+tq_status tq_net_write_state(tq_net *n, const float *state, tq_err *e);
 
 #endif

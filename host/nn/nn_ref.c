@@ -131,6 +131,76 @@ double ref_softmax_xent(const double *z, const int *labels, int B, int C, int co
   return total;
 }
 
+static void bn_moments(const double *x, int C, int HW, int count, int c, double *mean,
+                       double *var) {
+  double s = 0, q = 0;
+  long N = (long)count * HW;
+  for (int b = 0; b < count; b++)
+    for (int p = 0; p < HW; p++) s += x[((size_t)b * C + c) * HW + p];
+  double m = s / (double)N;
+  for (int b = 0; b < count; b++)
+    for (int p = 0; p < HW; p++) {
+      double d = x[((size_t)b * C + c) * HW + p] - m;
+      q += d * d;
+    }
+  *mean = m;
+  *var = q / (double)N;
+}
+
+void ref_batchnorm_fwd(const double *x, const double *gamma, const double *beta, int B, int C,
+                       int HW, int count, double eps, const double *rm, const double *rv,
+                       double *y) {
+  for (int c = 0; c < C; c++) {
+    double m, v;
+    if (rm) {
+      m = rm[c];
+      v = rv[c];
+    } else {
+      bn_moments(x, C, HW, count, c, &m, &v);
+    }
+    double inv = 1.0 / sqrt(v + eps);
+    for (int b = 0; b < B; b++)
+      for (int p = 0; p < HW; p++) {
+        size_t i = ((size_t)b * C + c) * HW + p;
+        y[i] = (x[i] - m) * inv * gamma[c] + beta[c];
+      }
+  }
+}
+
+void ref_batchnorm_bwd(const double *x, const double *gamma, const double *dy, int B, int C,
+                       int HW, int count, double eps, double *dx, double *dgamma, double *dbeta) {
+  double N = (double)count * HW;
+  for (int c = 0; c < C; c++) {
+    double m, v;
+    bn_moments(x, C, HW, count, c, &m, &v);
+    double inv = 1.0 / sqrt(v + eps), sdy = 0, sdyx = 0;
+    for (int b = 0; b < count; b++)
+      for (int p = 0; p < HW; p++) {
+        size_t i = ((size_t)b * C + c) * HW + p;
+        sdy += dy[i];
+        sdyx += dy[i] * (x[i] - m) * inv;
+      }
+    dgamma[c] = sdyx;
+    dbeta[c] = sdy;
+    if (!dx) continue;
+    for (int b = 0; b < B; b++)
+      for (int p = 0; p < HW; p++) {
+        size_t i = ((size_t)b * C + c) * HW + p;
+        dx[i] = b < count ? gamma[c] * inv / N * (N * dy[i] - sdy - (x[i] - m) * inv * sdyx) : 0.0;
+      }
+  }
+}
+
+void ref_batchnorm_stats(const double *x, int C, int HW, int count, double *mean,
+                         double *var_unbiased) {
+  long N = (long)count * HW;
+  for (int c = 0; c < C; c++) {
+    double v;
+    bn_moments(x, C, HW, count, c, &mean[c], &v);
+    var_unbiased[c] = N > 1 ? v * (double)N / (double)(N - 1) : v;
+  }
+}
+
 double ref_net(const tq_model *m, const double *params, const double *x, const int *labels,
                int batch, int count, uint32_t seed, uint32_t worker, uint32_t iteration,
                double *grads, double **acts, double **dacts) {
@@ -143,14 +213,22 @@ double ref_net(const tq_model *m, const double *params, const double *x, const i
     d[i] = calloc(n, sizeof(double));
     arg[i] = calloc(n, sizeof(int));
   }
+  long nmax = 1;
+  for (int i = 0; i < L; i++)
+    if ((long)batch * (long)tq_shape_size(m->layers[i].in) > nmax)
+      nmax = (long)batch * (long)tq_shape_size(m->layers[i].in);
+  /* A convolution without a bias reads zeros here and writes its (unused) bias gradient to
+   * bias_sink; filters are at most 65536 (model.c). */
+  double *zero_bias = calloc(65536, sizeof(double)), *bias_sink = calloc(65536, sizeof(double));
+  double *tmp = calloc((size_t)nmax, sizeof(double));
   for (int i = 0; i < L; i++) {
     const tq_layer *l = &m->layers[i];
-    const double *in = i ? a[i - 1] : x;
+    const double *in = l->src >= 0 ? a[l->src] : x;
     long nout = (long)batch * (long)tq_shape_size(l->out);
     switch (l->kind) {
     case TQ_LAYER_CONV2D:
       ref_conv2d_fwd(in, params + m->tensors[l->w_tensor].offset,
-                     params + m->tensors[l->b_tensor].offset, batch, l->in.c, l->in.h, l->in.w,
+                     l->b_tensor >= 0 ? params + m->tensors[l->b_tensor].offset : zero_bias, batch, l->in.c, l->in.h, l->in.w,
                      l->units, l->size, l->stride, l->pad, l->out.h, l->out.w, a[i]);
       break;
     case TQ_LAYER_DENSE:
@@ -168,21 +246,44 @@ double ref_net(const tq_model *m, const double *params, const double *x, const i
       ref_dropout(in, nout, l->drop_p, seed, worker, iteration, (uint32_t)i, a[i]);
       break;
     case TQ_LAYER_FLATTEN: memcpy(a[i], in, (size_t)nout * sizeof(double)); break;
+    case TQ_LAYER_BATCHNORM:
+      ref_batchnorm_fwd(in, params + m->tensors[l->w_tensor].offset,
+                        params + m->tensors[l->b_tensor].offset, batch, l->in.c,
+                        l->in.h * l->in.w, count, l->bn_eps, NULL, NULL, a[i]);
+      break;
+    case TQ_LAYER_AVGPOOL: {
+      int HW = l->in.h * l->in.w;
+      for (long k = 0; k < nout; k++) {
+        double acc = 0;
+        for (int p = 0; p < HW; p++) acc += in[k * HW + p];
+        a[i][k] = acc / HW;
+      }
+      break;
+    }
+    case TQ_LAYER_ADD: {
+      const double *f = l->from >= 0 ? a[l->from] : x;
+      for (long k = 0; k < nout; k++) a[i][k] = in[k] + f[k];
+      break;
+    }
     }
   }
   double loss = ref_softmax_xent(a[L - 1], labels, batch, m->classes, count, d[L - 1], NULL);
   if (grads) {
+    /* Every layer writes its input gradient to tmp, then adds it into d[src]: a layer read by
+     * several later ones gets the sum (d[] starts at zero). */
     for (int i = L - 1; i >= 0; i--) {
       const tq_layer *l = &m->layers[i];
-      const double *in = i ? a[i - 1] : x;
-      double *din = i ? d[i - 1] : NULL;
+      const double *in = l->src >= 0 ? a[l->src] : x;
+      double *din = l->src >= 0 ? tmp : NULL;
       long nout = (long)batch * (long)tq_shape_size(l->out);
+      long nin = (long)batch * (long)tq_shape_size(l->in);
+      if (din) memset(din, 0, (size_t)nin * sizeof(double));
       switch (l->kind) {
       case TQ_LAYER_CONV2D:
         ref_conv2d_bwd(in, params + m->tensors[l->w_tensor].offset, d[i], batch, l->in.c, l->in.h,
                        l->in.w, l->units, l->size, l->stride, l->pad, l->out.h, l->out.w, din,
                        grads + m->tensors[l->w_tensor].offset,
-                       grads + m->tensors[l->b_tensor].offset);
+                       l->b_tensor >= 0 ? grads + m->tensors[l->b_tensor].offset : bias_sink);
         break;
       case TQ_LAYER_DENSE:
         ref_dense_bwd(in, params + m->tensors[l->w_tensor].offset, d[i], batch, l->in.c, l->units,
@@ -204,7 +305,26 @@ double ref_net(const tq_model *m, const double *params, const double *x, const i
       case TQ_LAYER_FLATTEN:
         if (din) memcpy(din, d[i], (size_t)nout * sizeof(double));
         break;
+      case TQ_LAYER_BATCHNORM:
+        ref_batchnorm_bwd(in, params + m->tensors[l->w_tensor].offset, d[i], batch, l->in.c,
+                          l->in.h * l->in.w, count, l->bn_eps, din,
+                          grads + m->tensors[l->w_tensor].offset,
+                          grads + m->tensors[l->b_tensor].offset);
+        break;
+      case TQ_LAYER_AVGPOOL: {
+        int HW = l->in.h * l->in.w;
+        if (din)
+          for (long k = 0; k < nin; k++) din[k] = d[i][k / HW] / HW;
+        break;
       }
+      case TQ_LAYER_ADD:
+        if (din) memcpy(din, d[i], (size_t)nout * sizeof(double));
+        if (l->from >= 0)
+          for (long k = 0; k < nout; k++) d[l->from][k] += d[i][k];
+        break;
+      }
+      if (din)
+        for (long k = 0; k < nin; k++) d[l->src][k] += din[k];
     }
   }
   for (int i = 0; i < L; i++) {
@@ -218,5 +338,8 @@ double ref_net(const tq_model *m, const double *params, const double *x, const i
   free(a);
   free(d);
   free(arg);
+  free(tmp);
+  free(zero_bias);
+  free(bias_sink);
   return loss;
 }

@@ -34,7 +34,19 @@ void ref_dropout(const double *x, long n, float p, uint32_t seed, uint32_t worke
 double ref_softmax_xent(const double *z, const int *labels, int B, int C, int count, double *dz,
                         int *correct);
 
-/* The whole network: forward, loss, and (if grads != NULL) the parameter gradients of the mean
+/* batchnorm over x [B][C][HW] with the statistics of the first count samples (train) or the
+ * given running mean and variance (rm, rv non-NULL: evaluation); y for all B samples. */
+void ref_batchnorm_fwd(const double *x, const double *gamma, const double *beta, int B, int C,
+                       int HW, int count, double eps, const double *rm, const double *rv,
+                       double *y);
+/* The training-mode backward: dx (may be NULL; 0 for samples >= count), dgamma, dbeta. */
+void ref_batchnorm_bwd(const double *x, const double *gamma, const double *dy, int B, int C,
+                       int HW, int count, double eps, double *dx, double *dgamma, double *dbeta);
+/* The batch mean and unbiased variance of each channel over count samples (the running
+ * statistics' update: running = (1 - momentum) running + momentum batch). */
+void ref_batchnorm_stats(const double *x, int C, int HW, int count, double *mean, double *var_unbiased);
+
+/* The whole network (training mode: batchnorm on batch statistics): forward, loss, and (if grads != NULL) the parameter gradients of the mean
  * loss. acts/dacts, if non-NULL, receive every layer's output and output gradient (arrays of
  * nlayers pointers, each sized batch * out size). Returns the summed loss. */
 double ref_net(const tq_model *m, const double *params, const double *x, const int *labels,
