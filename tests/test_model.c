@@ -87,6 +87,68 @@ static void test_bad_models(void) {
                (const char *const[]){"missing key", "size", NULL});
 }
 
+/* Residual syntax: names, input = / from = references, add's shape check. */
+static void test_residual_syntax(void) {
+  const char *tail = ",\n{ type = \"avgpool\"; },\n{ type = \"dense\"; units = 3; }";
+  char buf[1024];
+  /* from names no layer */
+  snprintf(buf, sizeof buf, "{ type = \"relu\"; name = \"a\"; },\n{ type = \"add\"; from = \"nope\"; }%s", tail);
+  expect_error(buf, (const char *const[]){":6", "from", "nope", "no earlier layer", NULL});
+  /* a name used before its layer */
+  snprintf(buf, sizeof buf, "{ type = \"relu\"; input = \"b\"; },\n{ type = \"relu\"; name = \"b\"; }%s", tail);
+  expect_error(buf, (const char *const[]){":5", "comes later", NULL});
+  /* the same name twice */
+  snprintf(buf, sizeof buf, "{ type = \"relu\"; name = \"a\"; },\n{ type = \"relu\"; name = \"a\"; }%s", tail);
+  expect_error(buf, (const char *const[]){":6", "already the name", "line 5", NULL});
+  /* add of two different shapes names both sides and the line */
+  snprintf(buf, sizeof buf,
+           "{ type = \"relu\"; name = \"a\"; },\n{ type = \"conv2d\"; filters = 2; size = 3; },\n"
+           "{ type = \"add\"; from = \"a\"; }%s", tail);
+  expect_error(buf, (const char *const[]){":7", "add", "2x6x6", "1x8x8", "'a'", "must be equal", NULL});
+  /* add without from */
+  snprintf(buf, sizeof buf, "{ type = \"relu\"; },\n{ type = \"add\"; }%s", tail);
+  expect_error(buf, (const char *const[]){"from", NULL});
+  /* a branch nobody reads */
+  snprintf(buf, sizeof buf,
+           "{ type = \"relu\"; name = \"a\"; },\n{ type = \"conv2d\"; filters = 2; size = 1; },\n"
+           "{ type = \"relu\"; input = \"a\"; }%s", tail);
+  expect_error(buf, (const char *const[]){":6", "never used", NULL});
+  /* add reading its own input twice */
+  snprintf(buf, sizeof buf, "{ type = \"relu\"; name = \"a\"; },\n{ type = \"add\"; from = \"a\"; }%s", tail);
+  expect_error(buf, (const char *const[]){":6", "its own input", NULL});
+  /* batchnorm's keys are checked like any other */
+  snprintf(buf, sizeof buf, "{ type = \"batchnorm\"; momentum = 0.0; }%s", tail);
+  expect_error(buf, (const char *const[]){":5", "momentum", NULL});
+}
+
+/* ResNet-20: the CIFAR network of He et al. with projection shortcuts. */
+static void test_resnet20(void) {
+  tq_model m;
+  tq_err e = {0};
+  TQ_ASSERT_OK(tq_model_load(TQ_SOURCE_DIR "/models/resnet20.cfg", &m, &e), &e);
+  /* 19 convolutions + 2 projections (no biases), 21 batchnorms, fc: the count of
+   * tools/peer_torch.py's torch ResNet-20, layer for layer. */
+  CU_ASSERT_EQUAL(m.nparams, 272474);
+  CU_ASSERT_EQUAL(m.nstates, 42);
+  CU_ASSERT_EQUAL(m.nstate, 2 * (7 * 16 + 7 * 32 + 7 * 64));
+  const tq_layer *last = &m.layers[m.nlayers - 1];
+  CU_ASSERT_EQUAL(last->in.c, 64);
+  CU_ASSERT_EQUAL(m.layers[m.nlayers - 2].in.h, 8);
+  /* about 41 MFLOP per image forward (multiply-add 2) */
+  double mflop = tq_model_flops_per_sample(&m) / 1e6;
+  CU_ASSERT(mflop > 80 && mflop < 84);
+  float *p = malloc(m.nparams * sizeof *p);
+  tq_model_init_params(&m, 1, p);
+  /* batchnorm gamma starts at 1, beta at 0 */
+  int bn1 = -1;
+  for (int t = 0; t < m.ntensors; t++)
+    if (!strcmp(m.tensors[t].name, "bn1.weight")) bn1 = t;
+  CU_ASSERT_FATAL(bn1 >= 0);
+  CU_ASSERT_EQUAL(p[m.tensors[bn1].offset], 1.0f);
+  CU_ASSERT_EQUAL(p[m.tensors[bn1 + 1].offset], 0.0f);
+  free(p);
+}
+
 static void test_bad_files(void) {
   tq_model m;
   tq_err e = {0};
@@ -136,6 +198,8 @@ int main(void) {
       {"shipped models: parameter counts and tensor table", test_shipped_models},
       {"bad model definitions name file, line and key", test_bad_models},
       {"missing file, syntax error, unknown top-level key", test_bad_files},
+      {"residual syntax: names, references, add shapes", test_residual_syntax},
+      {"resnet20: parameters, running statistics, shapes", test_resnet20},
       {"seeded He initialisation", test_init_is_seeded_he},
       {NULL, NULL}};
   tq_test_add_suite("model files", cases);
