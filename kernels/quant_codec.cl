@@ -51,6 +51,23 @@ inline uint4 q_philox(uint4 c, uint2 k) {
   return c;
 }
 
+/* The same on four scalars (no vector type: POCL's loop vectoriser widens scalar code only, and
+ * gave up on the uint4 form). In: counter c0..c3, key k0 k1; out: c0..c3 replaced. */
+#define Q_PHILOX_S(c0, c1, c2, c3, k0, k1)                                  \
+  do {                                                                      \
+    uint ka_ = (k0), kb_ = (k1);                                            \
+    Q_UNROLL for (int r_ = 0; r_ < 10; r_++) {                              \
+      ulong p0_ = (ulong)0xD2511F53u * c0, p1_ = (ulong)0xCD9E8D57u * c2;   \
+      uint n0_ = (uint)(p1_ >> 32) ^ c1 ^ ka_, n2_ = (uint)(p0_ >> 32) ^ c3 ^ kb_; \
+      c1 = (uint)p1_;                                                       \
+      c3 = (uint)p0_;                                                       \
+      c0 = n0_;                                                             \
+      c2 = n2_;                                                             \
+      ka_ += 0x9E3779B9u;                                                   \
+      kb_ += 0xBB67AE85u;                                                   \
+    }                                                                       \
+  } while (0)
+
 /* Largest k in [0, nlev-2] with lv[k] <= t (0 if none); B steps (of 2^(B-1), ..., 2, 1) cover
  * nlev <= 2^B. The predicate is monotone on the sorted table, so this equals the reference's
  * search. Written as steps guarded by the compile-time width, not as a loop: nothing is left
@@ -76,18 +93,36 @@ inline uint4 q_philox(uint4 c, uint2 k) {
 /* Small tables: k, lv[k], lv[k+1] by counting the levels <= t (the table is sorted, so the
  * levels counted are a prefix and the last one counted is lv[k]). NL: the table's largest
  * size, a compile-time constant; nlev <= NL entries are real. */
+#define Q_COUNT_STEP(lv, nlev, t, j, k, lk, hk)      \
+  do {                                             \
+    float a_ = lv[j], b_ = lv[(j) + 1];            \
+    int ge_ = ((j) <= (nlev) - 2) & (a_ <= (t));   \
+    k += ge_;                                      \
+    lk = ge_ ? a_ : lk;                            \
+    hk = ge_ ? b_ : hk;                            \
+  } while (0)
+/* Steps guarded by the compile-time size, not a loop (a loop whose trip count is known only
+ * after inlining was vectorised by itself at build time, which kept POCL from vectorising the
+ * work-items). */
 #define Q_LOOKUP_COUNT(lv, nlev, t, NL, k, lk, hk)                  \
   do {                                                             \
     k = 0;                                                         \
     lk = lv[0];                                                    \
     hk = lv[1];                                                    \
-    Q_UNROLL for (int j_ = 1; j_ <= (NL) - 2; j_++) {              \
-      float a_ = lv[j_], b_ = lv[j_ + 1];                          \
-      int ge_ = (j_ <= (nlev) - 2) & (a_ <= (t));                  \
-      k += ge_;                                                    \
-      lk = ge_ ? a_ : lk;                                          \
-      hk = ge_ ? b_ : hk;                                          \
-    }                                                              \
+    if ((NL) - 2 >= 1) Q_COUNT_STEP(lv, nlev, t, 1, k, lk, hk);           \
+    if ((NL) - 2 >= 2) Q_COUNT_STEP(lv, nlev, t, 2, k, lk, hk);           \
+    if ((NL) - 2 >= 3) Q_COUNT_STEP(lv, nlev, t, 3, k, lk, hk);           \
+    if ((NL) - 2 >= 4) Q_COUNT_STEP(lv, nlev, t, 4, k, lk, hk);           \
+    if ((NL) - 2 >= 5) Q_COUNT_STEP(lv, nlev, t, 5, k, lk, hk);           \
+    if ((NL) - 2 >= 6) Q_COUNT_STEP(lv, nlev, t, 6, k, lk, hk);           \
+    if ((NL) - 2 >= 7) Q_COUNT_STEP(lv, nlev, t, 7, k, lk, hk);           \
+    if ((NL) - 2 >= 8) Q_COUNT_STEP(lv, nlev, t, 8, k, lk, hk);           \
+    if ((NL) - 2 >= 9) Q_COUNT_STEP(lv, nlev, t, 9, k, lk, hk);           \
+    if ((NL) - 2 >= 10) Q_COUNT_STEP(lv, nlev, t, 10, k, lk, hk);           \
+    if ((NL) - 2 >= 11) Q_COUNT_STEP(lv, nlev, t, 11, k, lk, hk);           \
+    if ((NL) - 2 >= 12) Q_COUNT_STEP(lv, nlev, t, 12, k, lk, hk);           \
+    if ((NL) - 2 >= 13) Q_COUNT_STEP(lv, nlev, t, 13, k, lk, hk);           \
+    if ((NL) - 2 >= 14) Q_COUNT_STEP(lv, nlev, t, 14, k, lk, hk);           \
   } while (0)
 
 /* Uniform grids: the guess (t - l_0) * inv is within one of k (host-checked), one step each way
@@ -122,154 +157,202 @@ inline uint4 q_philox(uint4 c, uint2 k) {
     else Q_LOOKUP_SEARCH(lv, nlev, t, B, k, lk, hk);                   \
   } while (0)
 
-/* Code j (0..31) of a work-item's 32 into its words w[] (LSB-first, may straddle two). */
-#define Q_PUT(w, j, B, code)                                          \
+/* Packing: a 64-bit shift register of codes, LSB-first; a full word is stored as soon as it is
+ * complete (word m of the work-item's B). After unrolling, nb_ and m_ are constants: no array,
+ * no per-lane loop. Words at or past nwords are not written. */
+#define Q_PUT(acc, nb, m, code, B, words, nwords, g)                  \
   do {                                                                \
-    const int p_ = (j) * (B);                                         \
-    w[p_ >> 5] |= (code) << (p_ & 31);                                \
-    if ((p_ & 31) + (B) > 32) w[(p_ >> 5) + 1] |= (code) >> (32 - (p_ & 31)); \
-  } while (0)
-
-#define Q_STORE_WORDS(words, nwords, g, w, B)                      \
-  do {                                                             \
-    Q_UNROLL for (int m_ = 0; m_ < (B); m_++) {                    \
-      uint o_ = (uint)(B) * (g) + (uint)m_;                        \
-      if (o_ < (nwords)) words[o_] = w[m_];                        \
-    }                                                              \
+    acc |= (ulong)(code) << nb;                                       \
+    nb += (B);                                                        \
+    if (nb >= 32) {                                                   \
+      uint o_ = (uint)(B) * (g) + (uint)m;                            \
+      if (o_ < (nwords)) words[o_] = (uint)acc;                       \
+      acc >>= 32;                                                     \
+      nb -= 32;                                                       \
+      m++;                                                            \
+    }                                                                 \
   } while (0)
 
 /* Truncated family: t = clamp(x, l_0, l_s); code k or k+1 by u*(l_{k+1}-l_k) < t - l_k.
  * ef != 0: x holds g + r and receives the new residual x - l_code. */
-inline void q_enc_table(__global float *x, uint xoff, uint n, __constant float *lv, int nlev,
-                        float inv, uint seed, uint worker, uint iter, uint tensor,
-                        __global uint *words, uint nwords, int ef, const int B, const int mode) {
+inline void q_enc_table(__global float *restrict x, uint xoff, uint n,
+                        __constant float *restrict lv, int nlev, float inv, uint seed,
+                        uint worker, uint iter, uint tensor, __global uint *restrict words,
+                        uint nwords, const int ef, const int B, const int mode) {
 #pragma OPENCL FP_CONTRACT OFF
   uint g = get_global_id(0);
   uint i0 = 32u * g;
   const float lo = lv[0], hi = lv[nlev - 1];
-  uint w[8] = {0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u};
+  ulong acc = 0;
+  int nb = 0, m = 0;
+  /* Lanes past n load nothing: with error feedback, element 0 is being rewritten by its owner,
+   * and reading it from a padding lane was a data race (Oclgrind found it). The four
+   * elements of a quad are written out, not looped over: no array of the four draws. */
+#define Q_TABLE_ELEM(c, rbits)                                                \
+  do {                                                                        \
+    uint i = i0 + (uint)(4 * q + (c));                                        \
+    bool in = i < n;                                                          \
+    float v = in ? x[xoff + i] : 0.0f;                                        \
+    float t = v < lo ? lo : (v > hi ? hi : v);                                \
+    int k;                                                                    \
+    float lk, hk;                                                             \
+    Q_LOOKUP(mode, lv, nlev, t, 1 << B, B, inv, k, lk, hk);                   \
+    float d = hk - lk, rem = t - lk;                                          \
+    float ud = tq_u01(rbits) * d;                                             \
+    uint up = ud < rem ? 1u : 0u;                                             \
+    uint code = in ? (uint)k + up : 0u;                                       \
+    if (in && ef) x[xoff + i] = v - (up ? hk : lk);                           \
+    Q_PUT(acc, nb, m, code, B, words, nwords, g);                             \
+  } while (0)
   Q_UNROLL
   for (int q = 0; q < 8; q++) {
-    uint4 r = q_philox((uint4)(8u * g + (uint)q, tensor, iter, TQ_RNG_QUANTIZE), (uint2)(seed, worker));
-    uint rr[4] = {r.x, r.y, r.z, r.w};
-    Q_UNROLL
-    for (int c = 0; c < 4; c++) {
-      uint i = i0 + (uint)(4 * q + c);
-      bool in = i < n;
-      /* Lanes past n load nothing: with error feedback, element 0 is being rewritten by its
-       * owner, and reading it from a padding lane was a data race (Oclgrind found it). */
-      float v = in ? x[xoff + i] : 0.0f;
-      float t = v < lo ? lo : (v > hi ? hi : v);
-      int k;
-      float lk, hk;
-      Q_LOOKUP(mode, lv, nlev, t, 1 << B, B, inv, k, lk, hk);
-      float d = hk - lk, rem = t - lk;
-      float ud = tq_u01(rr[c]) * d;
-      uint up = ud < rem ? 1u : 0u;
-      uint code = in ? (uint)k + up : 0u;
-      if (in && ef) x[xoff + i] = v - (up ? hk : lk);
-      Q_PUT(w, 4 * q + c, B, code);
-    }
+    uint r0 = 8u * g + (uint)q, r1 = tensor, r2 = iter, r3 = TQ_RNG_QUANTIZE;
+    Q_PHILOX_S(r0, r1, r2, r3, seed, worker);
+    Q_TABLE_ELEM(0, r0);
+    Q_TABLE_ELEM(1, r1);
+    Q_TABLE_ELEM(2, r2);
+    Q_TABLE_ELEM(3, r3);
   }
-  Q_STORE_WORDS(words, nwords, g, w, B);
+#undef Q_TABLE_ELEM
 }
 
 /* Bucketed family: r = |x| / scale (clamped to 1), magnitude index on mag[], sign in the top
  * bit of the code. A work-item's 32 elements span at most two buckets when bucket >= 32
  * (small == 0): the first one's index is one division per work-item; small == 1 divides per
  * element (buckets under 32 elements, which nobody should want). */
-inline void q_enc_bucket(__global float *x, uint xoff, uint n, __constant float *mag, int nlev,
-                         float inv, uint bucket, __global const float *scales, uint seed,
-                         uint worker, uint iter, uint tensor, __global uint *words, uint nwords,
-                         int ef, const int B, const int mode, const int small) {
+inline void q_enc_bucket(__global float *restrict x, uint xoff, uint n,
+                         __constant float *restrict mag, int nlev, float inv, uint bucket,
+                         __global const float *restrict scales, uint seed, uint worker,
+                         uint iter, uint tensor, __global uint *restrict words, uint nwords,
+                         const int ef, const int B, const int mode, const int small) {
 #pragma OPENCL FP_CONTRACT OFF
   uint g = get_global_id(0);
   uint i0 = 32u * g;
   uint b0 = small ? 0u : i0 / bucket;
   uint e0 = b0 * bucket; /* first element of bucket b0 */
-  uint w[8] = {0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u};
+  ulong acc = 0;
+  int nb = 0, m = 0;
+#define Q_BUCKET_ELEM(c, rbits)                                                        \
+  do {                                                                                 \
+    uint i = i0 + (uint)(4 * q + (c));                                                 \
+    bool in = i < n;                                                                   \
+    uint ii = in ? i : 0u;                                                             \
+    uint bi = small ? ii / bucket : (in ? b0 + (ii - e0 >= bucket ? 1u : 0u) : 0u);    \
+    float v = in ? x[xoff + i] : 0.0f, nr = scales[bi]; /* no padding-lane load of x */ \
+    float a = nr > 0.0f ? Q_FABS(v) / nr : 0.0f;                                       \
+    a = a > 1.0f ? 1.0f : a;                                                           \
+    int k;                                                                             \
+    float mk, hk;                                                                      \
+    Q_LOOKUP(mode, mag, nlev, a, 1 << (B - 1), B - 1, inv, k, mk, hk);                 \
+    float d = hk - mk, rem = a - mk;                                                   \
+    float ud = tq_u01(rbits) * d;                                                      \
+    uint up = ud < rem ? 1u : 0u;                                                      \
+    uint mi = (uint)k + up;                                                            \
+    uint neg = v < 0.0f ? 1u : 0u;                                                     \
+    uint code = in ? (mi | (neg << (B - 1))) : 0u;                                     \
+    if (in && ef) {                                                                    \
+      float qv = nr * (up ? hk : mk);                                                  \
+      x[xoff + i] = v - (neg ? -qv : qv);                                              \
+    }                                                                                  \
+    Q_PUT(acc, nb, m, code, B, words, nwords, g);                                      \
+  } while (0)
   Q_UNROLL
   for (int q = 0; q < 8; q++) {
-    uint4 r = q_philox((uint4)(8u * g + (uint)q, tensor, iter, TQ_RNG_QUANTIZE), (uint2)(seed, worker));
-    uint rr[4] = {r.x, r.y, r.z, r.w};
-    Q_UNROLL
-    for (int c = 0; c < 4; c++) {
-      uint i = i0 + (uint)(4 * q + c);
-      bool in = i < n;
-      uint ii = in ? i : 0u;
-      uint bi = small ? ii / bucket : (in ? b0 + (ii - e0 >= bucket ? 1u : 0u) : 0u);
-      float v = in ? x[xoff + i] : 0.0f, nr = scales[bi]; /* no padding-lane load of x */
-      float a = nr > 0.0f ? Q_FABS(v) / nr : 0.0f;
-      a = a > 1.0f ? 1.0f : a;
-      int k;
-      float mk, hk;
-      Q_LOOKUP(mode, mag, nlev, a, 1 << (B - 1), B - 1, inv, k, mk, hk);
-      float d = hk - mk, rem = a - mk;
-      float ud = tq_u01(rr[c]) * d;
-      uint up = ud < rem ? 1u : 0u;
-      uint m = (uint)k + up;
-      uint neg = v < 0.0f ? 1u : 0u;
-      uint code = in ? (m | (neg << (B - 1))) : 0u;
-      if (in && ef) {
-        float qv = nr * (up ? hk : mk);
-        x[xoff + i] = v - (neg ? -qv : qv);
-      }
-      Q_PUT(w, 4 * q + c, B, code);
-    }
+    uint r0 = 8u * g + (uint)q, r1 = tensor, r2 = iter, r3 = TQ_RNG_QUANTIZE;
+    Q_PHILOX_S(r0, r1, r2, r3, seed, worker);
+    Q_BUCKET_ELEM(0, r0);
+    Q_BUCKET_ELEM(1, r1);
+    Q_BUCKET_ELEM(2, r2);
+    Q_BUCKET_ELEM(3, r3);
   }
-  Q_STORE_WORDS(words, nwords, g, w, B);
+#undef Q_BUCKET_ELEM
 }
 
 /* Global size: ceil(n / 32) work-items (any group size). inv: 1 / grid step for the uniform
  * kernels (_ub*), ignored by the others. Names: q_encode_table_b<B> (count or search),
  * q_encode_table_ub<B> (uniform, B >= 5), q_encode_bucket_b<B>, q_encode_bucket_ub<B>
- * (uniform, B >= 6), q_encode_bucket_sb<B> (bucket < 32). */
-#define Q_ENC_TABLE(NAME, B, MODE)                                                             \
-  __kernel void NAME(__global float *x, uint xoff, uint n, __constant float *lv, int nlev,     \
-                     float inv, uint seed, uint worker, uint iter, uint tensor,                \
-                     __global uint *words, uint nwords, int ef) {                              \
-    q_enc_table(x, xoff, n, lv, nlev, inv, seed, worker, iter, tensor, words, nwords, ef, B,   \
+ * (uniform, B >= 6), q_encode_bucket_sb<B> (bucket < 32); with error feedback the same
+ * names with e before the width (q_encode_table_eb3, ...): x then holds g + r and receives the
+ * residual, and the ef argument is ignored. Separate kernels because the read-write of x keeps
+ * POCL from vectorising, which the common case without error feedback need not pay for. */
+#define Q_ENC_TABLE(NAME, B, MODE, EF)                                                         \
+  __kernel void NAME(__global float *restrict x, uint xoff, uint n,                            \
+                     __constant float *restrict lv, int nlev, float inv, uint seed,            \
+                     uint worker, uint iter, uint tensor, __global uint *restrict words,       \
+                     uint nwords, int ef) {                                                    \
+    q_enc_table(x, xoff, n, lv, nlev, inv, seed, worker, iter, tensor, words, nwords, EF, B,   \
                 MODE);                                                                         \
   }
-#define Q_ENC_BUCKET(NAME, B, MODE, SMALL)                                                     \
-  __kernel void NAME(__global float *x, uint xoff, uint n, __constant float *mag, int nlev,    \
-                     float inv, uint bucket, __global const float *scales, uint seed,          \
-                     uint worker, uint iter, uint tensor, __global uint *words, uint nwords,   \
-                     int ef) {                                                                 \
+#define Q_ENC_BUCKET(NAME, B, MODE, SMALL, EF)                                                 \
+  __kernel void NAME(__global float *restrict x, uint xoff, uint n,                            \
+                     __constant float *restrict mag, int nlev, float inv, uint bucket,         \
+                     __global const float *restrict scales, uint seed, uint worker, uint iter, \
+                     uint tensor, __global uint *restrict words, uint nwords, int ef) {        \
     q_enc_bucket(x, xoff, n, mag, nlev, inv, bucket, scales, seed, worker, iter, tensor,       \
-                 words, nwords, ef, B, MODE, SMALL);                                           \
+                 words, nwords, EF, B, MODE, SMALL);                                           \
   }
-Q_ENC_TABLE(q_encode_table_b1, 1, 0)
-Q_ENC_TABLE(q_encode_table_b2, 2, 0)
-Q_ENC_TABLE(q_encode_table_b3, 3, 0)
-Q_ENC_TABLE(q_encode_table_b4, 4, 0)
-Q_ENC_TABLE(q_encode_table_b5, 5, 2)
-Q_ENC_TABLE(q_encode_table_b6, 6, 2)
-Q_ENC_TABLE(q_encode_table_b7, 7, 2)
-Q_ENC_TABLE(q_encode_table_b8, 8, 2)
-Q_ENC_TABLE(q_encode_table_ub5, 5, 1)
-Q_ENC_TABLE(q_encode_table_ub6, 6, 1)
-Q_ENC_TABLE(q_encode_table_ub7, 7, 1)
-Q_ENC_TABLE(q_encode_table_ub8, 8, 1)
-Q_ENC_BUCKET(q_encode_bucket_b1, 1, 0, 0)
-Q_ENC_BUCKET(q_encode_bucket_b2, 2, 0, 0)
-Q_ENC_BUCKET(q_encode_bucket_b3, 3, 0, 0)
-Q_ENC_BUCKET(q_encode_bucket_b4, 4, 0, 0)
-Q_ENC_BUCKET(q_encode_bucket_b5, 5, 0, 0)
-Q_ENC_BUCKET(q_encode_bucket_b6, 6, 2, 0)
-Q_ENC_BUCKET(q_encode_bucket_b7, 7, 2, 0)
-Q_ENC_BUCKET(q_encode_bucket_b8, 8, 2, 0)
-Q_ENC_BUCKET(q_encode_bucket_ub6, 6, 1, 0)
-Q_ENC_BUCKET(q_encode_bucket_ub7, 7, 1, 0)
-Q_ENC_BUCKET(q_encode_bucket_ub8, 8, 1, 0)
-Q_ENC_BUCKET(q_encode_bucket_sb1, 1, 0, 1)
-Q_ENC_BUCKET(q_encode_bucket_sb2, 2, 0, 1)
-Q_ENC_BUCKET(q_encode_bucket_sb3, 3, 0, 1)
-Q_ENC_BUCKET(q_encode_bucket_sb4, 4, 0, 1)
-Q_ENC_BUCKET(q_encode_bucket_sb5, 5, 0, 1)
-Q_ENC_BUCKET(q_encode_bucket_sb6, 6, 2, 1)
-Q_ENC_BUCKET(q_encode_bucket_sb7, 7, 2, 1)
-Q_ENC_BUCKET(q_encode_bucket_sb8, 8, 2, 1)
+Q_ENC_TABLE(q_encode_table_b1, 1, 0, 0)
+Q_ENC_TABLE(q_encode_table_b2, 2, 0, 0)
+Q_ENC_TABLE(q_encode_table_b3, 3, 0, 0)
+Q_ENC_TABLE(q_encode_table_b4, 4, 0, 0)
+Q_ENC_TABLE(q_encode_table_b5, 5, 2, 0)
+Q_ENC_TABLE(q_encode_table_b6, 6, 2, 0)
+Q_ENC_TABLE(q_encode_table_b7, 7, 2, 0)
+Q_ENC_TABLE(q_encode_table_b8, 8, 2, 0)
+Q_ENC_TABLE(q_encode_table_ub5, 5, 1, 0)
+Q_ENC_TABLE(q_encode_table_ub6, 6, 1, 0)
+Q_ENC_TABLE(q_encode_table_ub7, 7, 1, 0)
+Q_ENC_TABLE(q_encode_table_ub8, 8, 1, 0)
+Q_ENC_BUCKET(q_encode_bucket_b1, 1, 0, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_b2, 2, 0, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_b3, 3, 0, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_b4, 4, 0, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_b5, 5, 0, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_b6, 6, 2, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_b7, 7, 2, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_b8, 8, 2, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_ub6, 6, 1, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_ub7, 7, 1, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_ub8, 8, 1, 0, 0)
+Q_ENC_BUCKET(q_encode_bucket_sb1, 1, 0, 1, 0)
+Q_ENC_BUCKET(q_encode_bucket_sb2, 2, 0, 1, 0)
+Q_ENC_BUCKET(q_encode_bucket_sb3, 3, 0, 1, 0)
+Q_ENC_BUCKET(q_encode_bucket_sb4, 4, 0, 1, 0)
+Q_ENC_BUCKET(q_encode_bucket_sb5, 5, 0, 1, 0)
+Q_ENC_BUCKET(q_encode_bucket_sb6, 6, 2, 1, 0)
+Q_ENC_BUCKET(q_encode_bucket_sb7, 7, 2, 1, 0)
+Q_ENC_BUCKET(q_encode_bucket_sb8, 8, 2, 1, 0)
+Q_ENC_TABLE(q_encode_table_eb1, 1, 0, 1)
+Q_ENC_TABLE(q_encode_table_eb2, 2, 0, 1)
+Q_ENC_TABLE(q_encode_table_eb3, 3, 0, 1)
+Q_ENC_TABLE(q_encode_table_eb4, 4, 0, 1)
+Q_ENC_TABLE(q_encode_table_eb5, 5, 2, 1)
+Q_ENC_TABLE(q_encode_table_eb6, 6, 2, 1)
+Q_ENC_TABLE(q_encode_table_eb7, 7, 2, 1)
+Q_ENC_TABLE(q_encode_table_eb8, 8, 2, 1)
+Q_ENC_TABLE(q_encode_table_eub5, 5, 1, 1)
+Q_ENC_TABLE(q_encode_table_eub6, 6, 1, 1)
+Q_ENC_TABLE(q_encode_table_eub7, 7, 1, 1)
+Q_ENC_TABLE(q_encode_table_eub8, 8, 1, 1)
+Q_ENC_BUCKET(q_encode_bucket_eb1, 1, 0, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_eb2, 2, 0, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_eb3, 3, 0, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_eb4, 4, 0, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_eb5, 5, 0, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_eb6, 6, 2, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_eb7, 7, 2, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_eb8, 8, 2, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_eub6, 6, 1, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_eub7, 7, 1, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_eub8, 8, 1, 0, 1)
+Q_ENC_BUCKET(q_encode_bucket_esb1, 1, 0, 1, 1)
+Q_ENC_BUCKET(q_encode_bucket_esb2, 2, 0, 1, 1)
+Q_ENC_BUCKET(q_encode_bucket_esb3, 3, 0, 1, 1)
+Q_ENC_BUCKET(q_encode_bucket_esb4, 4, 0, 1, 1)
+Q_ENC_BUCKET(q_encode_bucket_esb5, 5, 0, 1, 1)
+Q_ENC_BUCKET(q_encode_bucket_esb6, 6, 2, 1, 1)
+Q_ENC_BUCKET(q_encode_bucket_esb7, 7, 2, 1, 1)
+Q_ENC_BUCKET(q_encode_bucket_esb8, 8, 2, 1, 1)
 
 /* Decode-accumulate, out[ooff + i] += weight * value_i, one work-item per 32 elements (its b
  * words, loaded once; codes unpacked with compile-time shifts), one kernel per width. Codes
@@ -293,9 +376,10 @@ Q_ENC_BUCKET(q_encode_bucket_sb8, 8, 2, 1)
 
 /* Bucketed: SMALL = 1 for buckets under 32 elements (a division per element). */
 #define Q_DEC_BUCKET(NAME, B, SMALL)                                                            \
-  __kernel void NAME(__global const uint *words, uint woff, uint nwords, uint n,               \
-                     __constant float *mag, int nlev, uint bucket, __global const float *scales, \
-                     uint soff, float weight, __global float *out, uint ooff) {                \
+  __kernel void NAME(__global const uint *restrict words, uint woff, uint nwords, uint n,      \
+                     __constant float *restrict mag, int nlev, uint bucket,                    \
+                     __global const float *restrict scales, uint soff, float weight,           \
+                     __global float *restrict out, uint ooff) {                                \
     _Pragma("OPENCL FP_CONTRACT OFF")                                                          \
     uint g = get_global_id(0), i0 = 32u * g;                                                   \
     uint w[8];                                                                                 \
@@ -317,9 +401,10 @@ Q_ENC_BUCKET(q_encode_bucket_sb8, 8, 2, 1)
   }
 
 #define Q_DEC_KERNELS(B)                                                                        \
-  __kernel void q_decode_table_b##B(__global const uint *words, uint woff, uint nwords,        \
-                                    uint n, __constant float *lv, int nlev, float weight,      \
-                                    __global float *out, uint ooff) {                          \
+  __kernel void q_decode_table_b##B(__global const uint *restrict words, uint woff,            \
+                                    uint nwords, uint n, __constant float *restrict lv,        \
+                                    int nlev, float weight, __global float *restrict out,      \
+                                    uint ooff) {                                               \
     _Pragma("OPENCL FP_CONTRACT OFF")                                                          \
     uint g = get_global_id(0), i0 = 32u * g;                                                   \
     uint w[8];                                                                                 \

@@ -1,9 +1,11 @@
 /* tailquant bench quant: end-to-end encode and decode throughput of every compression method
  * at b = 2, 3, 4, 8 for tensors of 1 M and 16 M elements, beside the bandwidth of a plain copy
  * kernel measured in the same run.
- *   encode = tq_compressor_encode: statistics + histogram (truncated family) or norms
- *            (QSGD family), the host fit and design, the encode kernel, and reading the packed
- *            payload into the wire message, CRC included: what a training step pays;
+ *   refit  = tq_compressor_encode with refit_every = 1: statistics + histogram (truncated
+ *            family) or norms (QSGD family), the host fit and design, the encode kernel, and
+ *            reading the packed payload into the wire message, CRC included;
+ *   steady = the same call with the design reused (refit_every large): encode kernel, read,
+ *            CRC (the QSGD family computes its norms in both);
  *   decode = tq_decoder_accumulate: host validation (CRC, codes), upload, decode-accumulate
  *            kernel; timed over repeated calls with one clFinish at the end.
  * GB/s counts the bytes the kernels must move: encode 4 + b/8 per element (read fp32, write
@@ -32,21 +34,28 @@ static tq_status copy_bw(tq_cl *cl, cl_mem src, cl_mem dst, cl_uint n, int reps,
   return s;
 }
 
+/* enc_s: per call, refit_every = 1 (statistics + fit + design + encode every call); steady_s:
+ * per call of a compressor whose design is reused (refit_every large: the encode kernel and
+ * the payload read only; the bucketed family computes its norms in both); dec_s per
+ * tq_decoder_accumulate. */
 static tq_status bench_one(tq_cl *cl, tq_method m, int bits, cl_mem g, cl_mem out, size_t n,
-                           int reps, double *enc_s, double *kern_s, double *dec_s, tq_encode_info *info,
-                           tq_err *e) {
+                           int reps, double *enc_s, double *steady_s, double *kern_s,
+                           double *dec_s, tq_encode_info *info, tq_err *e) {
   tq_compress_cfg cfg;
   tq_compress_cfg_default(&cfg);
   cfg.method = m;
   cfg.bits = bits;
   cfg.min_elems = 0;
   tq_tensor_desc t = {0, n};
-  tq_compressor *c = NULL;
+  tq_compressor *c = NULL, *cs = NULL;
   tq_decoder *d = NULL;
   tq_buf msg = {0};
   tq_status s = tq_compressor_create(cl, &cfg, 0, &t, 1, &c, e);
+  cfg.refit_every = 1u << 30;
+  if (s == TQ_OK) s = tq_compressor_create(cl, &cfg, 0, &t, 1, &cs, e);
   if (s == TQ_OK) s = tq_decoder_create(cl, &t, 1, &d, e);
-  /* Warm-up call: first kernel launches and message-buffer growth are not measured. */
+  /* Warm-up calls: first kernel launches and message-buffer growth are not measured. */
+  if (s == TQ_OK) s = tq_compressor_encode(cs, g, 0, 0, &msg, info, e);
   if (s == TQ_OK) s = tq_compressor_encode(c, g, 0, 0, &msg, info, e);
   double t0 = tq_now_seconds();
   *kern_s = 0;
@@ -55,6 +64,11 @@ static tq_status bench_one(tq_cl *cl, tq_method m, int bits, cl_mem g, cl_mem ou
     *kern_s += info->t_device / reps;
   }
   *enc_s = (tq_now_seconds() - t0) / reps;
+  tq_encode_info si;
+  t0 = tq_now_seconds();
+  for (int r = 1; s == TQ_OK && r <= reps; r++)
+    s = tq_compressor_encode(cs, g, (uint32_t)r, 0, &msg, &si, e);
+  *steady_s = (tq_now_seconds() - t0) / reps;
   if (s == TQ_OK) s = tq_decoder_accumulate(d, msg.data, msg.len, 0, 1.0f, out, NULL, e);
   if (s == TQ_OK) s = TQ_CL(clFinish(cl->queue), e);
   t0 = tq_now_seconds();
@@ -65,20 +79,38 @@ static tq_status bench_one(tq_cl *cl, tq_method m, int bits, cl_mem g, cl_mem ou
   tq_buf_free(&msg);
   tq_decoder_free(d);
   tq_compressor_free(c);
+  tq_compressor_free(cs);
   return s;
 }
 
 int tq_bench_quant(int argc, char **argv) {
   const char *device = "auto";
-  int reps = 0;
+  int reps = 0, only_bits = 0;
+  const char *only_method = NULL;
+  size_t only_size = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      printf("usage: tailquant bench quant [--device SPEC] [--reps N]\n\n"
+      printf("usage: tailquant bench quant [--device SPEC] [--reps N] [--method M] [--bits B]\n"
+             "                            [--size 1M|16M]\n\n"
              "Encode/decode throughput per method at b = 2,3,4,8 for 1 M and 16 M elements,\n"
-             "beside a copy kernel. --reps: timed calls per cell (default 8 at 1 M, 3 at 16 M).\n");
+             "beside a copy kernel measured in the same run: the refit call (statistics + fit +\n"
+             "design + encode + payload read) and the steady call (design reused) as a share of\n"
+             "the copy kernel's bytes/s, decode + accumulate likewise. --reps: timed calls per\n"
+             "cell (default 8 at 1 M, 3 at 16 M); --method, --bits, --size: one row or table.\n");
       return 0;
     } else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
       device = argv[++i];
+    } else if (!strcmp(argv[i], "--method") && i + 1 < argc) {
+      only_method = argv[++i];
+    } else if (!strcmp(argv[i], "--bits") && i + 1 < argc) {
+      only_bits = atoi(argv[++i]);
+    } else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
+      const char *v = argv[++i];
+      only_size = !strcmp(v, "1M") ? 1u << 20 : !strcmp(v, "16M") ? 1u << 24 : 0;
+      if (!only_size) {
+        fprintf(stderr, "tailquant bench quant: --size '%s' must be 1M or 16M\n", v);
+        return 2;
+      }
     } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
       reps = atoi(argv[++i]);
       if (reps < 1) {
@@ -115,6 +147,7 @@ int tq_bench_quant(int argc, char **argv) {
   double t_start = tq_now_seconds();
   for (int si = 0; si < 2 && s == TQ_OK; si++) {
     size_t n = sizes[si];
+    if (only_size && n != only_size) continue;
     int r = reps ? reps : (si == 0 ? 8 : 3);
     cl_mem g = NULL, out = NULL;
     s = tq_cl_alloc(&cl, 4 * n, &g, &e);
@@ -126,21 +159,24 @@ int tq_bench_quant(int argc, char **argv) {
     if (s == TQ_OK) {
       printf("\n%zu elements (%.0f MiB fp32): copy kernel %.2f GB/s = %.3f G elements/s\n", n,
              4.0 * n / 1048576, copy, copy / 8);
-      printf("%-8s %4s %10s %8s %7s %10s %8s %7s   %s\n", "method", "bits", "enc Gel/s",
-             "enc GB/s", "%copy", "dec Gel/s", "dec GB/s", "%copy",
-             "kernels-only ms (Gel/s) | full call split stats/design/encode ms");
+      printf("%-8s %4s %10s %8s %7s %10s %7s %10s %8s %7s   %s\n", "method", "bits",
+             "refit Gel/s", "GB/s", "%copy", "steady Gel/s", "%copy", "dec Gel/s", "dec GB/s",
+             "%copy", "refit: kernels-only ms (Gel/s) | split stats/design/encode ms");
     }
     for (size_t mi = 0; mi < sizeof ms / sizeof ms[0] && s == TQ_OK; mi++)
       for (int bi = 0; bi < 4 && s == TQ_OK; bi++) {
         int b = bitset[bi];
-        double te, td, tk;
+        if (only_bits && b != only_bits) continue;
+        if (only_method && strcmp(only_method, tq_method_name(ms[mi]))) continue;
+        double te, ts, td, tk;
         tq_encode_info info;
-        s = bench_one(&cl, ms[mi], b, g, out, n, r, &te, &tk, &td, &info, &e);
+        s = bench_one(&cl, ms[mi], b, g, out, n, r, &te, &ts, &tk, &td, &info, &e);
         if (s != TQ_OK) break;
-        double eg = n / te / 1e9, dg = n / td / 1e9;
-        double eb = eg * (4 + b / 8.0), db = dg * (8 + b / 8.0);
-        printf("%-8s %4d %10.3f %8.2f %6.1f%% %10.3f %8.2f %6.1f%%   %.2f (%.2f) | %.2f/%.2f/%.2f\n",
-               tq_method_name(ms[mi]), b, eg, eb, 100 * eb / copy, dg, db, 100 * db / copy,
+        double eg = n / te / 1e9, sg = n / ts / 1e9, dg = n / td / 1e9;
+        double eb = eg * (4 + b / 8.0), sb = sg * (4 + b / 8.0), db = dg * (8 + b / 8.0);
+        printf("%-8s %4d %10.3f %8.2f %6.1f%% %12.3f %6.1f%% %10.3f %8.2f %6.1f%%   %.2f (%.2f) | %.2f/%.2f/%.2f\n",
+               tq_method_name(ms[mi]), b, eg, eb, 100 * eb / copy, sg, 100 * sb / copy, dg, db,
+               100 * db / copy,
                1e3 * tk, tk > 0 ? n / tk / 1e9 : 0.0, 1e3 * info.t_stats, 1e3 * info.t_design,
                1e3 * info.t_encode);
         fflush(stdout);

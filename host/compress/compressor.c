@@ -234,9 +234,10 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
   char enc_name[32], enc_u[32], enc_s[32];
   int eb = cfg->bits >= 1 && cfg->bits <= 8 ? cfg->bits : 8;
   const bool bk = tq_method_is_bucketed(cfg->method);
-  snprintf(enc_name, sizeof enc_name, "q_encode_%s_b%d", bk ? "bucket" : "table", eb);
-  snprintf(enc_u, sizeof enc_u, "q_encode_%s_ub%d", bk ? "bucket" : "table", eb);
-  snprintf(enc_s, sizeof enc_s, "q_encode_bucket_sb%d", eb);
+  const char *efp = cfg->error_feedback ? "e" : ""; /* kernels/quant_codec.cl: names */
+  snprintf(enc_name, sizeof enc_name, "q_encode_%s_%sb%d", bk ? "bucket" : "table", efp, eb);
+  snprintf(enc_u, sizeof enc_u, "q_encode_%s_%sub%d", bk ? "bucket" : "table", efp, eb);
+  snprintf(enc_s, sizeof enc_s, "q_encode_bucket_%ssb%d", efp, eb);
   const char *kn[] = {"q_stats", "q_edges", "q_hist", "q_stats_reduce", "q_norm_part",
                       "q_norm_fin", enc_name, "q_ef_add", "q_norm_part32"};
   cl_kernel *kp[] = {&c->k_stats, &c->k_edges, &c->k_hist, &c->k_reduce, &c->k_npart,
