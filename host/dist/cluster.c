@@ -32,6 +32,7 @@ typedef struct worker_state {
   bool net_made;
   tq_compressor *comp, *fp32; /* the configured method, and fp32 for warm-up steps */
   tq_buf msg;
+  tq_buf *bufs;    /* [ntensors]: this step's messages as encoded (tq_compressor_encode_all) */
   tq_msg *pending; /* this step's messages, pushed together once all are encoded */
   float *x;
   int32_t *y;
@@ -240,26 +241,31 @@ static tq_status worker_step(worker_state *w, const tq_step_in *in) {
   if (c->cfg.measure_mse) TQ_TRY(tq_cl_read(&w->cl, w->net.grads, 0, np * sizeof(float), w->raw, e));
   tq_compressor *comp = in->compress ? w->comp : w->fp32;
   r->bits = r->bits_fp32 = 0;
-  for (int t = 0; t < c->ntensors; t++) {
-    tq_encode_info info;
-    TQ_TRY(tq_compressor_encode(comp, w->net.grads, in->iteration, t, &w->msg, &info, e));
-    double bits = (double)(info.size.header_bits + info.size.payload_bits + info.size.pad_bits);
+  /* Every tensor at once: one wait for all statistics, one for all payloads. */
+  tq_encode_info *infos = malloc(sizeof *infos * (size_t)c->ntensors);
+  if (!infos) return tq_fail(e, TQ_ENOMEM, "worker %d: out of memory", w->id);
+  tq_status es = tq_compressor_encode_all(comp, w->net.grads, in->iteration, w->bufs, infos, e);
+  for (int t = 0; es == TQ_OK && t < c->ntensors; t++) {
+    const tq_encode_info *info = &infos[t];
+    double bits = (double)(info->size.header_bits + info->size.payload_bits + info->size.pad_bits);
     r->bits += bits;
     r->bits_fp32 += 32.0 * (double)c->tensors[t].count;
-    if (t == c->largest && tq_method_is_truncated(info.method)) {
-      r->gamma = info.fit.gamma;
-      r->g_min = info.fit.g_min;
-      r->alpha = info.design.alpha;
+    if (t == c->largest && tq_method_is_truncated(info->method)) {
+      r->gamma = info->fit.gamma;
+      r->g_min = info->fit.g_min;
+      r->alpha = info->design.alpha;
     }
+    /* The message changes hands: the queue frees it; the next step's encode allocates. */
     tq_msg *m = &w->pending[t];
-    m->data = malloc(w->msg.len);
-    if (!m->data) return tq_fail(e, TQ_ENOMEM, "worker %d: out of memory for a message", w->id);
-    memcpy(m->data, w->msg.data, w->msg.len);
-    m->len = w->msg.len;
+    m->data = w->bufs[t].data;
+    m->len = w->bufs[t].len;
+    w->bufs[t] = (tq_buf){0};
     m->worker = (uint32_t)w->id;
     m->iteration = in->iteration;
     m->tensor = t;
   }
+  free(infos);
+  TQ_TRY(es);
   r->t_encode = tq_now_seconds() - t1;
   if (plan_hits(f, f->corrupt_worker, f->corrupt_iteration, w, in)) {
     tq_msg *m = &w->pending[0];
@@ -331,10 +337,11 @@ static tq_status make_worker(tq_cluster *c, int id, const tq_cl *dev, tq_err *e)
   w->x = malloc((size_t)c->cfg.batch * per * sizeof *w->x);
   w->y = malloc((size_t)c->cfg.batch * sizeof *w->y);
   w->pending = calloc((size_t)c->ntensors, sizeof *w->pending);
+  w->bufs = calloc((size_t)c->ntensors, sizeof *w->bufs);
   if (c->cfg.measure_mse) w->raw = malloc(c->m->nparams * sizeof *w->raw);
   TQ_TRY(tq_grad_check_init(&w->check, &w->cl, c->m->nparams, e));
   w->rep.gamma = w->rep.g_min = w->rep.alpha = NAN;
-  if (!w->x || !w->y || !w->pending || (c->cfg.measure_mse && !w->raw))
+  if (!w->x || !w->y || !w->pending || !w->bufs || (c->cfg.measure_mse && !w->raw))
     return tq_fail(e, TQ_ENOMEM, "out of host memory for worker %d", id);
   return TQ_OK;
 }
@@ -463,6 +470,9 @@ void tq_cluster_free(tq_cluster *c) {
     if (k->pending)
       for (int t = 0; t < c->ntensors; t++) free(k->pending[t].data);
     free(k->pending);
+    if (k->bufs)
+      for (int t = 0; t < c->ntensors; t++) tq_buf_free(&k->bufs[t]);
+    free(k->bufs);
     free(k->x);
     free(k->y);
     free(k->raw);
@@ -656,19 +666,29 @@ tq_status tq_cluster_server_update(tq_cluster *c, const tq_step_in *in, tq_step_
   double t0 = tq_now_seconds();
   TQ_TRY(tq_cl_fill_zero(&c->server_cl, c->server.grads, 0, np * sizeof(float), e));
   const float weight = 1.0f / (float)used;
-  /* Fixed order, whatever order the messages came in: the sum is the same on every run. */
+  /* Fixed order, whatever order the messages came in: the sum is the same on every run. Every
+   * message is queued (uploads not waited for) and the server waits once; the uploads read
+   * the messages, so they are freed only after that wait, also after an error. */
   tq_status s = TQ_OK;
-  for (int w = 0; w < N; w++)
-    for (int t = 0; t < c->ntensors; t++) {
+  for (int w = 0; w < N && s == TQ_OK; w++)
+    for (int t = 0; t < c->ntensors && s == TQ_OK; t++) {
       tq_msg *m = &c->slots[w * c->ntensors + t];
-      if (use[w] && s == TQ_OK) {
-        s = tq_decoder_accumulate(c->dec, m->data, m->len, t, weight, c->server.grads, NULL, e);
+      if (use[w]) {
+        s = tq_decoder_queue(c->dec, m->data, m->len, t, weight, c->server.grads, NULL, e);
         if (s != TQ_OK) tq_wrap(e, "decoding worker %d's tensor %s", w, c->m->tensors[t].name);
       }
-      free(m->data);
-      m->data = NULL;
     }
+  tq_err fe = {0};
+  tq_status fs = tq_decoder_finish(c->dec, &fe);
+  for (int i = 0; i < N * c->ntensors; i++) {
+    free(c->slots[i].data);
+    c->slots[i].data = NULL;
+  }
   TQ_TRY(s);
+  if (fs != TQ_OK) {
+    *e = fe;
+    return fs;
+  }
   TQ_TRY(TQ_CL(clFinish(c->server_cl.queue), e));
   double t1 = tq_now_seconds();
   out->t_decode = t1 - t0;
