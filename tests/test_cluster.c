@@ -141,7 +141,7 @@ static void test_evaluate(void) {
   tq_cluster *c = make(2, 16, TQ_METHOD_QSGD, 3, false);
   double loss, acc;
   tq_err e = {0};
-  TQ_ASSERT_OK(tq_cluster_evaluate(c, &data, (tq_norm){0.5, 0.25}, &loss, &acc, &e), &e);
+  TQ_ASSERT_OK(tq_cluster_evaluate(c, &data, (tq_norm){.mean = 0.5, .std = 0.25}, &loss, &acc, &e), &e);
   /* untrained: loss near ln(10), accuracy in [0, 1] */
   CU_ASSERT(loss > 1.0 && loss < 5.0);
   CU_ASSERT(acc >= 0 && acc <= 1);

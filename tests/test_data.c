@@ -359,11 +359,11 @@ static void test_pixel_stats(void) {
   CU_ASSERT_EQUAL(tq_norm_from_dataset(&d, "flat.idx", &nm, &e2), TQ_EINPUT);
   CU_ASSERT(strstr(e2.msg, "flat.idx") != NULL && strstr(e2.msg, "zero") != NULL);
   tq_err e3 = {0};
-  CU_ASSERT_EQUAL(tq_norm_check((tq_norm){0.1, 0.0}, "config data.std", &e3), TQ_EINPUT);
+  CU_ASSERT_EQUAL(tq_norm_check((tq_norm){.mean = 0.1, .std = 0.0}, "config data.std", &e3), TQ_EINPUT);
   CU_ASSERT(strstr(e3.msg, "config data.std") != NULL);
   tq_err e4 = {0};
-  CU_ASSERT_EQUAL(tq_norm_check((tq_norm){NAN, 1.0}, "config data.mean", &e4), TQ_EINPUT);
-  TQ_ASSERT_OK(tq_norm_check((tq_norm){0.2860, 0.3530}, "fashion", &e), &e);
+  CU_ASSERT_EQUAL(tq_norm_check((tq_norm){.mean = NAN, .std = 1.0}, "config data.mean", &e4), TQ_EINPUT);
+  TQ_ASSERT_OK(tq_norm_check((tq_norm){.mean = 0.2860, .std = 0.3530}, "fashion", &e), &e);
   tq_dataset_free(&d);
 }
 
@@ -374,7 +374,7 @@ static void test_fill_batch(void) {
   const uint32_t idx[4] = {2, 0, 2, 1};
   float x[4 * 8];
   int32_t y[4];
-  tq_norm nm = {0.25, 0.5};
+  tq_norm nm = {.mean = 0.25, .std = 0.5};
   tq_err e = {0};
   TQ_ASSERT_OK(tq_dataset_fill_batch(&d, idx, 4, nm, x, y, &e), &e);
   for (int b = 0; b < 4; b++) {

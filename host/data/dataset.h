@@ -5,6 +5,7 @@
 #ifndef TQ_DATA_DATASET_H
 #define TQ_DATA_DATASET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,11 +32,26 @@ typedef struct tq_dataset {
 } tq_dataset;
 
 /* Normalisation: x = (pixel / 255 - mean) / std. mean and std are in units of pixels scaled
- * to [0, 1], one pair for all channels, as torchvision's Normalize((0.2860,), (0.3530,)). */
+ * to [0, 1], one pair for all channels, as torchvision's Normalize((0.2860,), (0.3530,)); with
+ * channels > 0, one pair per channel (ch_mean, ch_std) for images of that many channels, as
+ * Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)) for CIFAR-10. */
+#define TQ_NORM_MAX_CHANNELS 4
 typedef struct tq_norm {
   double mean;
   double std; /* > 0 */
+  int channels; /* 0: mean and std for every channel */
+  double ch_mean[TQ_NORM_MAX_CHANNELS], ch_std[TQ_NORM_MAX_CHANNELS];
 } tq_norm;
+
+/* Augmentation of training batches (CIFAR's standard one): pad 4 pixels of value 0 on every
+ * side, crop back at a random offset (0..8 in each direction), then flip left-right with
+ * probability 1/2. Each image's draw is Philox (seed, worker, iteration, domain AUGMENT,
+ * position in the batch): the same step gets the same augmentation, on resume too. */
+typedef struct tq_augment {
+  bool on;
+  uint32_t seed, worker, iteration;
+} tq_augment;
+#define TQ_AUGMENT_PAD 4
 
 /* Loads an (images, labels) pair of IDX files, gzipped or plain. Beyond the per-file checks of
  * idx.h it checks that the image and label counts agree and that every label is < classes
@@ -54,7 +70,11 @@ size_t tq_dataset_image_size(const tq_dataset *ds);
  * Exact: the sums are integers (uint64), converted to double once. */
 void tq_dataset_pixel_stats(const tq_dataset *ds, double *mean, double *std);
 
-/* tq_dataset_pixel_stats as a tq_norm; TQ_EINPUT if every pixel is the same (std = 0). */
+/* The same over channel c only. */
+void tq_dataset_channel_stats(const tq_dataset *ds, uint32_t c, double *mean, double *std);
+
+/* tq_dataset_pixel_stats as a tq_norm (and, for images of 2..TQ_NORM_MAX_CHANNELS channels,
+ * each channel's pair); TQ_EINPUT if every pixel (of a channel) is the same (std = 0). */
 tq_status tq_norm_from_dataset(const tq_dataset *ds, const char *what, tq_norm *out,
                                tq_err *e);
 
@@ -69,5 +89,10 @@ tq_status tq_norm_check(tq_norm norm, const char *what, tq_err *e);
  * anything is written. */
 tq_status tq_dataset_fill_batch(const tq_dataset *ds, const uint32_t *idx, size_t count,
                                 tq_norm norm, float *x, int32_t *y, tq_err *e);
+
+/* The same with augmentation (aug NULL or off: exactly tq_dataset_fill_batch). */
+tq_status tq_dataset_fill_batch_aug(const tq_dataset *ds, const uint32_t *idx, size_t count,
+                                    tq_norm norm, const tq_augment *aug, float *x, int32_t *y,
+                                    tq_err *e);
 
 #endif

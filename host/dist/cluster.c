@@ -44,6 +44,8 @@ typedef struct worker_state {
    * to the server) */
   tq_worker_report rep;
   tq_err err;
+  /* set between steps (tq_cluster_set_running): load c->state_load into the replica first */
+  bool state_pending;
 } worker_state;
 
 struct tq_cluster {
@@ -59,6 +61,11 @@ struct tq_cluster {
   tq_tensor_desc *tensors;
   int ntensors, largest;
   float *params_host;
+  /* Running statistics (batchnorm; model->nstate floats, NULL without): the server keeps worker
+   * 0's, as PyTorch's DDP keeps rank 0's buffers. Worker 0 reads its replica's into state_host
+   * after each step; the server's update writes them into its replica. state_load is what
+   * workers load on resume. */
+  float *state_host, *state_load;
   double *raw_sum;
   float *decoded;
   tq_worker_report reports[TQ_MAX_WORKERS];
@@ -205,7 +212,12 @@ static tq_status worker_step(worker_state *w, const tq_step_in *in) {
   size_t np = c->m->nparams;
   double t0 = tq_now_seconds();
   TQ_TRY(tq_cl_write(&w->cl, w->net.params, 0, np * sizeof(float), c->params_host, e));
-  TQ_TRY(tq_dataset_fill_batch(in->data, b->idx, (size_t)b->count, in->norm, w->x, w->y, e));
+  if (w->state_pending) {
+    TQ_TRY(tq_net_write_state(&w->net, c->state_load, e));
+    w->state_pending = false;
+  }
+  tq_augment aug = {in->augment, c->cfg.seed, (uint32_t)w->id, in->iteration};
+  TQ_TRY(tq_dataset_fill_batch_aug(in->data, b->idx, (size_t)b->count, in->norm, &aug, w->x, w->y, e));
   TQ_TRY(tq_net_set_batch(&w->net, w->x, w->y, b->count, e));
   TQ_TRY(tq_net_forward(&w->net, true, in->iteration, e));
   TQ_TRY(tq_softmax_xent(&w->net, b->count, e));
@@ -213,6 +225,7 @@ static tq_status worker_step(worker_state *w, const tq_step_in *in) {
   tq_worker_report *r = &w->rep;
   int correct = 0;
   TQ_TRY(tq_net_read_loss(&w->net, b->count, &r->loss_sum, &correct, e));
+  if (w->id == 0 && c->state_host) TQ_TRY(tq_net_read_state(&w->net, c->state_host, e));
   r->worker = (uint32_t)w->id;
   r->iteration = in->iteration;
   r->correct = (uint32_t)correct;
@@ -417,6 +430,16 @@ static tq_status create(tq_cluster *c, tq_err *e) {
     if (s != TQ_OK) return tq_wrap(e, "creating worker %d on %s", w, c->dev[worker_dev[w]].cl.info.name);
   }
   TQ_TRY(warm_up(c, worker_dev, e));
+  if (c->m->nstate) {
+    /* The warm-up's training forward moved the workers' running statistics: start again. */
+    c->state_host = malloc(c->m->nstate * sizeof *c->state_host);
+    c->state_load = malloc(c->m->nstate * sizeof *c->state_load);
+    if (!c->state_host || !c->state_load) return tq_fail(e, TQ_ENOMEM, "out of host memory");
+    tq_model_init_state(c->m, c->state_host);
+    memcpy(c->state_load, c->state_host, c->m->nstate * sizeof *c->state_load);
+    for (int w = 0; w < cfg->workers; w++)
+      if (tq_cluster_is_local(c, w)) TQ_TRY(tq_net_write_state(&c->w[w].net, c->state_host, e));
+  }
   TQ_TRY(tq_cl_read(&c->server_cl, c->server.params, 0, c->m->nparams * sizeof(float), c->params_host, e));
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->go, NULL);
@@ -490,6 +513,8 @@ void tq_cluster_free(tq_cluster *c) {
   free(c->tensors);
   free(c->slots);
   free(c->params_host);
+  free(c->state_host);
+  free(c->state_load);
   free(c->raw_sum);
   free(c->decoded);
   free(c);
@@ -704,6 +729,7 @@ tq_status tq_cluster_server_update(tq_cluster *c, const tq_step_in *in, tq_step_
   }
   double t2 = tq_now_seconds();
   TQ_TRY(tq_net_sgd(&c->server, in->lr, in->momentum, in->weight_decay, e));
+  if (c->state_host) TQ_TRY(tq_net_write_state(&c->server, c->state_host, e));
   TQ_TRY(tq_cl_read(&c->server_cl, c->server.params, 0, np * sizeof(float), c->params_host, e));
   out->t_update = tq_now_seconds() - t2;
   out->gamma = out->g_min = out->alpha = NAN;
@@ -803,6 +829,23 @@ tq_status tq_cluster_set_state(tq_cluster *c, const float *params, const float *
   TQ_TRY(tq_cl_write(&c->server_cl, c->server.params, 0, bytes, params, e));
   TQ_TRY(tq_cl_write(&c->server_cl, c->server.momentum, 0, bytes, momentum, e));
   memcpy(c->params_host, params, bytes);
+  return TQ_OK;
+}
+
+size_t tq_cluster_nstate(const tq_cluster *c) { return c->m->nstate; }
+
+tq_status tq_cluster_get_running(tq_cluster *c, float *state, tq_err *e) {
+  return tq_net_read_state(&c->server, state, e);
+}
+
+tq_status tq_cluster_set_running(tq_cluster *c, const float *state, tq_err *e) {
+  if (!c->state_host) return TQ_OK;
+  size_t bytes = c->m->nstate * sizeof(float);
+  TQ_TRY(tq_net_write_state(&c->server, state, e));
+  memcpy(c->state_host, state, bytes);
+  memcpy(c->state_load, state, bytes);
+  for (int w = 0; w < c->cfg.workers; w++)
+    if (tq_cluster_is_local(c, w)) c->w[w].state_pending = true;
   return TQ_OK;
 }
 

@@ -86,6 +86,8 @@ typedef struct tq_step_in {
   uint32_t iteration;             /* >= 1; keys the random streams */
   float lr, momentum, weight_decay;
   bool compress; /* false: every worker sends fp32 (warm-up) */
+  bool augment;  /* random crop and flip of the training images (tq_augment, keyed by the
+                    seed, the worker and the iteration) */
 } tq_step_in;
 
 typedef struct tq_step_out {
@@ -154,6 +156,12 @@ tq_status tq_cluster_evaluate(tq_cluster *c, const tq_dataset *d, tq_norm norm, 
 
 /* The server's flat parameter and momentum buffers (nparams floats each), for checkpoints. */
 tq_status tq_cluster_get_state(tq_cluster *c, float *params, float *momentum, tq_err *e);
+/* The running statistics (batchnorm) the server's replica evaluates with: worker 0's after
+ * each step (nstate floats; none when the model has no batchnorm). Setting them (resume) sets
+ * the server's and, before their next step, every local worker's. */
+size_t tq_cluster_nstate(const tq_cluster *c);
+tq_status tq_cluster_get_running(tq_cluster *c, float *state, tq_err *e);
+tq_status tq_cluster_set_running(tq_cluster *c, const float *state, tq_err *e);
 tq_status tq_cluster_set_state(tq_cluster *c, const float *params, const float *momentum,
                                tq_err *e);
 

@@ -8,7 +8,7 @@
 #include "compress/wire.h"
 #include "util/fileio.h"
 
-static const char magic[8] = {'T', 'Q', 'C', 'K', 'P', 'T', 0, 2};
+static const char magic[8] = {'T', 'Q', 'C', 'K', 'P', 'T', 0, 3};
 
 uint64_t tq_fnv1a64(const void *data, size_t len) {
   const uint8_t *p = data;
@@ -22,9 +22,10 @@ uint64_t tq_fnv1a64(const void *data, size_t len) {
 
 /* The file's size from its header; false if it would not fit in a size_t. */
 static bool file_size(const tq_ckpt_header *h, size_t *out) {
-  uint64_t np = h->nparams, w = h->workers;
-  if (np > (SIZE_MAX / 8) / (w + 2)) return false;
+  uint64_t np = h->nparams, w = h->workers, ns = h->nstate;
+  if (np > (SIZE_MAX / 8) / (w + 2) || ns > (SIZE_MAX / 8) / 4) return false;
   uint64_t n = sizeof magic + sizeof *h + h->config_bytes + 2 * np * sizeof(float) +
+               ns * sizeof(float) +
                w * sizeof(tq_ckpt_worker) + (h->has_residuals ? w * np * sizeof(float) : 0) + 4;
   *out = (size_t)n;
   return true;
@@ -52,6 +53,7 @@ tq_status tq_checkpoint_write(const char *path, const tq_checkpoint *c, tq_err *
   PUT(text, tl);
   PUT(c->params, np * sizeof(float));
   PUT(c->momentum, np * sizeof(float));
+  if (h.nstate) PUT(c->state, (size_t)h.nstate * sizeof(float));
   PUT(c->workers, w * sizeof(tq_ckpt_worker));
   if (h.has_residuals) PUT(c->residuals, w * np * sizeof(float));
   uint32_t crc = tq_crc32(buf, (size_t)(p - buf));
@@ -138,9 +140,10 @@ tq_status tq_checkpoint_read(const char *path, uint64_t expect_nparams, uint32_t
     c->config_text = malloc(tl + 1);
     c->params = malloc(np * sizeof(float) + 1);
     c->momentum = malloc(np * sizeof(float) + 1);
+    c->state = malloc((size_t)c->h.nstate * sizeof(float) + 1);
     c->workers = malloc(w * sizeof(tq_ckpt_worker) + 1);
     if (c->h.has_residuals) c->residuals = malloc(w * np * sizeof(float) + 1);
-    if (!c->config_text || !c->params || !c->momentum || !c->workers ||
+    if (!c->config_text || !c->params || !c->momentum || !c->state || !c->workers ||
         (c->h.has_residuals && !c->residuals)) {
       s = tq_fail(e, TQ_ENOMEM, "%s: out of memory", path);
     } else {
@@ -153,6 +156,8 @@ tq_status tq_checkpoint_read(const char *path, uint64_t expect_nparams, uint32_t
       q += np * sizeof(float);
       memcpy(c->momentum, q, np * sizeof(float));
       q += np * sizeof(float);
+      memcpy(c->state, q, (size_t)c->h.nstate * sizeof(float));
+      q += (size_t)c->h.nstate * sizeof(float);
       memcpy(c->workers, q, w * sizeof(tq_ckpt_worker));
       q += w * sizeof(tq_ckpt_worker);
       if (c->h.has_residuals) memcpy(c->residuals, q, w * np * sizeof(float));
@@ -167,6 +172,7 @@ void tq_checkpoint_free(tq_checkpoint *c) {
   free(c->config_text);
   free(c->params);
   free(c->momentum);
+  free(c->state);
   free(c->workers);
   free(c->residuals);
   memset(c, 0, sizeof *c);

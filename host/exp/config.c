@@ -31,6 +31,8 @@ typedef struct key_def {
 static const key_def schema[] = {
     {"experiment.name", K_STRING, F(name), 0, 0, "default", NULL, true},
     {"experiment.seed", K_INT, F(seed), 0, 2147483647, "1", NULL, false},
+    {"data.format", K_STRING, F(data_format), 0, 0, "idx", "idx|cifar10", false},
+    {"data.augment", K_BOOL, F(augment), 0, 0, "false", NULL, false},
     {"data.train_images", K_PATH, F(train_images), 0, 0, FASHION "train-images-idx3-ubyte.gz", NULL, false},
     {"data.train_labels", K_PATH, F(train_labels), 0, 0, FASHION "train-labels-idx1-ubyte.gz", NULL, false},
     {"data.test_images", K_PATH, F(test_images), 0, 0, FASHION "t10k-images-idx3-ubyte.gz", NULL, false},

@@ -25,6 +25,8 @@ typedef struct tq_experiment {
   char name[TQ_NAME_MAX + 1]; /* a folder name: at most TQ_NAME_MAX characters */
   int seed;
   /* data */
+  char data_format[16]; /* idx | cifar10 */
+  bool augment;         /* random crop (4-pixel padding) and horizontal flip of training batches */
   char train_images[TQ_PATH_MAX], train_labels[TQ_PATH_MAX];
   char test_images[TQ_PATH_MAX], test_labels[TQ_PATH_MAX];
   int classes;

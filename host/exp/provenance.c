@@ -1,6 +1,9 @@
 #include "exp/provenance.h"
 
+#include "data/cifar.h"
+
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,11 +21,10 @@ void tq_iso_utc(char *out, size_t cap) {
 
 /* CRC-32 of a whole file, read in 1 MiB pieces: Fashion-MNIST's four files (30 MB) take tens of
  * milliseconds, and they were just read to load the data anyway. */
-static tq_status file_crc(const char *path, uint32_t *crc, long long *bytes, tq_err *e) {
+static tq_status file_crc_from(const char *path, uLong c, uint32_t *crc, long long *bytes, tq_err *e) {
   FILE *f = fopen(path, "rb");
   if (!f) return tq_fail(e, TQ_EIO, "%s: cannot open for its checksum: %s", path, strerror(errno));
   static _Thread_local unsigned char buf[1 << 20];
-  uLong c = crc32(0L, Z_NULL, 0);
   long long n = 0;
   size_t got;
   while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
@@ -34,6 +36,30 @@ static tq_status file_crc(const char *path, uint32_t *crc, long long *bytes, tq_
   if (bad) return tq_fail(e, TQ_EIO, "%s: read failed computing its checksum", path);
   *crc = (uint32_t)c;
   *bytes = n;
+  return TQ_OK;
+}
+
+static tq_status file_crc(const char *path, uint32_t *crc, long long *bytes, tq_err *e) {
+  return file_crc_from(path, crc32(0L, Z_NULL, 0), crc, bytes, e);
+}
+
+/* A CIFAR-10 folder: one CRC-32 over its batch files in the order they are read (cifar.h). */
+static tq_status folder_crc(const char *dir, bool train, uint32_t *crc, long long *bytes, tq_err *e) {
+  uLong c = crc32(0L, Z_NULL, 0);
+  *bytes = 0;
+  for (int k = 0; k < (train ? TQ_CIFAR_TRAIN_FILES : 1); k++) {
+    char file[TQ_PATH_MAX + 32];
+    if (train)
+      snprintf(file, sizeof file, "%s/data_batch_%d.bin", dir, k + 1);
+    else
+      snprintf(file, sizeof file, "%s/test_batch.bin", dir);
+    uint32_t part;
+    long long n;
+    TQ_TRY(file_crc_from(file, c, &part, &n, e));
+    c = part;
+    *bytes += n;
+  }
+  *crc = (uint32_t)c;
   return TQ_OK;
 }
 
@@ -74,10 +100,16 @@ tq_status tq_provenance_collect(tq_provenance *p, const tq_experiment *x, const 
   dataset_label(x->train_images, p->dataset, sizeof p->dataset);
   const char *keys[TQ_PROV_FILES] = {"train_images", "train_labels", "test_images", "test_labels"};
   const char *paths[TQ_PROV_FILES] = {x->train_images, x->train_labels, x->test_images, x->test_labels};
+  bool cifar = !strcmp(x->data_format, "cifar10");
   for (int i = 0; i < TQ_PROV_FILES; i++) {
     p->files[i].key = keys[i];
+    if (cifar && (i == 1 || i == 3)) continue; /* labels are inside the image records */
     snprintf(p->files[i].path, sizeof p->files[i].path, "%s", paths[i]);
-    TQ_TRY(file_crc(paths[i], &p->files[i].crc32, &p->files[i].bytes, e));
+    struct stat st;
+    if (cifar && stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode))
+      TQ_TRY(folder_crc(paths[i], i == 0, &p->files[i].crc32, &p->files[i].bytes, e));
+    else
+      TQ_TRY(file_crc(paths[i], &p->files[i].crc32, &p->files[i].bytes, e));
   }
   char specs[512];
   snprintf(specs, sizeof specs, "%s", devices && *devices ? devices : "auto");
@@ -97,7 +129,8 @@ tq_status tq_provenance_append_cfg(const tq_provenance *p, const char *path, tq_
   fprintf(f, "# started: %s\n", p->started);
   fprintf(f, "# dataset: %s\n", p->dataset);
   for (int i = 0; i < TQ_PROV_FILES; i++)
-    fprintf(f, "#   %s: %s (%lld bytes, crc32 %08x)\n", p->files[i].key, p->files[i].path,
+    if (p->files[i].path[0])
+      fprintf(f, "#   %s: %s (%lld bytes, crc32 %08x)\n", p->files[i].key, p->files[i].path,
             p->files[i].bytes, p->files[i].crc32);
   fprintf(f, "# devices: %s\n", p->devices[0] ? p->devices : "?");
   if (fclose(f) != 0) return tq_fail(e, TQ_EIO, "%s: write failed", path);
@@ -115,6 +148,7 @@ void tq_provenance_json(const tq_provenance *p, tq_json *j) {
   tq_json_str(j, "ended_utc", ended);
   tq_json_str(j, "dataset", p->dataset);
   for (int i = 0; i < TQ_PROV_FILES; i++) {
+    if (!p->files[i].path[0]) continue; /* CIFAR-10: no label files */
     snprintf(key, sizeof key, "data_%s", p->files[i].key);
     tq_json_str(j, key, p->files[i].path);
     snprintf(key, sizeof key, "data_%s_bytes", p->files[i].key);

@@ -12,6 +12,7 @@
 
 #include "cl/cl_profile.h"
 #include "compress/compressor.h"
+#include "data/cifar.h"
 #include "data/dataset.h"
 #include "data/shard.h"
 #include "data/shuffle.h"
@@ -179,13 +180,20 @@ static tq_status setup(trainer *t, tq_err *e) {
   tq_compress_cfg cc;
   TQ_TRY(compress_cfg(x, &cc, e));
   TQ_TRY(tq_model_load(x->model_file, &t->model, e));
-  TQ_TRY(tq_dataset_load(x->train_images, x->train_labels, (uint32_t)x->classes, &t->train, e));
-  TQ_TRY(tq_dataset_load(x->test_images, x->test_labels, (uint32_t)x->classes, &t->test, e));
+  if (!strcmp(x->data_format, "cifar10")) {
+    tq_status ds = tq_cifar10_load(x->train_images, true, (uint32_t)x->classes, &t->train, e);
+    if (ds != TQ_OK) return tq_wrap(e, "data.train_images");
+    ds = tq_cifar10_load(x->test_images, false, (uint32_t)x->classes, &t->test, e);
+    if (ds != TQ_OK) return tq_wrap(e, "data.test_images");
+  } else {
+    TQ_TRY(tq_dataset_load(x->train_images, x->train_labels, (uint32_t)x->classes, &t->train, e));
+    TQ_TRY(tq_dataset_load(x->test_images, x->test_labels, (uint32_t)x->classes, &t->test, e));
+  }
   TQ_TRY(check_fit(t, e));
   if (!strcmp(x->normalize, "auto")) {
     TQ_TRY(tq_norm_from_dataset(&t->train, x->train_images, &t->norm, e));
   } else {
-    t->norm = (tq_norm){x->mean, x->std};
+    t->norm = (tq_norm){.mean = x->mean, .std = x->std};
     TQ_TRY(tq_norm_check(t->norm, "data.mean/data.std", e));
   }
   tq_partition part;
@@ -302,7 +310,7 @@ static tq_step_in step_input(const trainer *t, long it, long total) {
   return (tq_step_in){.data = &t->train, .norm = t->norm, .batches = t->batches,
                       .iteration = (uint32_t)it, .lr = (float)lr_at(x, it, total),
                       .momentum = (float)x->momentum, .weight_decay = (float)x->weight_decay,
-                      .compress = it > x->warmup_iterations};
+                      .compress = it > x->warmup_iterations, .augment = x->augment};
 }
 
 /* Every worker's raw gradient, one little-endian float32 file per worker and tensor, plus
@@ -427,12 +435,15 @@ static tq_status save_checkpoint(trainer *t, long it, const tq_ckpt_header *tota
   c.h.metrics_bytes = (uint64_t)bytes;
   c.params = malloc(np * sizeof(float));
   c.momentum = malloc(np * sizeof(float));
+  c.h.nstate = t->model.nstate;
+  c.state = malloc(t->model.nstate * sizeof(float) + 1);
   c.workers = calloc((size_t)N, sizeof *c.workers);
   if (c.h.has_residuals) c.residuals = calloc((size_t)N * np, sizeof(float));
-  tq_status s = (c.params && c.momentum && c.workers && (!c.h.has_residuals || c.residuals))
+  tq_status s = (c.params && c.momentum && c.state && c.workers && (!c.h.has_residuals || c.residuals))
                     ? TQ_OK
                     : tq_fail(e, TQ_ENOMEM, "out of memory writing a checkpoint");
   if (s == TQ_OK && rank0) s = tq_cluster_get_state(t->cluster, c.params, c.momentum, e);
+  if (s == TQ_OK && rank0) s = tq_cluster_get_running(t->cluster, c.state, e);
   for (int w = 0; w < N && s == TQ_OK; w++) {
     c.workers[w] = (tq_ckpt_worker){t->streams[w].pass, t->streams[w].pos};
     for (int k = 0; !mpi && c.h.has_residuals && k < t->model.ntensors && s == TQ_OK; k++)
@@ -463,6 +474,9 @@ static tq_status load_checkpoint(trainer *t, tq_ckpt_header *totals, tq_err *e) 
   else if (rank0)
     s = tq_checkpoint_read(path, t->model.nparams, (uint32_t)t->x->workers, &c, e);
   if (s == TQ_OK && rank0) s = check_fingerprint(t, c.config_text, e);
+  if (s == TQ_OK && rank0 && c.h.nstate != t->model.nstate)
+    s = tq_fail(e, TQ_EINPUT, "%s: checkpoint of %llu running statistics, but the model has %zu",
+                path, (unsigned long long)c.h.nstate, t->model.nstate);
   if (mpi) {
     /* Rank 0 read the file; the others learn whether it worked, the header, the data
      * positions and their workers' residuals. */
@@ -481,6 +495,7 @@ static tq_status load_checkpoint(trainer *t, tq_ckpt_header *totals, tq_err *e) 
     if (s == TQ_OK && c.h.has_residuals) s = tq_mpi_scatter_residuals(mpi, t->cluster, c.residuals, e);
   }
   if (s == TQ_OK && rank0) s = tq_cluster_set_state(t->cluster, c.params, c.momentum, e);
+  if (s == TQ_OK && rank0) s = tq_cluster_set_running(t->cluster, c.state, e);
   for (int w = 0; w < t->x->workers && s == TQ_OK; w++) {
     data_stream *ds = &t->streams[w];
     if (c.workers[w].pos > ds->n) {
@@ -912,9 +927,13 @@ tq_status tq_train_check(const tq_experiment *x, const tq_train_opts *o, tq_err 
     const char *key, *path;
   } files[] = {{"data.train_images", x->train_images}, {"data.train_labels", x->train_labels},
                {"data.test_images", x->test_images},   {"data.test_labels", x->test_labels}};
+  bool cifar = !strcmp(x->data_format, "cifar10");
   for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
     int fd;
     size_t size;
+    /* CIFAR-10: the label keys are not used, and the image keys may name folders (read, and
+     * checked file by file, when the run starts). */
+    if (cifar) continue;
     if (tq_open_regular(files[i].path, "data file", SIZE_MAX, &fd, &size, e) != TQ_OK)
       return tq_wrap(e, "%s", files[i].key);
     close(fd);

@@ -14,6 +14,7 @@ enum tq_rng_domain {
   TQ_RNG_QUANTIZE = 2,  /* stochastic rounding in the encoders */
   TQ_RNG_INIT = 3,      /* parameter initialisation */
   TQ_RNG_SHUFFLE = 4,   /* data order */
+  TQ_RNG_AUGMENT = 5,   /* data augmentation: crop offsets and flips (host only) */
 };
 
 static inline void tq_philox4x32(const uint32_t ctr_in[4], const uint32_t key_in[2],
