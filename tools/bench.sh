@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tailquant against the PyTorch peer, measured in one run on this machine:
-#   images/s (forward + backward + update, batch 64, one worker) for LeNet-5 and AlexNet-small;
+#   images/s (forward + backward + update, batch 64, one worker) for LeNet-5, AlexNet-small and
+#   ResNet-20 (CIFAR-10 shapes);
 #   steps/s with 8 workers x batch 32 under none, qsgd and tnqsgd at 3 bits (the peer runs QSGD
 #   for both quantizers: it has no TNQSGD), with the share of the step spent compressing;
 #   warm start: process start to the end of the first training step (cached kernels, tuning).
@@ -47,7 +48,9 @@ fi
 
 threads=$(nproc)
 printf "%-15s %14s %14s %8s\n" model tailquant_img/s pytorch_img/s ratio
-for model in lenet5 alexnet_small; do
+# resnet20: the CIFAR ResNet-20 (3 x 32 x 32 input, batchnorm, residual adds), the same net in
+# tools/peer_torch.py (272,474 parameters, checked there).
+for model in lenet5 alexnet_small resnet20; do
   ours=$("$tq" bench train --model "models/$model.cfg" --batch 64 --seconds "$seconds" \
            --device "$device" | awk '/^bench_train/ {print $4}')
   theirs="absent"

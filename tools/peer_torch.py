@@ -2,7 +2,7 @@
 """PyTorch peer for tailquant's benchmarks: the same models, trained the same way, on the same
 machine, so tailquant's figures have a reference.
 
-  peer_torch.py bench --model lenet5|alexnet_small|mlp --batch 64 [--threads T] [--seconds S]
+  peer_torch.py bench --model lenet5|alexnet_small|mlp|resnet20 --batch 64 [--threads T] [--seconds S]
       images/s of forward + backward + SGD update on random data; prints one line
       `peer_images_per_s MODEL VALUE`.
   peer_torch.py step --model lenet5|alexnet_small --workers 8 --batch 32 --method none|qsgd
@@ -47,7 +47,42 @@ FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 CLASSES = 10
 
 # Parameter counts of tailquant's definitions; a mismatch means the peer measures another model.
-EXPECTED_PARAMS = {"lenet5": 61706, "alexnet_small": 2965386, "mlp": 235146}
+EXPECTED_PARAMS = {"lenet5": 61706, "alexnet_small": 2965386, "mlp": 235146, "resnet20": 272474}
+# Per-sample input shape of each model (tailquant's models/*.cfg).
+INPUT_SHAPE = {"lenet5": (1, 28, 28), "alexnet_small": (1, 28, 28), "mlp": (1, 28, 28),
+               "resnet20": (3, 32, 32)}
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block as models/resnet20.cfg has it: conv3-bn-relu-conv3-bn, plus the input
+    (or, when the block halves the map, a 1x1 stride-2 convolution and batchnorm of it), relu."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.b1 = nn.BatchNorm2d(cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.b2 = nn.BatchNorm2d(cout)
+        self.short = None
+        if stride != 1 or cin != cout:
+            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False),
+                                       nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = torch.relu(self.b1(self.c1(x)))
+        y = self.b2(self.c2(y))
+        return torch.relu(y + (x if self.short is None else self.short(x)))
+
+
+def resnet20():
+    layers = [nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
+    cin = 16
+    for cout, stride in ((16, 1), (32, 2), (64, 2)):
+        for b in range(3):
+            layers.append(BasicBlock(cin, cout, stride if b == 0 else 1))
+            cin = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, CLASSES)]
+    return layers
 
 
 class InputError(Exception):
@@ -77,6 +112,8 @@ def build_model(name):
             nn.Linear(1024, 512), nn.ReLU(),
             nn.Linear(512, CLASSES),
         ]
+    elif name == "resnet20":
+        layers = resnet20()
     elif name == "mlp":
         layers = [
             nn.Flatten(),  # 784
@@ -112,7 +149,7 @@ def cmd_bench(args):
     model.train()
     opt = make_optimizer(model, args)
     loss_fn = nn.CrossEntropyLoss()  # softmax cross-entropy, mean over the batch
-    x = torch.randn(args.batch, 1, 28, 28)
+    x = torch.randn(args.batch, *INPUT_SHAPE[args.model])
     y = torch.randint(0, CLASSES, (args.batch,))
     for _ in range(args.warmup):  # first steps allocate and pick kernels: not timed
         sgd_step(model, opt, loss_fn, x, y)
@@ -156,7 +193,7 @@ def cmd_step(args):
     loss_fn = nn.CrossEntropyLoss()
     params = list(model.parameters())
     gen = torch.Generator().manual_seed(args.seed)
-    xs = [torch.randn(args.batch, 1, 28, 28) for _ in range(args.workers)]
+    xs = [torch.randn(args.batch, *INPUT_SHAPE[args.model]) for _ in range(args.workers)]
     ys = [torch.randint(0, CLASSES, (args.batch,)) for _ in range(args.workers)]
 
     def step():
