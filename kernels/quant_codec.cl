@@ -354,75 +354,62 @@ Q_ENC_BUCKET(q_encode_bucket_esb6, 6, 2, 1, 1)
 Q_ENC_BUCKET(q_encode_bucket_esb7, 7, 2, 1, 1)
 Q_ENC_BUCKET(q_encode_bucket_esb8, 8, 2, 1, 1)
 
-/* Decode-accumulate, out[ooff + i] += weight * value_i, one work-item per 32 elements (its b
- * words, loaded once; codes unpacked with compile-time shifts), one kernel per width. Codes
- * were validated on the host; the clamp only keeps a bad one from reading outside the table.
- * Word and element offsets (woff, soff) let one staging buffer hold many messages. */
-#define Q_GET(w, j, B, mask, c)                                            \
-  do {                                                                     \
-    const int p_ = (j) * (B);                                              \
-    c = w[p_ >> 5] >> (p_ & 31);                                           \
-    if ((p_ & 31) + (B) > 32) c |= w[(p_ >> 5) + 1] << (32 - (p_ & 31));   \
-    c &= (mask);                                                           \
-  } while (0)
-
-#define Q_LOAD_WORDS(words, woff, nwords, g, w, B)                 \
-  do {                                                             \
-    Q_UNROLL for (int m_ = 0; m_ < (B); m_++) {                    \
-      uint o_ = (uint)(B) * (g) + (uint)m_;                        \
-      w[m_] = o_ < (nwords) ? words[(woff) + o_] : 0u;             \
-    }                                                              \
-  } while (0)
-
-/* Bucketed: SMALL = 1 for buckets under 32 elements (a division per element). */
-#define Q_DEC_BUCKET(NAME, B, SMALL)                                                            \
+/* Decode-accumulate, out[ooff + i] += weight * value_i, one kernel per width. Codes were
+ * validated on the host; the clamp only keeps a bad one from reading outside the table. Word
+ * and element offsets (woff, soff) let one staging buffer hold many messages. */
+/* Bucketed: P2 = 1 for a power-of-two bucket, passed as its log2 (a shift: no division per
+ * element, which POCL does not vectorise); P2 = 0 divides. */
+#define Q_DEC_BUCKET(NAME, B, P2)                                                            \
   __kernel void NAME(__global const uint *restrict words, uint woff, uint nwords, uint n,      \
                      __constant float *restrict mag, int nlev, uint bucket,                    \
                      __global const float *restrict scales, uint soff, float weight,           \
                      __global float *restrict out, uint ooff) {                                \
     _Pragma("OPENCL FP_CONTRACT OFF")                                                          \
-    uint g = get_global_id(0), i0 = 32u * g;                                                   \
-    uint w[8];                                                                                 \
-    Q_LOAD_WORDS(words, woff, nwords, g, w, B);                                                \
-    const uint mask = (1u << B) - 1u, mmask = (1u << (B - 1)) - 1u, top = (uint)(nlev - 1);    \
-    uint b0 = SMALL ? 0u : i0 / bucket, e0 = b0 * bucket;                                      \
-    Q_UNROLL for (int j = 0; j < 32; j++) {                                                    \
+    uint i = get_global_id(0);                                                                 \
+    if (i < n) {                                                                               \
       uint c;                                                                                  \
-      Q_GET(w, j, B, mask, c);                                                                 \
-      uint i = i0 + (uint)j;                                                                   \
-      uint bi = SMALL ? i / bucket : b0 + (i - e0 >= bucket ? 1u : 0u);                        \
-      if (i < n) {                                                                             \
-        float q = scales[soff + bi] * mag[Q_MIN(c & mmask, top)];                              \
-        float v = (c >> (B - 1)) ? -q : q;                                                     \
-        float p = weight * v;                                                                  \
-        out[ooff + i] = out[ooff + i] + p;                                                     \
-      }                                                                                        \
+      Q_CODE_AT(words, woff, nwords, i, B, c);                                                 \
+      uint bi = P2 ? i >> (bucket & 31u) : i / bucket;                                         \
+      float q = scales[soff + bi] * mag[Q_MIN(c & ((1u << (B - 1)) - 1u), (uint)(nlev - 1))]; \
+      float v = (c >> (B - 1)) ? -q : q;                                                       \
+      float p = weight * v;                                                                    \
+      out[ooff + i] = out[ooff + i] + p;                                                       \
     }                                                                                          \
   }
 
+/* Code of element i: bits i*B .. i*B+B-1 of the stream (a B-bit code straddles two words only
+ * when B does not divide 32). */
+#define Q_CODE_AT(words, woff, nwords, i, B, c)                                        \
+  do {                                                                                 \
+    ulong p_ = (ulong)(i) * (ulong)(B);                                                \
+    uint wi_ = (uint)(p_ >> 5), o_ = (uint)(p_ & 31u);                                 \
+    c = words[(woff) + wi_] >> o_;                                                     \
+    if (32 % (B) != 0) {                                                               \
+      uint nx_ = wi_ + 1u < (nwords) ? words[(woff) + Q_MIN(wi_ + 1u, (nwords) - 1u)] : 0u; \
+      c |= o_ + (uint)(B) > 32u ? nx_ << ((32u - o_) & 31u) : 0u;                     \
+    }                                                                                  \
+    c &= (1u << (B)) - 1u;                                                             \
+  } while (0)
+
+/* One work-item per element, so that the read-modify-write of out is contiguous across the
+ * SIMD lanes (POCL) and coalesced (GPUs); the codes are gathered from the words. */
 #define Q_DEC_KERNELS(B)                                                                        \
   __kernel void q_decode_table_b##B(__global const uint *restrict words, uint woff,            \
                                     uint nwords, uint n, __constant float *restrict lv,        \
                                     int nlev, float weight, __global float *restrict out,      \
                                     uint ooff) {                                               \
     _Pragma("OPENCL FP_CONTRACT OFF")                                                          \
-    uint g = get_global_id(0), i0 = 32u * g;                                                   \
-    uint w[8];                                                                                 \
-    Q_LOAD_WORDS(words, woff, nwords, g, w, B);                                                \
-    const uint mask = (1u << B) - 1u, top = (uint)(nlev - 1);                                  \
-    Q_UNROLL for (int j = 0; j < 32; j++) {                                                    \
+    uint i = get_global_id(0);                                                                 \
+    if (i < n) {                                                                               \
       uint c;                                                                                  \
-      Q_GET(w, j, B, mask, c);                                                                 \
-      c = Q_MIN(c, top);                                                                       \
-      uint i = i0 + (uint)j;                                                                   \
-      if (i < n) {                                                                             \
-        float p = weight * lv[c];                                                              \
-        out[ooff + i] = out[ooff + i] + p;                                                     \
-      }                                                                                        \
+      Q_CODE_AT(words, woff, nwords, i, B, c);                                                 \
+      c = Q_MIN(c, (uint)(nlev - 1));                                                          \
+      float p = weight * lv[c];                                                                \
+      out[ooff + i] = out[ooff + i] + p;                                                       \
     }                                                                                          \
   }                                                                                             \
   Q_DEC_BUCKET(q_decode_bucket_b##B, B, 0)                                                     \
-  Q_DEC_BUCKET(q_decode_bucket_sb##B, B, 1)
+  Q_DEC_BUCKET(q_decode_bucket_pb##B, B, 1)
 Q_DEC_KERNELS(1)
 Q_DEC_KERNELS(2)
 Q_DEC_KERNELS(3)

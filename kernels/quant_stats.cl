@@ -1,8 +1,9 @@
 /* Per-tensor statistics for the tail fit (host/compress/tailfit.h, docs/math.md), no global
  * atomics. Work-items of a group run as SIMD lanes on POCL's CPU device, so kernel bodies are
  * loop-free after unrolling and neighbouring lanes read neighbouring elements:
- *   q_stats:  group g covers elements [g*L*Q_SE, (g+1)*L*Q_SE), work-item l reads elements
- *             g*L*Q_SE + j*L + l; per-group partial max|g| (finite values), sum|g|, non-zero
+ *   q_stats:  group g covers elements [g*L*Q_SE, (g+1)*L*Q_SE), work-item l reads the Q_SE
+ *             elements from g*L*Q_SE + l*Q_SE and reduces them by a pairwise tree; per-group
+ *             partial max|g| (finite values), sum|g| (work-items summed in order), non-zero
  *             and non-finite counts;
  *   q_edges:  M = max of the partials, edges e_j = M * R[j] (j = 0..112, as tailfit.c);
  *   q_hist*:  the same element layout with Q_HE per work-item; bin j of a > 0 is the number of
@@ -26,22 +27,36 @@ __kernel void q_stats(__global const float *x, uint off, uint n, __global float 
                       __global float *psum, __global uint *pcnt, __local float *lm,
                       __local float *ls, __local uint *lc) {
   uint l = get_local_id(0), L = get_local_size(0), g = get_group_id(0);
-  uint base = g * L * Q_SE;
-  float m = 0.0f, s = 0.0f;
-  uint nz = 0, nf = 0;
+  /* Work-item l: the Q_SE consecutive elements from base, reduced by a fixed pairwise tree
+   * (sum, max, counts): deterministic, and the shape the build-time vectoriser turns into
+   * whole-vector loads and operations (a sequential chain over elements kept lanes scalar). */
+  uint base = g * L * Q_SE + l * Q_SE;
+  float a[Q_SE], mx[Q_SE];
+  uint z[Q_SE], nfc[Q_SE];
   Q_UNROLL
   for (int j = 0; j < Q_SE; j++) {
-    uint i = base + (uint)j * L + l;
+    uint i = base + (uint)j;
     bool in = i < n;
-    float a = Q_FABS(x[off + (in ? i : 0u)]);
-    a = in ? a : 0.0f;
-    int fin = Q_ISFINITE(a);
-    nf += fin ? 0u : 1u;
-    a = fin ? a : 0.0f;
-    nz += a > 0.0f ? 1u : 0u;
-    m = a > m ? a : m;
-    s += a;
+    float v = in ? Q_FABS(x[off + i]) : 0.0f;
+    int fin = Q_ISFINITE(v);
+    v = fin ? v : 0.0f;
+    a[j] = v;
+    mx[j] = v;
+    z[j] = v > 0.0f ? 1u : 0u;
+    nfc[j] = fin ? 0u : 1u;
   }
+  Q_UNROLL
+  for (int w = Q_SE / 2; w >= 1; w /= 2) {
+    Q_UNROLL
+    for (int j = 0; j < w; j++) {
+      a[j] = a[j] + a[j + w];
+      mx[j] = mx[j + w] > mx[j] ? mx[j + w] : mx[j];
+      z[j] += z[j + w];
+      nfc[j] += nfc[j + w];
+    }
+  }
+  float m = mx[0], s = a[0];
+  uint nz = z[0], nf = nfc[0];
   lm[l] = m;
   ls[l] = s;
   lc[2 * l] = nz;

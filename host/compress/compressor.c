@@ -610,8 +610,8 @@ struct tq_decoder {
   tq_cl cl;
   int nt;
   tq_tensor_desc *t;
-  /* decode kernels per width (index bits - 1): table, bucketed, bucketed with buckets < 32 */
-  cl_kernel k_table[8], k_bucket[8], k_bucket_s[8], k_f32;
+  /* decode kernels per width (index bits - 1): table, bucketed, bucketed by a power of two */
+  cl_kernel k_table[8], k_bucket[8], k_bucket_p[8], k_f32;
   cl_mem words, levels, scales;
   size_t words_cap, scales_cap;
 };
@@ -621,7 +621,7 @@ void tq_decoder_free(tq_decoder *d) {
   for (int b = 0; b < 8; b++) {
     if (d->k_table[b]) clReleaseKernel(d->k_table[b]);
     if (d->k_bucket[b]) clReleaseKernel(d->k_bucket[b]);
-    if (d->k_bucket_s[b]) clReleaseKernel(d->k_bucket_s[b]);
+    if (d->k_bucket_p[b]) clReleaseKernel(d->k_bucket_p[b]);
   }
   if (d->k_f32) clReleaseKernel(d->k_f32);
   tq_cl_release(&d->words);
@@ -660,8 +660,8 @@ tq_status tq_decoder_create(const tq_cl *cl, const tq_tensor_desc *tensors, int 
     s = tq_cl_kernel(cl, name, &d->k_table[b - 1], e);
     snprintf(name, sizeof name, "q_decode_bucket_b%d", b);
     if (s == TQ_OK) s = tq_cl_kernel(cl, name, &d->k_bucket[b - 1], e);
-    snprintf(name, sizeof name, "q_decode_bucket_sb%d", b);
-    if (s == TQ_OK) s = tq_cl_kernel(cl, name, &d->k_bucket_s[b - 1], e);
+    snprintf(name, sizeof name, "q_decode_bucket_pb%d", b);
+    if (s == TQ_OK) s = tq_cl_kernel(cl, name, &d->k_bucket_p[b - 1], e);
   }
   if (s == TQ_OK) s = tq_cl_kernel(cl, "q_decode_f32", &d->k_f32, e);
   if (s == TQ_OK) s = tq_cl_alloc(cl, d->words_cap, &d->words, e);
@@ -707,17 +707,23 @@ static tq_status decode_msg(tq_decoder *d, const uint8_t *msg, size_t len, int t
                                     NULL, NULL), e));
   cl_int nlev = m.h.nlev;
   cl_uint nwords = (cl_uint)m.payload_words;
-  size_t groups = (n + 31u) / 32u;
+  size_t groups = n; /* one work-item per element */
   int bi = m.h.bits - 1;
   if (bi < 0 || bi > 7) return tq_fail(e, TQ_EINPUT, "bits %d out of range", m.h.bits);
   if (tq_method_is_bucketed(m.h.method)) {
     TQ_TRY(TQ_CL(clEnqueueWriteBuffer(q, d->scales, bl, 0, 4u * (size_t)m.nbuckets, m.scales, 0,
                                       NULL, NULL), e));
     cl_uint bucket = m.h.bucket;
+    const bool p2 = (bucket & (bucket - 1u)) == 0;
+    if (p2) {
+      cl_uint sh = 0;
+      while ((1u << sh) < bucket) sh++;
+      bucket = sh;
+    }
     tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(zero),      TQ_ARG(nwords), TQ_ARG(n),
                    TQ_ARG(d->levels), TQ_ARG(nlev),     TQ_ARG(bucket), TQ_ARG(d->scales),
                    TQ_ARG(zero),     TQ_ARG(weight),    TQ_ARG(out),    TQ_ARG(ooff)};
-    cl_kernel k = bucket < 32u ? d->k_bucket_s[bi] : d->k_bucket[bi];
+    cl_kernel k = p2 ? d->k_bucket_p[bi] : d->k_bucket[bi];
     return tq_cl_run1d(&d->cl, k, groups, 0, a, TQ_NARGS(a), "q_decode_bucket", e);
   }
   tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(zero),   TQ_ARG(nwords), TQ_ARG(n),
