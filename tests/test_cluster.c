@@ -10,25 +10,28 @@
 #include "dist/grad_check.h"
 #include "test_support.h"
 
-static tq_dataset data; /* synthetic: 256 random 28x28 images, 10 classes */
+static tq_dataset data; /* synthetic: random images of the model's input shape, 10 classes */
 static tq_model lenet;
 
 static void make_data(void) {
   if (data.n) return;
-  data.n = 256;
-  data.c = 1;
-  data.h = data.w = 28;
-  data.classes = 10;
-  data.pixels = malloc(256 * 784);
-  data.labels = malloc(256);
-  tq_test_rng r = {77};
-  for (size_t i = 0; i < 256 * 784; i++) data.pixels[i] = (uint8_t)(tq_test_uniform(&r) * 256);
-  for (int i = 0; i < 256; i++) data.labels[i] = (uint8_t)(i % 10);
   tq_err e = {0};
-  /* TQ_TEST_SMALL (the conformance run on Oclgrind): a small net with the same layer kinds. */
+  /* TQ_TEST_SMALL (the conformance run on Oclgrind): a small net on 12 x 12 images, with the
+   * same layer kinds, and fewer images. */
   const char *model = tq_test_small() ? TQ_SOURCE_DIR "/tests/models/tiny_cnn.cfg"
                                       : TQ_SOURCE_DIR "/models/lenet5.cfg";
   TQ_ASSERT_OK(tq_model_load(model, &lenet, &e), &e);
+  size_t n = tq_test_small() ? 64 : 256, per = tq_shape_size(lenet.input);
+  data.n = (uint32_t)n;
+  data.c = lenet.input.c;
+  data.h = lenet.input.h;
+  data.w = lenet.input.w;
+  data.classes = 10;
+  data.pixels = malloc(n * per);
+  data.labels = malloc(n);
+  tq_test_rng r = {77};
+  for (size_t i = 0; i < n * per; i++) data.pixels[i] = (uint8_t)(tq_test_uniform(&r) * 256);
+  for (size_t i = 0; i < n; i++) data.labels[i] = (uint8_t)(i % 10);
 }
 
 static tq_cluster *make(int workers, int batch, tq_method method, int bits, bool mse) {
@@ -128,8 +131,17 @@ static void test_deterministic(void) {
   /* 3-bit codes: over 8x fewer bits than fp32 (small tensors go as fp32, headers add a little) */
   printf("\n  tnqsgd b=3: %.0f bits vs %.0f fp32 (ratio %.2f), quant MSE %.3g\n", a.bits, a.bits_fp32,
          a.bits_fp32 / a.bits, a.quant_mse);
-  CU_ASSERT(a.bits_fp32 / a.bits > 8.0);
-  CU_ASSERT(a.bits_fp32 / a.bits < 32.0 / 3.0);
+  /* Tensors under min_elems (1024) travel as fp32, and every message has a header (under 1024
+   * bits: docs/wire-format.md): the ratio lies between what the payloads alone and the payloads
+   * with a 1024-bit header each allow (LeNet-5: 8.55-8.95; tiny_cnn under TQ_TEST_SMALL: 3.2-4.9). */
+  double payload = 0, fp32 = 0;
+  for (int t = 0; t < lenet.ntensors; t++) {
+    double n = (double)lenet.tensors[t].count;
+    payload += n >= 1024 ? 3.0 * n : 32.0 * n;
+    fp32 += 32.0 * n;
+  }
+  CU_ASSERT(a.bits_fp32 / a.bits > fp32 / (payload + 1024.0 * lenet.ntensors));
+  CU_ASSERT(a.bits_fp32 / a.bits < fp32 / payload);
   CU_ASSERT(a.quant_mse > 0);
   CU_ASSERT(isfinite(a.gamma) && a.alpha > 0);
   free(p1);

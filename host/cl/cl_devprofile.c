@@ -72,7 +72,7 @@ static const struct {
   const char *platform;
   tq_cl_quirks quirks;
 } quirks[] = {
-    {"Oclgrind", {.context_per_thread = true}},
+    {"Oclgrind", {.one_thread_at_a_time = true}},
 };
 
 tq_cl_quirks tq_cl_quirks_for(const char *platform_name) {

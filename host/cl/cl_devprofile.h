@@ -61,11 +61,12 @@ const char *tq_devprofile_names(void);
 
 /* Driver limits no query reports, by platform name (a case-insensitive substring). */
 typedef struct tq_cl_quirks {
-  /* The implementation runs one kernel at a time per context and breaks when two host threads
-   * launch into queues of one context (Oclgrind 21.10: assertion m_kernelInvocation == NULL in
-   * Context::notifyKernelBegin). The cluster gives every worker and the server a context of
-   * their own on such a device. */
-  bool context_per_thread;
+  /* The implementation is not safe for several host threads at once, even with a context
+   * each: Oclgrind 21.10 asserts m_kernelInvocation == NULL (Context::notifyKernelBegin) when
+   * two threads launch into queues of one context, and four worker threads with a context each
+   * gave wrong parameters and crashed. The cluster runs the workers on such a device one at a
+   * time (a worker's whole step under one lock); the server never overlaps them. */
+  bool one_thread_at_a_time;
 } tq_cl_quirks;
 
 tq_cl_quirks tq_cl_quirks_for(const char *platform_name);

@@ -14,9 +14,6 @@
 #include "util/fileio.h"
 
 #define MAX_DEVICES 8 /* distinct devices in workers.devices */
-/* Device slots (a context each): one per distinct device, plus one per worker and one for the
- * server on a device whose driver wants a context per thread (tq_cl_quirks). */
-#define MAX_SLOTS (MAX_DEVICES + TQ_MAX_WORKERS + 1)
 
 typedef struct device_slot {
   char spec[128];
@@ -52,8 +49,7 @@ struct tq_cluster {
   tq_cluster_cfg cfg;
   const tq_model *m;
   int ndev;
-  device_slot dev[MAX_SLOTS];
-  int server_slot;
+  device_slot dev[MAX_DEVICES];
   tq_cl server_cl;
   tq_net server;
   bool server_made;
@@ -81,6 +77,7 @@ struct tq_cluster {
   worker_state w[TQ_MAX_WORKERS];
   pthread_mutex_t mu;
   pthread_cond_t go;
+  pthread_mutex_t serial; /* held for a worker's step on a one-thread-at-a-time device */
   uint64_t generation;
   bool stopping;
   const tq_step_in *in;
@@ -94,22 +91,10 @@ bool tq_cluster_is_local(const tq_cluster *c, int worker) {
 
 /* ---- devices ----------------------------------------------------------------------------- */
 
-static tq_status open_slot(tq_cluster *c, const tq_cl_devinfo *info, int *slot, tq_err *e) {
-  if (c->ndev == MAX_SLOTS) return tq_fail(e, TQ_EINTERNAL, "more than %d device slots", MAX_SLOTS);
-  device_slot *s = &c->dev[c->ndev];
-  snprintf(s->spec, sizeof s->spec, "%d:%d", info->platform_index, info->device_index);
-  TQ_TRY(tq_cl_open_as(&s->cl, s->spec, c->cfg.device_profile, c->cfg.profiling, e));
-  s->open = true;
-  *slot = c->ndev++;
-  return TQ_OK;
-}
-
-/* Opens every device named in workers.devices once and shares its context between the workers
- * placed on it (each gets its own queue), except on a device whose driver runs one kernel at a
- * time per context (Oclgrind): there every worker, and the server, gets a context of its own,
- * so that N host threads can use it. */
+/* Opens every device named in workers.devices once; the workers placed on a device share its
+ * context, each with a queue of its own. */
 static tq_status open_devices(tq_cluster *c, int *worker_dev, tq_err *e) {
-  char list[512];
+  char list[1024];
   const char *want = c->cfg.devices && c->cfg.devices[0] ? c->cfg.devices : "auto";
   if (strlen(want) >= sizeof list)
     return tq_fail(e, TQ_EINPUT, "workers.devices: longer than %zu characters", sizeof list - 1);
@@ -126,20 +111,17 @@ static tq_status open_devices(tq_cluster *c, int *worker_dev, tq_err *e) {
     int found = -1;
     for (int d = 0; d < c->ndev && found < 0; d++)
       if (c->dev[d].cl.info.device == info.device) found = d;
-    if (found < 0) TQ_TRY(open_slot(c, &info, &found, e));
+    if (found < 0) {
+      found = c->ndev;
+      device_slot *s = &c->dev[c->ndev++];
+      snprintf(s->spec, sizeof s->spec, "%d:%d", info.platform_index, info.device_index);
+      TQ_TRY(tq_cl_open_as(&s->cl, s->spec, c->cfg.device_profile, c->cfg.profiling, e));
+      s->open = true;
+    }
     spec_dev[nspec++] = found;
   }
   if (nspec == 0) return tq_fail(e, TQ_EINPUT, "workers.devices is empty");
-  int users[MAX_SLOTS] = {0};
-  c->server_slot = 0;
-  users[0] = 1; /* the server runs on the first device */
-  for (int w = 0; w < c->cfg.workers; w++) {
-    int d = spec_dev[w % nspec];
-    if (c->dev[d].cl.quirks.context_per_thread && users[d] > 0 && tq_cluster_is_local(c, w))
-      TQ_TRY(open_slot(c, &c->dev[d].cl.info, &d, e));
-    users[d]++;
-    worker_dev[w] = d;
-  }
+  for (int w = 0; w < c->cfg.workers; w++) worker_dev[w] = spec_dev[w % nspec];
   return TQ_OK;
 }
 
@@ -151,18 +133,15 @@ static tq_status check_memory(const tq_cluster *c, const int *worker_dev, tq_err
   int eval_batch = cfg->eval_batch > 0 ? cfg->eval_batch : cfg->batch;
   for (int d = 0; d < c->ndev; d++) {
     const tq_cl_devinfo *di = &c->dev[d].cl.info;
-    bool seen = false; /* slots of one device are counted together, at its first slot */
-    for (int o = 0; o < d && !seen; o++) seen = c->dev[o].cl.info.device == di->device;
-    if (seen) continue;
     double need = 0;
     int here = 0;
     for (int w = 0; w < cfg->workers; w++)
-      if (c->dev[worker_dev[w]].cl.info.device == di->device && tq_cluster_is_local(c, w)) {
+      if (worker_dev[w] == d && tq_cluster_is_local(c, w)) {
         /* replica + the compressor's residual and staging (about 3 copies of the gradient) */
         need += (double)tq_net_device_bytes(c->m, cfg->batch) + 3.0 * 4.0 * (double)c->m->nparams;
         here++;
       }
-    if (di->device == c->dev[0].cl.info.device) need += (double)tq_net_device_bytes(c->m, eval_batch);
+    if (d == 0) need += (double)tq_net_device_bytes(c->m, eval_batch);
     size_t big = tq_net_largest_buffer(c->m, cfg->batch > eval_batch ? cfg->batch : eval_batch);
     if (big > di->max_alloc)
       return tq_fail(e, TQ_EINPUT,
@@ -318,7 +297,11 @@ static void *worker_main(void *arg) {
     pthread_mutex_unlock(&c->mu);
     if (dropped) continue;
     tq_err_clear(&w->err);
-    if (worker_step(w, in) != TQ_OK) {
+    bool serial = w->cl.quirks.one_thread_at_a_time;
+    if (serial) pthread_mutex_lock(&c->serial);
+    tq_status s = worker_step(w, in);
+    if (serial) pthread_mutex_unlock(&c->serial);
+    if (s != TQ_OK) {
       /* Tell the server at once rather than letting it wait for a deadline. */
       tq_msg m = {.data = NULL, .worker = (uint32_t)w->id, .iteration = in->iteration, .tensor = -1};
       tq_err ignore = {0};
@@ -443,6 +426,7 @@ static tq_status create(tq_cluster *c, tq_err *e) {
   TQ_TRY(tq_cl_read(&c->server_cl, c->server.params, 0, c->m->nparams * sizeof(float), c->params_host, e));
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->go, NULL);
+  pthread_mutex_init(&c->serial, NULL);
   for (int w = 0; w < cfg->workers; w++) {
     if (!tq_cluster_is_local(c, w)) continue;
     if (pthread_create(&c->w[w].thread, NULL, worker_main, &c->w[w]) != 0)
@@ -483,6 +467,7 @@ void tq_cluster_free(tq_cluster *c) {
   if (threads) {
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->go);
+    pthread_mutex_destroy(&c->serial);
   }
   for (int w = 0; w < c->cfg.workers; w++) {
     worker_state *k = &c->w[w];

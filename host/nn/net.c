@@ -239,6 +239,11 @@ static tq_status create(tq_net *n, tq_err *e) {
   TQ_TRY(s);
   TQ_TRY(tq_cl_fill_zero(&n->cl, n->momentum, 0, np * sizeof(float), e));
   TQ_TRY(tq_cl_fill_zero(&n->cl, n->grads, 0, np * sizeof(float), e));
+  /* A forward pass before the first tq_net_set_batch (the cluster's warm-up step) reads the
+   * input and labels: fresh device memory holds anything on a GPU, and a garbage label indexes
+   * outside its logits row in nn_softmax_xent. */
+  TQ_TRY(tq_cl_fill_zero(&n->cl, n->input, 0, B * tq_shape_size(m->input) * sizeof(float), e));
+  TQ_TRY(tq_cl_fill_zero(&n->cl, n->labels, 0, B * sizeof(cl_int), e));
   TQ_TRY(tq_cl_fill_zero(&n->cl, n->input, 0, B * tq_shape_size(m->input) * sizeof(float), e));
   return tq_cl_fill_zero(&n->cl, n->labels, 0, B * sizeof(cl_int), e);
 }
