@@ -7,11 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The build-and-run set. The PyTorch peer (python3-torch) is installed only by the benchmark
-# script that uses it, tools/bench.sh.
+# The build-and-run set, and oclgrind: the strict second OpenCL implementation the conformance
+# tests run on (docs/testing.md). The PyTorch peer (python3-torch) is installed only by the
+# benchmark script that uses it, tools/bench.sh.
 packages=(
   build-essential cmake pkg-config
-  ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
+  ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo oclgrind
   libclblast-dev clblast-utils
   libconfig-dev libcunit1-dev zlib1g-dev
   libopenmpi-dev openmpi-bin
