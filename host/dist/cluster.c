@@ -847,3 +847,15 @@ const char *tq_cluster_device_name(const tq_cluster *c, int worker) {
 }
 
 tq_reject_counts tq_cluster_rejects(const tq_cluster *c) { return c->rejects; }
+
+void tq_cluster_describe_devices(const tq_cluster *c, char *buf, size_t cap) {
+  size_t used = 0;
+  buf[0] = '\0';
+  for (int d = 0; d < c->ndev && used + 1 < cap; d++) {
+    const tq_cl *cl = &c->dev[d].cl;
+    int n = snprintf(buf + used, cap - used, "%s%s (%s profile)", d ? " + " : "", cl->info.name,
+                     cl->profile ? cl->profile->name : "?");
+    if (n < 0) break;
+    used += (size_t)n;
+  }
+}

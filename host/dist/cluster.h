@@ -175,6 +175,9 @@ tq_compressor *tq_cluster_compressor(tq_cluster *c, int worker);
 /* Device names, for reports: "name [platform]" of worker w's device. */
 const char *tq_cluster_device_name(const tq_cluster *c, int worker);
 
+/* "NAME (cpu profile)" for every device the cluster opened, joined by " + ", into buf. */
+void tq_cluster_describe_devices(const tq_cluster *c, char *buf, size_t cap);
+
 /* Messages rejected so far, by class. */
 typedef struct tq_reject_counts {
   long invalid, duplicate, stale;

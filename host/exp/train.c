@@ -681,11 +681,13 @@ static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
   if (o->sweep_count > 1) snprintf(prog.prefix, sizeof prog.prefix, "[%d/%d] ", o->sweep_index + 1, o->sweep_count);
   char method[48] = "no compression";
   if (strcmp(x->method, "none")) snprintf(method, sizeof method, "%s at %d bits", x->method, x->bits);
+  char devlist[512];
+  tq_cluster_describe_devices(t->cluster, devlist, sizeof devlist);
   snprintf(line, sizeof line,
            "tailquant: %s%s%s: %s (%zu parameters), %d worker%s x batch %d on %s, %s, %ld "
            "iterations%s",
            x->name, x->variant[0] ? "/" : "", x->variant, t->model.name, t->model.nparams, N,
-           N > 1 ? "s" : "", B, tq_cluster_device_name(t->cluster, 0), method, total,
+           N > 1 ? "s" : "", B, devlist, method, total,
            o->resume_dir ? " (resumed)" : "");
   tq_progress_say(&prog, line);
 
