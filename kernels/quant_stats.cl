@@ -5,16 +5,18 @@
  *             elements from g*L*Q_SE + l*Q_SE and reduces them by a pairwise tree; per-group
  *             partial max|g| (finite values), sum|g| (work-items summed in order), non-zero
  *             and non-finite counts;
- *   q_edges:  M = max of the partials, edges e_j = M * R[j] (j = 0..112, as tailfit.c);
- *   q_hist*:  the same element layout with Q_HE per work-item; bin j of a > 0 is the number of
+ *   q_hist*:  M = max of the q_stats partials and the edges e_j = M * R[j] (j = 0..112, as
+ *             tailfit.c), formed by every group; work-item l reads elements g*L*Q_HE + j*L + l,
+ *             Q_HE of them; bin j of a > 0 is the number of
  *             edges e_0..e_111 below a, minus one (a binary search on the edges): exactly the
  *             bin tq_hist_bin settles on, since its loops stop at e_j < a <= e_{j+1}. Two ways
  *             to count (the device profile picks, host/cl/cl_devprofile.h): lane-private
  *             counts in local memory summed per group (q_hist, q_hist_exact: 448 bytes per
  *             work-item, for CPUs, where atomics are slow), or one count per group with local
  *             atomics (q_hist_atomic, q_hist_atomic_exact: 896 bytes per group, for GPUs).
- *             Counts are integers, so both give the same histogram. Groups of >= 112 items;
- *   q_stats_reduce: sums the per-group partials in a fixed order.
+ *             Counts are integers, so both give the same histogram. Groups of >= 112 items.
+ * The host reads the per-group partials and sums them in a fixed order (compressor.c), with the
+ * payload-independent read it already waits for: no reduction kernel, no edges kernel.
  * Q_FABS, Q_ISFINITE, Q_MIN, Q_MAX come from quant_codec.cl, which sorts (and so is loaded)
  * before this file (host/cl/cl_runtime.c concatenates the kernel files in name order). */
 
@@ -76,19 +78,6 @@ __kernel void q_stats(__global const float *x, uint off, uint n, __global float 
   }
 }
 
-/* One work-group of >= 113 work-items. */
-__kernel void q_edges(__global const float *pmax, uint ngroups, __constant float *R,
-                      __global float *edges, __local float *lmax) {
-  uint l = get_local_id(0);
-  if (l == 0) {
-    float M = 0.0f;
-    for (uint c = 0; c < ngroups; c++) M = fmax(M, pmax[c]);
-    lmax[0] = M;
-  }
-  barrier(CLK_LOCAL_MEM_FENCE);
-  if (l <= Q_HIST_BINS) edges[l] = lmax[0] * R[l];
-}
-
 /* Bin of a: number of edges e_0..e_111 below a, minus one. Exact: a binary search. */
 inline int q_bin_search(__local const float *le, float a) {
   int bin = -1;
@@ -115,18 +104,27 @@ inline int q_bin_guess(__local const float *le, float a, uint mbits) {
   return g;
 }
 
-/* Local size L >= 112; lh: 112 * L uints (lane l's count of bin b at lh[b * L + l]), le: 112
- * floats. phist[j * ngroups + g]. Work-item l < 112 loads edge l and sums bin l: an if, not a
- * loop over bins, because POCL 3.1's parallel-region pass fails ("Incoming edges to non-entry
- * block") on a work-item-dependent loop after a barrier. */
+/* Local size L >= 112; lh: 112 * L uints (lane l's count of bin b at lh[b * L + l]), le: 113
+ * floats (the edges and M). phist[j * ngroups + g]. Work-item 0 first takes M = max of the nsg
+ * q_stats partials (every group the same M, in the same order), work-item l < 112 then forms
+ * edge l = M * R[l] (as tailfit.c) and later sums bin l: an if, not a loop over bins, because
+ * POCL 3.1's parallel-region pass fails ("Incoming edges to non-entry block") on a
+ * work-item-dependent loop after a barrier. */
 #define Q_HIST_KERNEL(NAME, BIN)                                                               \
-  __kernel void NAME(__global const float *x, uint off, uint n, __global const float *edges,   \
-                     __global uint *phist, uint ngroups, __local uint *lh, __local float *le) { \
+  __kernel void NAME(__global const float *x, uint off, uint n, __global const float *pmax,    \
+                     uint nsg, __constant float *R, __global uint *phist, uint ngroups,        \
+                     __local uint *lh, __local float *le) {                                    \
     uint l = get_local_id(0), L = get_local_size(0), g = get_group_id(0);                      \
-    if (l < Q_HIST_BINS) le[l] = edges[l];                                                     \
-    uint mbits = as_uint(edges[Q_HIST_BINS]);                                                  \
+    if (l == 0) {                                                                              \
+      float M = 0.0f;                                                                          \
+      for (uint c = 0; c < nsg; c++) M = Q_MAX(M, pmax[c]);                                    \
+      le[Q_HIST_BINS] = M;                                                                     \
+    }                                                                                          \
     Q_UNROLL for (int b = 0; b < Q_HIST_BINS; b++) lh[(uint)b * L + l] = 0;           \
     barrier(CLK_LOCAL_MEM_FENCE);                                                              \
+    if (l < Q_HIST_BINS) le[l] = le[Q_HIST_BINS] * R[l];                                       \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                              \
+    uint mbits = as_uint(le[Q_HIST_BINS]);                                                     \
     uint base = g * L * Q_HE;                                                                  \
     Q_UNROLL for (int j = 0; j < Q_HE; j++) {                                         \
       uint i = base + (uint)j * L + l;                                                         \
@@ -147,18 +145,23 @@ Q_HIST_KERNEL(q_hist, q_bin_guess(le, a, mbits))
 Q_HIST_KERNEL(q_hist_exact, q_bin_search(le, a))
 
 /* The same bins counted with local atomics into one 112-bin histogram per group (lh: 112
- * uints, le: 112 floats; local size L >= 112); for GPUs, where these are fast and lane-private
+ * uints, le: 113 floats; local size L >= 112); for GPUs, where these are fast and lane-private
  * counts would not fit local memory (NVIDIA 48 KiB, the OpenCL minimum 32 KiB). */
 #define Q_HIST_ATOMIC_KERNEL(NAME, BIN)                                                        \
-  __kernel void NAME(__global const float *x, uint off, uint n, __global const float *edges,   \
-                     __global uint *phist, uint ngroups, __local uint *lh, __local float *le) { \
+  __kernel void NAME(__global const float *x, uint off, uint n, __global const float *pmax,    \
+                     uint nsg, __constant float *R, __global uint *phist, uint ngroups,        \
+                     __local uint *lh, __local float *le) {                                    \
     uint l = get_local_id(0), L = get_local_size(0), g = get_group_id(0);                      \
-    if (l < Q_HIST_BINS) {                                                                     \
-      le[l] = edges[l];                                                                        \
-      lh[l] = 0;                                                                               \
+    if (l == 0) {                                                                              \
+      float M = 0.0f;                                                                          \
+      for (uint c = 0; c < nsg; c++) M = Q_MAX(M, pmax[c]);                                    \
+      le[Q_HIST_BINS] = M;                                                                     \
     }                                                                                          \
-    uint mbits = as_uint(edges[Q_HIST_BINS]);                                                  \
+    if (l < Q_HIST_BINS) lh[l] = 0;                                                            \
     barrier(CLK_LOCAL_MEM_FENCE);                                                              \
+    if (l < Q_HIST_BINS) le[l] = le[Q_HIST_BINS] * R[l];                                       \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                              \
+    uint mbits = as_uint(le[Q_HIST_BINS]);                                                     \
     uint base = g * L * Q_HE;                                                                  \
     for (int j = 0; j < Q_HE; j++) {                                                           \
       uint i = base + (uint)j * L + l;                                                         \
@@ -173,36 +176,6 @@ Q_HIST_KERNEL(q_hist_exact, q_bin_search(le, a))
   }
 Q_HIST_ATOMIC_KERNEL(q_hist_atomic, q_bin_guess(le, a, mbits))
 Q_HIST_ATOMIC_KERNEL(q_hist_atomic_exact, q_bin_search(le, a))
-
-/* out[0..B) = histogram (if with_hist), out[B] = max bits, out[B+1] = sum bits,
- * out[B+2] = non-zero count, out[B+3] = non-finite count. Global size B. */
-__kernel void q_stats_reduce(__global const float *pmax, __global const float *psum,
-                             __global const uint *pcnt, __global const uint *phist,
-                             uint nstat, uint nhist, int with_hist, __global uint *out) {
-  uint j = get_global_id(0);
-  if (j >= Q_HIST_BINS) return;
-  if (with_hist) {
-    uint c = 0;
-    for (uint w = 0; w < nhist; w++) c += phist[j * nhist + w];
-    out[j] = c;
-  } else {
-    out[j] = 0;
-  }
-  if (j == 0) {
-    float m = 0.0f, s = 0.0f;
-    uint nz = 0, nf = 0;
-    for (uint w = 0; w < nstat; w++) {
-      m = fmax(m, pmax[w]);
-      s += psum[w];
-      nz += pcnt[2 * w];
-      nf += pcnt[2 * w + 1];
-    }
-    out[Q_HIST_BINS] = as_uint(m);
-    out[Q_HIST_BINS + 1] = as_uint(s);
-    out[Q_HIST_BINS + 2] = nz;
-    out[Q_HIST_BINS + 3] = nf;
-  }
-}
 
 /* Bucket norms, first level: part p covers sub-chunk p % per of bucket p / per
  * (sub elements each), summed sequentially (x^2, or max |x|). Order = tq_ref_bucket_norms. */

@@ -16,8 +16,6 @@
 #define STATS_L 256u        /* q_stats local size */
 #define STATS_E 32u         /* = Q_SE: elements per q_stats work-item */
 #define HIST_E 64u          /* = Q_HE: elements per q_hist work-item */
-#define EDGES_L 128u        /* q_edges: one group, at most this size */
-#define SRED_WORDS (TQ_HIST_BINS + 4)
 
 typedef struct tstate {
   bool compressed; /* false: travels as fp32 */
@@ -35,8 +33,12 @@ typedef struct tstate {
   float inv;     /* 1 / grid step when the table is a uniform grid (0: not) */
   /* Device memory of its own, so that every tensor's kernels can be queued before one wait:
    * statistics partials and their reduction, histogram edges, levels, norms and codes. */
-  cl_mem pmax, psum, pcnt, phist, edges, sred, levels, scales, parts, words;
-  uint32_t sred_host[TQ_HIST_BINS + 4];
+  cl_mem pmax, psum, pcnt, phist, levels, scales, parts, words;
+  /* Host copies of the statistics partials (read with the call's first wait, summed here in
+   * a fixed order): nsg q_stats groups, nhg histogram groups. */
+  uint32_t nsg, nhg;
+  float *hmax, *hsum;
+  uint32_t *hcnt, *hhist;
   bool refit_now; /* this call refits it */
   tq_wire_hdr hdr; /* of the message this call writes */
 } tstate;
@@ -48,9 +50,9 @@ struct tq_compressor {
   int nt;
   tq_tensor_desc *t;
   tstate *st;
-  cl_kernel k_stats, k_edges, k_hist, k_hist_exact, k_reduce, k_npart, k_nfin, k_enc, k_ef_add;
+  cl_kernel k_stats, k_hist, k_hist_exact, k_npart, k_nfin, k_enc, k_ef_add;
   cl_kernel k_npart32, k_enc_u, k_enc_s; /* 32-element norm parts; uniform-grid; small buckets */
-  size_t hist_l, hist_lmem, edges_l, enc_big, enc_small; /* work-group sizes for this device */
+  size_t hist_l, hist_lmem, enc_big, enc_small; /* work-group sizes for this device */
   cl_mem ratios, resid;
   /* Kernel events of the current encode call, kept only when the queue profiles. */
   cl_event *ev;
@@ -129,15 +131,11 @@ static tq_status size_groups(tq_compressor *c, const char **hist_kernel, tq_err 
                    "use another device (device.spec, workers.devices)",
                    dev, STATS_L, 16u * STATS_L, tq_cl_group_cap(cl, c->k_stats),
                    (unsigned long long)lmem);
-  c->edges_l = EDGES_L;
-  if (tq_cl_group_cap(cl, c->k_edges) < EDGES_L)
-    return tq_fail(e, TQ_ECL, "%s runs q_edges with at most %zu work-items per group; it needs %u",
-                   dev, tq_cl_group_cap(cl, c->k_edges), EDGES_L);
   c->enc_big = tq_cl_group1d(cl, c->k_enc, 256);
   c->enc_small = tq_cl_group1d(cl, c->k_enc, 64);
   const tq_devprofile *p = cl->profile;
   size_t want = p ? p->hist_group : 128;
-  cl_ulong base = 4u * TQ_HIST_BINS; /* the edges */
+  cl_ulong base = 4u * (TQ_HIST_BINS + 1); /* the edges and M */
   bool atomic = p && p->hist == TQ_HIST_LOCAL_ATOMICS;
   if (!atomic) {
     size_t fit = lmem > base ? (size_t)((lmem - base) / (4u * TQ_HIST_BINS)) : 0;
@@ -162,10 +160,10 @@ static tq_status check_hist(tq_compressor *c, tq_err *e) {
     return tq_fail(e, TQ_ECL,
                    "%s runs the histogram kernel with at most %zu work-items per group; it needs "
                    "%d (one per bin)", cl->info.name, cap, TQ_HIST_BINS);
-  if (static_local(cl, c->k_hist) + c->hist_lmem + 4u * TQ_HIST_BINS > cl->info.local_mem)
+  if (static_local(cl, c->k_hist) + c->hist_lmem + 4u * (TQ_HIST_BINS + 1) > cl->info.local_mem)
     return tq_fail(e, TQ_ECL, "%s has %llu bytes of local memory, too few for the histogram "
                    "kernel (%zu bytes)", cl->info.name, (unsigned long long)cl->info.local_mem,
-                   c->hist_lmem + 4u * TQ_HIST_BINS);
+                   c->hist_lmem + 4u * (TQ_HIST_BINS + 1));
   return TQ_OK;
 }
 
@@ -173,17 +171,21 @@ void tq_compressor_free(tq_compressor *c) {
   if (!c) return;
   take_events(c);
   if (c->k_hist_exact) clReleaseKernel(c->k_hist_exact);
-  cl_kernel ks[] = {c->k_stats, c->k_edges, c->k_hist,    c->k_reduce, c->k_npart, c->k_nfin,
-                    c->k_enc,   c->k_ef_add, c->k_npart32, c->k_enc_u,  c->k_enc_s};
+  cl_kernel ks[] = {c->k_stats, c->k_hist,    c->k_npart,   c->k_nfin, c->k_enc,
+                    c->k_ef_add, c->k_npart32, c->k_enc_u, c->k_enc_s};
   for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
     if (ks[i]) clReleaseKernel(ks[i]);
   tq_cl_release(&c->ratios);
   tq_cl_release(&c->resid);
   for (int i = 0; c->st && i < c->nt; i++) {
     tstate *t = &c->st[i];
-    cl_mem *ms[] = {&t->pmax,   &t->psum,   &t->pcnt,  &t->phist, &t->edges,
-                    &t->sred,   &t->levels, &t->scales, &t->parts, &t->words};
+    cl_mem *ms[] = {&t->pmax,   &t->psum,   &t->pcnt,  &t->phist,
+                    &t->levels, &t->scales, &t->parts, &t->words};
     for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++) tq_cl_release(ms[k]);
+    free(t->hmax);
+    free(t->hsum);
+    free(t->hcnt);
+    free(t->hhist);
   }
   free(c->ev);
   free(c->ev_name);
@@ -238,12 +240,11 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
   snprintf(enc_name, sizeof enc_name, "q_encode_%s_%sb%d", bk ? "bucket" : "table", efp, eb);
   snprintf(enc_u, sizeof enc_u, "q_encode_%s_%sub%d", bk ? "bucket" : "table", efp, eb);
   snprintf(enc_s, sizeof enc_s, "q_encode_bucket_%ssb%d", efp, eb);
-  const char *kn[] = {"q_stats", "q_edges", "q_hist", "q_stats_reduce", "q_norm_part",
-                      "q_norm_fin", enc_name, "q_ef_add", "q_norm_part32"};
-  cl_kernel *kp[] = {&c->k_stats, &c->k_edges, &c->k_hist, &c->k_reduce, &c->k_npart,
-                     &c->k_nfin, &c->k_enc, &c->k_ef_add, &c->k_npart32};
-  for (int i = 0; s == TQ_OK && i < 9; i++)
-    if (i != 2) s = tq_cl_kernel(cl, kn[i], kp[i], e);
+  const char *kn[] = {"q_stats", "q_norm_part", "q_norm_fin", enc_name, "q_ef_add",
+                      "q_norm_part32"};
+  cl_kernel *kp[] = {&c->k_stats, &c->k_npart, &c->k_nfin, &c->k_enc, &c->k_ef_add,
+                     &c->k_npart32};
+  for (int i = 0; s == TQ_OK && i < 6; i++) s = tq_cl_kernel(cl, kn[i], kp[i], e);
   /* Uniform-grid kernels exist where the count lookup does not reach (b >= 5 / 6). */
   if (s == TQ_OK && eb >= (bk ? 6 : 5)) s = tq_cl_kernel(cl, enc_u, &c->k_enc_u, e);
   if (s == TQ_OK && bk) s = tq_cl_kernel(cl, enc_s, &c->k_enc_s, e);
@@ -272,14 +273,21 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
               {&t->psum, trunc ? 4 * sg : 4},
               {&t->pcnt, trunc ? 8 * sg : 8},
               {&t->phist, trunc ? 4 * hg * TQ_HIST_BINS : 4},
-              {&t->edges, trunc ? 4 * (TQ_HIST_BINS + 1) : 4},
-              {&t->sred, trunc ? 4 * SRED_WORDS : 4},
               {&t->levels, 4 * TQ_MAX_LEVELS},
               {&t->scales, 4 * max_sz(t->nb, 1)},
               {&t->parts, 4 * max_sz(t->nparts, 1)},
               {&t->words, 4 * tq_packed_words(n, cfg->bits)}};
     for (size_t k = 0; s == TQ_OK && k < sizeof al / sizeof al[0]; k++)
       s = tq_cl_alloc(cl, al[k].bytes, al[k].m, e);
+    if (s == TQ_OK && trunc) {
+      t->nsg = (uint32_t)sg;
+      t->nhg = (uint32_t)hg;
+      t->hmax = malloc(4 * sg);
+      t->hsum = malloc(4 * sg);
+      t->hcnt = malloc(8 * sg);
+      t->hhist = malloc(4 * hg * TQ_HIST_BINS);
+      if (!t->hmax || !t->hsum || !t->hcnt || !t->hhist) s = tq_fail(e, TQ_ENOMEM, "out of memory");
+    }
   }
   if (s == TQ_OK) s = tq_cl_alloc(cl, 4 * (TQ_HIST_BINS + 1), &c->ratios, e);
   if (s == TQ_OK) s = tq_cl_alloc(cl, 4 * max_sz(resid, 1), &c->resid, e);
@@ -331,45 +339,57 @@ tq_status tq_compressor_set_residual(tq_compressor *c, int tensor, const float *
   return tq_cl_write(&c->cl, c->resid, 4 * c->st[tensor].roff, 4 * n, src, e);
 }
 
-/* Queues a tensor's statistics passes and the non-blocking read of their 464 bytes into
- * ts->sred_host (the caller waits once for every tensor). */
+/* Queues a tensor's statistics passes (q_stats, then the histogram, which finds M and the
+ * edges itself) and the non-blocking reads of their per-group partials (the caller waits once
+ * for every tensor, then parse_stats sums them). */
 static tq_status queue_stats(tq_compressor *c, tstate *ts, cl_mem x, cl_uint xoff, cl_uint n,
                              bool hist, bool exact, tq_err *e) {
-  cl_uint nsg = (cl_uint)ceil_div(n, STATS_L * STATS_E), nhg = 0;
+  cl_uint nsg = (cl_uint)ceil_div(n, STATS_L * STATS_E), nhg = (cl_uint)ceil_div(n, c->hist_l * HIST_E);
   tq_karg a1[] = {TQ_ARG(x),        TQ_ARG(xoff),     TQ_ARG(n),
                   TQ_ARG(ts->pmax), TQ_ARG(ts->psum), TQ_ARG(ts->pcnt),
                   TQ_LOCAL(4 * STATS_L), TQ_LOCAL(4 * STATS_L), TQ_LOCAL(8 * STATS_L)};
   TQ_TRY(run(c, c->k_stats, (size_t)nsg * STATS_L, STATS_L, a1, TQ_NARGS(a1), "q_stats", e));
+  cl_command_queue q = c->cl.queue;
   if (hist) {
-    nhg = (cl_uint)ceil_div(n, c->hist_l * HIST_E);
-    tq_karg a2[] = {TQ_ARG(ts->pmax), TQ_ARG(nsg), TQ_ARG(c->ratios), TQ_ARG(ts->edges),
-                    TQ_LOCAL(4)};
-    TQ_TRY(run(c, c->k_edges, c->edges_l, c->edges_l, a2, TQ_NARGS(a2), "q_edges", e));
     tq_karg a3[] = {TQ_ARG(x),          TQ_ARG(xoff),      TQ_ARG(n),
-                    TQ_ARG(ts->edges),  TQ_ARG(ts->phist), TQ_ARG(nhg),
-                    TQ_LOCAL(c->hist_lmem), TQ_LOCAL(4 * TQ_HIST_BINS)};
+                    TQ_ARG(ts->pmax),   TQ_ARG(nsg),       TQ_ARG(c->ratios),
+                    TQ_ARG(ts->phist),  TQ_ARG(nhg),
+                    TQ_LOCAL(c->hist_lmem), TQ_LOCAL(4 * (TQ_HIST_BINS + 1))};
     TQ_TRY(run(c, exact ? c->k_hist_exact : c->k_hist, (size_t)nhg * c->hist_l, c->hist_l, a3,
                TQ_NARGS(a3), exact ? "q_hist_exact" : "q_hist", e));
+    TQ_TRY(TQ_CL(clEnqueueReadBuffer(q, ts->phist, CL_FALSE, 0, 4u * TQ_HIST_BINS * (size_t)nhg,
+                                     ts->hhist, 0, NULL, NULL), e));
   }
-  cl_int wh = hist ? 1 : 0;
-  tq_karg a4[] = {TQ_ARG(ts->pmax), TQ_ARG(ts->psum), TQ_ARG(ts->pcnt), TQ_ARG(ts->phist),
-                  TQ_ARG(nsg), TQ_ARG(nhg), TQ_ARG(wh), TQ_ARG(ts->sred)};
-  TQ_TRY(run(c, c->k_reduce, TQ_HIST_BINS, 0, a4, TQ_NARGS(a4), "q_stats_reduce", e));
-  return TQ_CL(clEnqueueReadBuffer(c->cl.queue, ts->sred, CL_FALSE, 0, sizeof ts->sred_host,
-                                   ts->sred_host, 0, NULL, NULL), e);
+  TQ_TRY(TQ_CL(clEnqueueReadBuffer(q, ts->pmax, CL_FALSE, 0, 4u * (size_t)nsg, ts->hmax, 0, NULL,
+                                   NULL), e));
+  TQ_TRY(TQ_CL(clEnqueueReadBuffer(q, ts->psum, CL_FALSE, 0, 4u * (size_t)nsg, ts->hsum, 0, NULL,
+                                   NULL), e));
+  return TQ_CL(clEnqueueReadBuffer(q, ts->pcnt, CL_FALSE, 0, 8u * (size_t)nsg, ts->hcnt, 0, NULL,
+                                   NULL), e);
 }
 
-static void parse_stats(const tstate *ts, cl_uint n, tq_tail_stats *st) {
+/* The partials summed in a fixed order (max, a float sum group after group, integer counts):
+ * deterministic, and what the q_stats_reduce kernel computed before. */
+static void parse_stats(const tstate *ts, cl_uint n, bool hist, tq_tail_stats *st) {
   memset(st, 0, sizeof *st);
   st->n = n;
-  memcpy(st->hist, ts->sred_host, sizeof st->hist);
-  float m, s1;
-  memcpy(&m, &ts->sred_host[TQ_HIST_BINS], 4);
-  memcpy(&s1, &ts->sred_host[TQ_HIST_BINS + 1], 4);
+  float m = 0.0f, s1 = 0.0f;
+  uint64_t nz = 0, nf = 0;
+  for (uint32_t w = 0; w < ts->nsg; w++) {
+    m = ts->hmax[w] > m ? ts->hmax[w] : m;
+    s1 = s1 + ts->hsum[w];
+    nz += ts->hcnt[2 * w];
+    nf += ts->hcnt[2 * w + 1];
+  }
+  for (int j = 0; hist && j < TQ_HIST_BINS; j++) {
+    uint64_t cnt = 0;
+    for (uint32_t w = 0; w < ts->nhg; w++) cnt += ts->hhist[(size_t)j * ts->nhg + w];
+    st->hist[j] = cnt;
+  }
   st->max_abs = m;
   st->sum_abs = s1;
-  st->nonzero = ts->sred_host[TQ_HIST_BINS + 2];
-  st->nonfinite = ts->sred_host[TQ_HIST_BINS + 3];
+  st->nonzero = nz;
+  st->nonfinite = nf;
 }
 
 /* The table as the encode kernel reads it (padded to the kernel's size NL with the last
@@ -445,7 +465,7 @@ static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, c
     const cl_uint n = (cl_uint)c->t[tensor].count;
     if (ts->refit_now) {
       bool hist = cfg->tail == TQ_TAIL_POWERLAW;
-      parse_stats(ts, n, &ts->stats);
+      parse_stats(ts, n, hist, &ts->stats);
       /* q_hist's fast bin guess needs e_0 = M * 10^-7 to be a normal float; for a tensor of
        * tiny values (max|g| <= 1e-30) the histogram is redone with the exact search (a wait
        * of its own: such tensors are rare). */
@@ -454,7 +474,7 @@ static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, c
         cl_uint xoff = ef ? (cl_uint)ts->roff : (cl_uint)c->t[tensor].offset;
         TQ_TRY(queue_stats(c, ts, x, xoff, n, hist, true, e));
         TQ_TRY(TQ_CL(clFinish(c->cl.queue), e));
-        parse_stats(ts, n, &ts->stats);
+        parse_stats(ts, n, hist, &ts->stats);
       }
       if (ts->stats.nonfinite) {
         ts->have = false;

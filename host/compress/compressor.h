@@ -3,7 +3,7 @@
  * flat float buffer (the server sums N workers' messages, then scales or uses weight = 1/N).
  *
  * Per encode call the device work is queued and the host waits only where it needs results:
- *   truncated family (power-law tail): q_stats, q_edges, q_hist, q_stats_reduce -> read 464 B ->
+ *   truncated family (power-law tail): q_stats, q_hist -> read the per-group partials ->
  *     host fit + design -> q_encode_table_b<bits> -> read payload (refits skip the first part when the
  *     tensor's design is younger than cfg.refit_every iterations);
  *   bucketed family: q_norm_part32 (or q_norm_part), q_norm_fin, q_encode_bucket_b<bits> -> read
