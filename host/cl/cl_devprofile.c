@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util/text.h"
 
 /* The profiles. The cpu figures were measured on POCL (docs/performance.md); the gpu ones
  * follow the vendors' documented practice (NVIDIA's and AMD's OpenCL optimisation guides:
@@ -57,17 +58,6 @@ tq_status tq_devprofile_choose(const char *type, const char *choice, const tq_de
   return TQ_OK;
 }
 
-static bool contains_ci(const char *hay, const char *needle) {
-  size_t n = strlen(needle);
-  for (; *hay; hay++) {
-    size_t i = 0;
-    while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
-      i++;
-    if (i == n) return true;
-  }
-  return false;
-}
-
 static const struct {
   const char *platform;
   tq_cl_quirks quirks;
@@ -78,6 +68,6 @@ static const struct {
 tq_cl_quirks tq_cl_quirks_for(const char *platform_name) {
   tq_cl_quirks q = {0};
   for (size_t i = 0; platform_name && i < sizeof quirks / sizeof quirks[0]; i++)
-    if (contains_ci(platform_name, quirks[i].platform)) q = quirks[i].quirks;
+    if (tq_contains_ci(platform_name, quirks[i].platform)) q = quirks[i].quirks;
   return q;
 }

@@ -9,6 +9,7 @@
 #include "cl/cl_profile.h"
 #include "cl/cl_tuning.h"
 #include "util/fileio.h"
+#include "util/text.h"
 
 struct tq_embedded_kernel {
   const char *name;
@@ -88,17 +89,6 @@ tq_status tq_cl_list_devices(tq_cl_devinfo *out, int cap, int *count, tq_err *e)
   return TQ_OK;
 }
 
-static bool contains_ci(const char *hay, const char *needle) {
-  size_t n = strlen(needle);
-  for (; *hay; hay++) {
-    size_t i = 0;
-    while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
-      i++;
-    if (i == n) return true;
-  }
-  return n == 0;
-}
-
 tq_status tq_cl_select_device(const char *spec, tq_cl_devinfo *chosen, tq_err *e) {
   tq_cl_devinfo all[TQ_MAX_DEVICES];
   int n = 0;
@@ -120,7 +110,7 @@ tq_status tq_cl_select_device(const char *spec, tq_cl_devinfo *chosen, tq_err *e
       if (all[i].platform_index == p && all[i].device_index == d) pick = i;
   } else {
     for (int i = 0; i < n && pick < 0; i++)
-      if (contains_ci(all[i].name, spec) || contains_ci(all[i].platform_name, spec)) pick = i;
+      if (tq_contains_ci(all[i].name, spec) || tq_contains_ci(all[i].platform_name, spec)) pick = i;
   }
   if (pick < 0) {
     char list[1536] = "";
