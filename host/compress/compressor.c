@@ -58,6 +58,11 @@ struct tq_compressor {
   cl_event *ev;
   const char **ev_name;
   int nev, evcap;
+  /* tq_compressor_queue_stats ran for this iteration and gradient: the next encode_all call
+   * finds the statistics of its refitting tensors queued already. */
+  bool stats_queued;
+  uint32_t stats_iter;
+  cl_mem stats_grad;
 };
 
 /* tq_cl_run1d, keeping the kernel's event when the queue profiles (tq_encode_info.t_device). */
@@ -412,29 +417,13 @@ static void prepare_levels(tstate *ts, int table_bits) {
   ts->inv = uniform ? inv : 0.0f;
 }
 
-/* Encodes the k tensors ids[0..k) into msgs[0..k): every tensor's statistics are queued, read
- * with one wait, every design made on the host, every encode queued and every payload read
- * with a second wait (the only two synchronisations of the call; one when nothing refits). */
-static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, const int *ids,
-                            int k, tq_buf *msgs, tq_encode_info *infos, tq_err *e) {
-  if (c->nev) take_events(c); /* left by a call that failed part-way */
+/* Phase 1 of an encode call: error feedback (r = g + r) and the statistics passes of every
+ * tensor of ids[0..k) that refits (marked refit_now). */
+static tq_status queue_phase1(tq_compressor *c, cl_mem grad, uint32_t iteration, const int *ids,
+                              int k, int *nrefit_out, tq_err *e) {
   const tq_compress_cfg *cfg = &c->cfg;
-  size_t gbytes = 0;
-  TQ_TRY(TQ_CL(clGetMemObjectInfo(grad, CL_MEM_SIZE, sizeof gbytes, &gbytes, NULL), e));
-  for (int j = 0; j < k; j++) {
-    int tensor = ids[j];
-    if (tensor < 0 || tensor >= c->nt)
-      return tq_fail(e, TQ_EINPUT, "tensor %d out of range (0..%d)", tensor, c->nt - 1);
-    const size_t n = c->t[tensor].count, goff = c->t[tensor].offset;
-    if (4 * (goff + n) > gbytes)
-      return tq_fail(e, TQ_EINPUT, "tensor %d (elements %zu..%zu) lies outside the %zu-byte gradient",
-                     tensor, goff, goff + n, gbytes);
-    memset(&infos[j], 0, sizeof infos[j]);
-  }
   const bool trunc = tq_method_is_truncated(cfg->method);
   const cl_int ef = cfg->error_feedback ? 1 : 0;
-  double t0 = tq_now_seconds();
-  /* 1. error feedback and the statistics of every tensor that refits */
   int nrefit = 0;
   for (int j = 0; j < k; j++) {
     tstate *ts = &c->st[ids[j]];
@@ -454,6 +443,42 @@ static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, c
       nrefit++;
       TQ_TRY(queue_stats(c, ts, x, xoff, n, cfg->tail == TQ_TAIL_POWERLAW, false, e));
     }
+  }
+  *nrefit_out = nrefit;
+  return TQ_OK;
+}
+
+/* Encodes the k tensors ids[0..k) into msgs[0..k): every tensor's statistics are queued, read
+ * with one wait, every design made on the host, every encode queued and every payload read
+ * with a second wait (the only two synchronisations of the call; one when nothing refits). */
+static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, const int *ids,
+                            int k, tq_buf *msgs, tq_encode_info *infos, tq_err *e) {
+  if (c->nev && !c->stats_queued) take_events(c); /* left by a call that failed part-way */
+  const tq_compress_cfg *cfg = &c->cfg;
+  size_t gbytes = 0;
+  TQ_TRY(TQ_CL(clGetMemObjectInfo(grad, CL_MEM_SIZE, sizeof gbytes, &gbytes, NULL), e));
+  for (int j = 0; j < k; j++) {
+    int tensor = ids[j];
+    if (tensor < 0 || tensor >= c->nt)
+      return tq_fail(e, TQ_EINPUT, "tensor %d out of range (0..%d)", tensor, c->nt - 1);
+    const size_t n = c->t[tensor].count, goff = c->t[tensor].offset;
+    if (4 * (goff + n) > gbytes)
+      return tq_fail(e, TQ_EINPUT, "tensor %d (elements %zu..%zu) lies outside the %zu-byte gradient",
+                     tensor, goff, goff + n, gbytes);
+    memset(&infos[j], 0, sizeof infos[j]);
+  }
+  const bool trunc = tq_method_is_truncated(cfg->method);
+  const cl_int ef = cfg->error_feedback ? 1 : 0;
+  double t0 = tq_now_seconds();
+  /* 1. error feedback and the statistics of every tensor that refits (unless
+   * tq_compressor_queue_stats queued them for this very call) */
+  int nrefit = 0;
+  bool pre = c->stats_queued && c->stats_iter == iteration && c->stats_grad == grad && k == c->nt;
+  c->stats_queued = false;
+  if (pre) {
+    for (int j = 0; j < k; j++) nrefit += c->st[ids[j]].refit_now;
+  } else {
+    TQ_TRY(queue_phase1(c, grad, iteration, ids, k, &nrefit, e));
   }
   /* 2. one wait, then every fit and design on the host */
   if (nrefit) TQ_TRY(TQ_CL(clFinish(c->cl.queue), e));
@@ -606,6 +631,31 @@ tq_status tq_compressor_encode(tq_compressor *c, cl_mem grad, uint32_t iteration
                                tq_buf *msg, tq_encode_info *info, tq_err *e) {
   tq_encode_info local;
   return encode_set(c, grad, iteration, &tensor, 1, msg, info ? info : &local, e);
+}
+
+tq_status tq_compressor_queue_stats(tq_compressor *c, cl_mem grad, uint32_t iteration,
+                                    tq_err *e) {
+  c->stats_queued = false;
+  if (c->cfg.error_feedback) return TQ_OK; /* r = g + r must wait for the caller's checks */
+  if (c->nev) take_events(c);
+  size_t gbytes = 0;
+  TQ_TRY(TQ_CL(clGetMemObjectInfo(grad, CL_MEM_SIZE, sizeof gbytes, &gbytes, NULL), e));
+  int *ids = malloc(sizeof *ids * (size_t)c->nt);
+  if (!ids) return tq_fail(e, TQ_ENOMEM, "out of memory");
+  tq_status s = TQ_OK;
+  for (int i = 0; s == TQ_OK && i < c->nt; i++) {
+    ids[i] = i;
+    if (4 * (c->t[i].offset + c->t[i].count) > gbytes)
+      s = tq_fail(e, TQ_EINPUT, "tensor %d lies outside the %zu-byte gradient", i, gbytes);
+  }
+  int nrefit = 0;
+  if (s == TQ_OK) s = queue_phase1(c, grad, iteration, ids, c->nt, &nrefit, e);
+  free(ids);
+  if (s != TQ_OK) return s;
+  c->stats_queued = true;
+  c->stats_iter = iteration;
+  c->stats_grad = grad;
+  return TQ_OK;
 }
 
 tq_status tq_compressor_encode_all(tq_compressor *c, cl_mem grad, uint32_t iteration,

@@ -69,6 +69,15 @@ tq_status tq_compressor_encode(tq_compressor *c, cl_mem grad, uint32_t iteration
 tq_status tq_compressor_encode_all(tq_compressor *c, cl_mem grad, uint32_t iteration,
                                    tq_buf *msgs, tq_encode_info *infos, tq_err *e);
 
+/* Optional first half of tq_compressor_encode_all(c, grad, iteration, ...): queues the
+ * statistics of every tensor that refits at `iteration` (and their non-blocking reads) without
+ * waiting, so that the caller can wait once for them and for its own queued work (the
+ * cluster's non-finite count). The next encode_all call for the same iteration and gradient
+ * uses them. Without error feedback only (with it this does nothing: r = g + r must wait for
+ * the caller's checks, and encode_all does everything). */
+tq_status tq_compressor_queue_stats(tq_compressor *c, cl_mem grad, uint32_t iteration,
+                                    tq_err *e);
+
 /* Zeroes the error-feedback residuals and forgets every tensor's design. */
 tq_status tq_compressor_reset(tq_compressor *c, tq_err *e);
 

@@ -218,9 +218,14 @@ static tq_status worker_step(worker_state *w, const tq_step_in *in) {
                        sizeof nan, &nan, e));
   }
   /* A NaN or Inf must not reach the parameters, whatever the method: counted here, before any
-   * quantizer could turn it into a valid-looking code. */
-  uint64_t bad = 0;
-  TQ_TRY(tq_grad_check_run(&w->check, &w->cl, w->net.grads, 0, np, &bad, e));
+   * quantizer could turn it into a valid-looking code. The count shares one wait with the
+   * statistics of the tensors that refit (queued now, unused if the count is not zero; with
+   * error feedback the compressor queues nothing here, as r = g + r must wait for it). */
+  tq_compressor *comp = in->compress ? w->comp : w->fp32;
+  TQ_TRY(tq_grad_check_queue(&w->check, &w->cl, w->net.grads, 0, np, e));
+  TQ_TRY(tq_compressor_queue_stats(comp, w->net.grads, in->iteration, e));
+  TQ_TRY(TQ_CL(clFinish(w->cl.queue), e));
+  uint64_t bad = tq_grad_check_total(&w->check);
   r->nonfinite = bad;
   r->usable = bad == 0;
   r->reason[0] = '\0';
@@ -231,9 +236,8 @@ static tq_status worker_step(worker_state *w, const tq_step_in *in) {
     return push_notice(w, in->iteration, -2, e);
   }
   if (c->cfg.measure_mse) TQ_TRY(tq_cl_read(&w->cl, w->net.grads, 0, np * sizeof(float), w->raw, e));
-  tq_compressor *comp = in->compress ? w->comp : w->fp32;
   r->bits = r->bits_fp32 = 0;
-  /* Every tensor at once: one wait for all statistics, one for all payloads. */
+  /* Every tensor at once: the statistics are in, one more wait for all payloads. */
   tq_encode_info *infos = malloc(sizeof *infos * (size_t)c->ntensors);
   if (!infos) return tq_fail(e, TQ_ENOMEM, "worker %d: out of memory", w->id);
   tq_status es = tq_compressor_encode_all(comp, w->net.grads, in->iteration, w->bufs, infos, e);

@@ -42,6 +42,25 @@ tq_status tq_grad_check_run(tq_grad_check *g, const tq_cl *cl, cl_mem x, size_t 
   return TQ_OK;
 }
 
+tq_status tq_grad_check_queue(tq_grad_check *g, const tq_cl *cl, cl_mem x, size_t off, size_t n,
+                              tq_err *e) {
+  size_t groups = (n + g->chunk - 1) / g->chunk;
+  if (groups > g->groups)
+    return tq_fail(e, TQ_EINTERNAL, "gradient check sized for %zu chunks, asked for %zu", g->groups, groups);
+  cl_uint o = (cl_uint)off, cnt = (cl_uint)n, ch = (cl_uint)g->chunk;
+  tq_karg a[] = {TQ_ARG(x), TQ_ARG(o), TQ_ARG(cnt), TQ_ARG(ch), TQ_ARG(g->counts)};
+  TQ_TRY(tq_cl_run1d(cl, g->k, groups, 0, a, 5, "dist_count_nonfinite", e));
+  g->queued = groups;
+  return TQ_CL(clEnqueueReadBuffer(cl->queue, g->counts, CL_FALSE, 0, groups * sizeof(cl_uint),
+                                   g->host, 0, NULL, NULL), e);
+}
+
+uint64_t tq_grad_check_total(const tq_grad_check *g) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < g->queued; i++) total += g->host[i];
+  return total;
+}
+
 uint64_t tq_count_nonfinite(const float *x, size_t n) {
   uint64_t bad = 0;
   for (size_t i = 0; i < n; i++) bad += !isfinite(x[i]);
