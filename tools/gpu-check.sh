@@ -122,7 +122,7 @@ flag=(train "$top/config/default.cfg" --device "$device" --force
       --set data.test_images="$data/t10k-images-idx3-ubyte.gz"
       --set data.test_labels="$data/t10k-labels-idx1-ubyte.gz")
 step flagship "$bin" "${flag[@]}"
-grep -ho '"test_accuracy": [0-9.]*\|"wall_s": [0-9.]*' "$out/runs/gpu_check/summary.json" 2>/dev/null |
+grep -ho '"final_test_accuracy": [0-9.]*\|"seconds": [0-9.]*' "$out/runs/gpu_check/summary.json" 2>/dev/null |
   sed 's/^/        /' | tee -a "$report"
 
 if [ "$quick" = 0 ]; then
