@@ -52,7 +52,7 @@ struct tq_compressor {
   tstate *st;
   cl_kernel k_stats, k_hist, k_hist_exact, k_npart, k_nfin, k_enc, k_ef_add;
   cl_kernel k_npart32, k_enc_u, k_enc_s; /* 32-element norm parts; uniform-grid; small buckets */
-  size_t hist_l, hist_lmem, enc_big, enc_small; /* work-group sizes for this device */
+  size_t hist_l, hist_lmem; /* histogram work-group size and local memory for this device */
   cl_mem ratios, resid;
   /* Kernel events of the current encode call, kept only when the queue profiles. */
   cl_event *ev;
@@ -105,11 +105,11 @@ static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
 static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
-/* Encode and norm work-group size (one work-item per 32 elements): 256 work-items for large
- * tensors, 64 for small ones so that a group is not mostly padding (both lowered to what the
- * device allows). */
-static size_t enc_local(const tq_compressor *c, size_t n) {
-  return n >= 8192u * 4u ? c->enc_big : c->enc_small;
+/* Encode work-group size (one work-item per 32 elements): 256 work-items for large tensors, 64
+ * for small ones so that a group is not mostly padding (both lowered to what the device allows
+ * for this kernel). */
+static size_t enc_local(const tq_compressor *c, cl_kernel k, size_t n) {
+  return tq_cl_group1d(&c->cl, k, n >= 8192u * 4u ? 256 : 64);
 }
 
 /* Local memory a kernel already uses before its __local arguments are set. */
@@ -136,8 +136,6 @@ static tq_status size_groups(tq_compressor *c, const char **hist_kernel, tq_err 
                    "use another device (device.spec, workers.devices)",
                    dev, STATS_L, 16u * STATS_L, tq_cl_group_cap(cl, c->k_stats),
                    (unsigned long long)lmem);
-  c->enc_big = tq_cl_group1d(cl, c->k_enc, 256);
-  c->enc_small = tq_cl_group1d(cl, c->k_enc, 64);
   const tq_devprofile *p = cl->profile;
   size_t want = p ? p->hist_group : 128;
   cl_ulong base = 4u * (TQ_HIST_BINS + 1); /* the edges and M */
@@ -565,10 +563,10 @@ static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, c
     cl_int nlev = d->nlev;
     cl_float inv = ts->inv;
     cl_uint nwords = (cl_uint)tq_packed_words(n, cfg->bits);
-    const size_t el = enc_local(c, n), eglobal = ceil_div(ceil_div(n, 32u), el) * el;
     cl_uint seed = cfg->seed, worker = c->worker, iter = iteration, tid = (cl_uint)tensor;
     if (trunc) {
       cl_kernel kk = inv > 0 && c->k_enc_u ? c->k_enc_u : c->k_enc;
+      const size_t el = enc_local(c, kk, n), eglobal = ceil_div(ceil_div(n, 32u), el) * el;
       tq_karg a[] = {TQ_ARG(x),      TQ_ARG(xoff),   TQ_ARG(n),         TQ_ARG(ts->levels),
                      TQ_ARG(nlev),   TQ_ARG(inv),    TQ_ARG(seed),      TQ_ARG(worker),
                      TQ_ARG(iter),   TQ_ARG(tid),    TQ_ARG(ts->words), TQ_ARG(nwords),
@@ -580,7 +578,7 @@ static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, c
       if (sub == 32 && bucket % 32u == 0) {
         tq_karg a1[] = {TQ_ARG(x), TQ_ARG(xoff), TQ_ARG(n), TQ_ARG(np), TQ_ARG(maxnorm),
                         TQ_ARG(ts->parts)};
-        TQ_TRY(run(c, c->k_npart32, ceil_div(np, el) * el, el, a1, TQ_NARGS(a1), "q_norm_part32", e));
+        TQ_TRY(run(c, c->k_npart32, np, 0, a1, TQ_NARGS(a1), "q_norm_part32", e));
       } else {
         tq_karg a1[] = {TQ_ARG(x),   TQ_ARG(xoff), TQ_ARG(n),       TQ_ARG(bucket), TQ_ARG(sub),
                         TQ_ARG(per), TQ_ARG(np),   TQ_ARG(maxnorm), TQ_ARG(ts->parts)};
@@ -590,6 +588,7 @@ static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, c
                       TQ_ARG(ts->scales)};
       TQ_TRY(run(c, c->k_nfin, nb, 0, a2, TQ_NARGS(a2), "q_norm_fin", e));
       cl_kernel kk = bucket < 32u ? c->k_enc_s : (inv > 0 && c->k_enc_u ? c->k_enc_u : c->k_enc);
+      const size_t el = enc_local(c, kk, n), eglobal = ceil_div(ceil_div(n, 32u), el) * el;
       tq_karg a3[] = {TQ_ARG(x),      TQ_ARG(xoff),   TQ_ARG(n),          TQ_ARG(ts->levels),
                       TQ_ARG(nlev),   TQ_ARG(inv),    TQ_ARG(bucket),     TQ_ARG(ts->scales),
                       TQ_ARG(seed),   TQ_ARG(worker), TQ_ARG(iter),       TQ_ARG(tid),
