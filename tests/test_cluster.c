@@ -90,19 +90,24 @@ static double normwise(const float *a, const float *b, size_t n) {
   return worst / big;
 }
 
+/* Workers in the threaded cases: 4, or 2 under TQ_TEST_SMALL (Oclgrind runs them one at a
+ * time, so more threads only cost time there). */
+static int nworkers(void) { return tq_test_small() ? 2 : 4; }
+
 static void test_n_workers_equal_big_batch(void) {
   make_data();
   tq_step_out o4, o1;
-  tq_cluster *c4 = make(4, 8, TQ_METHOD_NONE, 32, true);
-  tq_cluster *c1 = make(1, 32, TQ_METHOD_NONE, 32, false);
-  run_steps(c4, 4, 8, 3, &o4);
-  run_steps(c1, 1, 32, 3, &o1);
+  const int N = nworkers();
+  tq_cluster *c4 = make(N, 8, TQ_METHOD_NONE, 32, true);
+  tq_cluster *c1 = make(1, 8 * N, TQ_METHOD_NONE, 32, false);
+  run_steps(c4, N, 8, 3, &o4);
+  run_steps(c1, 1, 8 * N, 3, &o1);
   float *p4 = params_of(c4), *p1 = params_of(c1);
   double d = normwise(p4, p1, lenet.nparams);
-  printf("\n  4x8 vs 1x32 after 3 steps: normwise difference %.2e (tolerance 1e-5)\n", d);
+  printf("\n  %dx8 vs 1x%d after 3 steps: normwise difference %.2e (tolerance 1e-5)\n", N, 8 * N, d);
   CU_ASSERT(d < 1e-5);
   CU_ASSERT(fabs(o4.loss_sum - o1.loss_sum) < 1e-4 * fabs(o1.loss_sum));
-  CU_ASSERT_EQUAL(o4.samples, 32);
+  CU_ASSERT_EQUAL(o4.samples, 8 * N);
   /* fp32 messages are exact; what is left is float rounding of the device's weighted sum
    * (~1e-7 relative on gradients of ~1e-2, squared) against the host's double mean */
   printf("  fp32 quantization MSE %.3g\n", o4.quant_mse);
@@ -117,12 +122,12 @@ static void test_n_workers_equal_big_batch(void) {
 static void test_deterministic(void) {
   make_data();
   tq_step_out a, b;
-  tq_cluster *c1 = make(4, 8, TQ_METHOD_TNQSGD, 3, true);
-  run_steps(c1, 4, 8, 3, &a);
+  tq_cluster *c1 = make(nworkers(), 8, TQ_METHOD_TNQSGD, 3, true);
+  run_steps(c1, nworkers(), 8, 3, &a);
   float *p1 = params_of(c1);
   tq_cluster_free(c1);
-  tq_cluster *c2 = make(4, 8, TQ_METHOD_TNQSGD, 3, true);
-  run_steps(c2, 4, 8, 3, &b);
+  tq_cluster *c2 = make(nworkers(), 8, TQ_METHOD_TNQSGD, 3, true);
+  run_steps(c2, nworkers(), 8, 3, &b);
   float *p2 = params_of(c2);
   tq_cluster_free(c2);
   CU_ASSERT(memcmp(p1, p2, lenet.nparams * sizeof *p1) == 0);
@@ -241,7 +246,7 @@ static void test_nonfinite_count(void) {
 int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
   static const tq_test_case cases[] = {
-      {"4 workers x 8 == 1 worker x 32 (fp32)", test_n_workers_equal_big_batch},
+      {"N workers x 8 == 1 worker x 8N (fp32)", test_n_workers_equal_big_batch},
       {"same seed: bit-identical parameters under threads", test_deterministic},
       {"evaluation on the server", test_evaluate},
       {"message verdicts: filed, duplicate, stale, invalid", test_message_verdicts},
