@@ -1,7 +1,7 @@
 /* Level design and tail fit of the gradient compressors (host only): the deterministic
- * reference values of math-spec section 10.4 (copied here; nothing reads ../shared), the
- * options (true-variance rule, zero level, Laplace fallback), the Pareto tail fit, and the
- * method-name parser. */
+ * reference values of docs/math.md §12.1-§12.3 (copied here; nothing outside the repository is
+ * read), the options (true-variance rule, zero level, Laplace fallback), the Pareto tail fit,
+ * and the method-name parser. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +39,7 @@ static void check_positive_half(const tq_design *d, const double *want, int nwan
   }
 }
 
-/* Spec 10.4, Laplace scale 1, P2 design (TNQSGD with the Laplace model). */
+/* docs/math.md §12.1: Laplace scale 1, P2 design (TNQSGD with the Laplace model). */
 static void test_laplace_p2_levels(void) {
   static const double alpha[3] = {1.7907, 3.1995, 4.8774};
   static const double lv2[] = {0.4870, 1.7907}, lv3[] = {0.2951, 0.9899, 1.8957, 3.1995},
@@ -65,7 +65,7 @@ static void test_laplace_p2_levels(void) {
   }
 }
 
-/* Spec 10.4, TQ-Lap alpha = W0(s^2): 1.6790, 2.8459, 4.0239, uniform levels. */
+/* docs/math.md §12.1: TQ-Lap alpha = W0(s^2): 1.6790, 2.8459, 4.0239, uniform levels. */
 static void test_laplace_uniform_alpha(void) {
   static const double alpha[3] = {1.6790, 2.8459, 4.0239};
   for (int b = 2; b <= 4; b++) {
@@ -89,7 +89,7 @@ static void test_laplace_uniform_alpha(void) {
   CU_ASSERT(close_rel(tq_lambert_w0(225), 4.0239, 1e-4));
 }
 
-/* Spec 10.4, two-part model (3.5, 2, 0.05, 1): alpha_U, alpha_N and the TNQ-PL levels. */
+/* docs/math.md §12.2: two-part model (3.5, 2, 0.05, 1): alpha_U, alpha_N, TNQ-PL levels. */
 static void test_two_part_model(void) {
   static const double aU[3] = {1.6287, 3.2112, 5.9084}, aN[3] = {1.7193, 5.8776, 40.0376};
   static const double lv2[] = {0.4714, 1.7193}, lv3[] = {0.3695, 1.2814, 2.6701, 5.8776},
@@ -114,15 +114,15 @@ static void test_two_part_model(void) {
     CU_ASSERT(close_rel(d.model_mse, eN[b - 2], REL));
     check_positive_half(&d, lv[b - 2], 1 << (b - 1));
   }
-  /* The closed form of spec 4.2 quoted for s = 7 and s = 15. */
+  /* The closed form of docs/math.md §6.2 at s = 7 and s = 15. */
   tq_pl_model m;
   tq_pl_init(&m, 3.5, 2, 0.05, 1, 0.25);
   CU_ASSERT(close_rel(tq_pl_alpha_uniform(&m, 7), 3.2112, REL));
   CU_ASSERT(close_rel(tq_pl_alpha_uniform(&m, 15), 5.9084, REL));
 }
 
-/* TBQSGD (spec 6): collapses to TQSGD at b = 2; at b >= 3 a symmetric table whose inner grid
- * is uniform on [-g_min, g_min] and whose model error is no worse than TQSGD's. */
+/* TBQSGD (docs/math.md §8): collapses to TQSGD at b = 2; at b >= 3 a symmetric table whose
+ * inner grid is uniform on [-g_min, g_min] and whose model error is no worse than TQSGD's. */
 static void test_biscaled(void) {
   tq_tail_fit f = two_part_fit();
   for (int b = 2; b <= 8; b++) {
@@ -155,7 +155,7 @@ static void test_biscaled(void) {
   CU_ASSERT(d.s_out >= 1);
 }
 
-/* Spec 5 remark: the true-variance rule gives alpha = 3 ln((s+3)/3) (2.08, 3.61, 5.38). */
+/* docs/math.md §7.4: the true-variance rule gives alpha = 3 ln((s+3)/3) (2.08, 3.61, 5.38). */
 static void test_truevar_rule(void) {
   static const double want[3] = {2.0794, 3.6109, 5.3753};
   for (int b = 2; b <= 4; b++) {
@@ -204,7 +204,7 @@ static void test_zero_level(void) {
   CU_ASSERT_EQUAL(tq_compress_cfg_check(&c, &e), TQ_EINPUT);
 }
 
-/* Spec 3 fallback: d < 1000, a failed fit, or gamma <= 3.05 use the Laplace rule. */
+/* docs/math.md §10 fallback: d < 1000, a failed fit, or gamma <= 3.05 use the Laplace rule. */
 static void test_fallback(void) {
   tq_compress_cfg c;
   tq_compress_cfg_default(&c);
@@ -232,7 +232,7 @@ static void test_fallback(void) {
   CU_ASSERT(d.alpha < 1e-28);
 }
 
-/* Bucketed magnitude tables (spec 8): QSGD {j/s}, NUQSGD {0, 2^-s, .., 1/2, 1}. */
+/* Bucketed magnitude tables (docs/math.md §4): QSGD {j/s}, NUQSGD {0, 2^-s, .., 1/2, 1}. */
 static void test_bucketed_tables(void) {
   for (int b = 2; b <= 8; b++) {
     tq_compress_cfg c;
@@ -263,7 +263,7 @@ static void sample_pareto(tq_test_rng *r, float *x, size_t n, double gamma, doub
   }
 }
 
-/* Spec 7.3 / 10.1: the binned MLE recovers gamma within 0.05 on 10^5 Pareto samples. */
+/* docs/math.md §9, §12.4: the binned MLE recovers gamma within 0.05 on 10^5 Pareto samples. */
 static void test_tail_fit_pareto(void) {
   const size_t n = 100000;
   float *x = malloc(n * sizeof *x);
@@ -284,8 +284,8 @@ static void test_tail_fit_pareto(void) {
       CU_ASSERT(f.rho > 0 && f.rho <= 0.25 + 1e-12);
     }
   }
-  /* Laplace body + Pareto tail (spec 10.0): gamma 3.5, g_min 2, rho 0.05 recovered roughly
-   * (spec 10.1: 3.517 +- 0.038, g_min 2.16, rho 0.0513). */
+  /* Laplace body + Pareto tail (docs/math.md §12.5): gamma 3.5, g_min 2, rho 0.05 recovered
+   * roughly (§12.4: 3.517 +- 0.038, g_min 2.16, rho 0.0513). */
   tq_test_rng r = {777};
   for (size_t i = 0; i < n; i++) {
     double v;
@@ -354,9 +354,9 @@ static void test_method_names(void) {
 int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
   static const tq_test_case cases[] = {
-      {"spec 10.4 Laplace P2 alpha and levels", test_laplace_p2_levels},
-      {"spec 10.4 TQ-Lap alpha = W(s^2)", test_laplace_uniform_alpha},
-      {"spec 10.4 two-part model alpha_U, alpha_N, levels", test_two_part_model},
+      {"math.md 12.1 Laplace P2 alpha and levels", test_laplace_p2_levels},
+      {"math.md 12.1 TQ-Lap alpha = W(s^2)", test_laplace_uniform_alpha},
+      {"math.md 12.2 two-part model alpha_U, alpha_N, levels", test_two_part_model},
       {"TBQSGD design", test_biscaled},
       {"true-variance alpha rule", test_truevar_rule},
       {"zero-level option", test_zero_level},

@@ -1,12 +1,13 @@
 /* Statistical behaviour of the quantizers on 10^6 synthetic elements (plain-C reference):
- * Laplace(1), Laplace body + Pareto tail (spec 10.0) and Student-t with 3 degrees of freedom.
+ * Laplace(1), Laplace body + Pareto tail and Student-t with 3 degrees of freedom (the data sets
+ * of docs/math.md §12.5).
  *   - unbiased on T_alpha(g) with real stochastic rounding (mean error within 4 standard
  *     errors), and the real rounding's MSE agrees with the exact conditional MSE;
- *   - the per-element MSE at b = 3 against spec 10.2 (copied below). Like spec 10.2 this uses
- *     the EXACT CONDITIONAL MSE of spec 2.2, averaged over the samples, with parameters fitted
- *     by the histogram estimator (7.3) for the power-law variants and beta = mean|g| for the
- *     Laplace ones; QSGD-family with bucket 512. Tolerance 5 % on Laplace, 25 % on the
- *     heavy-tailed sets (their truncation bias moves with the sample);
+ *   - the per-element MSE at b = 3 against docs/math.md §12.5 (copied below). Like that table
+ *     this uses the EXACT CONDITIONAL MSE of docs/math.md §2.3, averaged over the samples, with
+ *     parameters fitted by the histogram estimator (§9) for the power-law variants and
+ *     beta = mean|g| for the Laplace ones; QSGD-family with bucket 512. Tolerance 5 % on
+ *     Laplace, 25 % on the heavy-tailed sets (their truncation bias moves with the sample);
  *   - TNQSGD < TQSGD < QSGDinf < QSGD on all three. */
 #include <math.h>
 #include <stdio.h>
@@ -22,7 +23,8 @@ enum { LAP, SPL, T3, NDATA };
 static const char *dname[NDATA] = {"Laplace", "Laplace+Pareto", "Student-t(3)"};
 static float *data[NDATA];
 
-/* Spec 10.2, b = 3: QSGD, QSGDinf, NUQSGD, TQSGD-PL, TQSGD-Lap, TNQSGD-PL, TNQSGD-Lap, TBQSGD. */
+/* docs/math.md §12.5, b = 3: QSGD, QSGDinf, NUQSGD, TQSGD-PL, TQSGD-Lap, TNQSGD-PL, TNQSGD-Lap,
+ * TBQSGD. */
 enum { C_QSGD, C_QINF, C_NUQ, C_TQPL, C_TQLAP, C_TNQPL, C_TNQLAP, C_TB, NCOL };
 static const char *cname[NCOL] = {"QSGD",      "QSGDinf",    "NUQSGD",    "TQSGD-PL",
                                   "TQSGD-Lap", "TNQSGD-PL", "TNQSGD-Lap", "TBQSGD"};
@@ -166,7 +168,7 @@ int main(void) {
   generate();
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
   static const tq_test_case cases[] = {
-      {"b=3 MSE vs spec 10.2 and the ordering", test_mse_table},
+      {"b=3 MSE vs math.md 12.5 and the ordering", test_mse_table},
       {"unbiased on T_alpha(g) with real rounding", test_unbiased},
       {NULL, NULL}};
   tq_test_add_suite("compress mse", cases);

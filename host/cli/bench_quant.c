@@ -136,7 +136,8 @@ int tq_bench_quant(int argc, char **argv) {
     tq_cl_close(&cl);
     return tq_cli_report("bench quant", TQ_ENOMEM, "out of memory");
   }
-  /* Laplace body with a power-law tail (spec 10.0), fixed seed: the fit does its full work. */
+  /* Laplace body with a power-law tail (docs/math.md §12.5), fixed seed: the fit does its full
+   * work. */
   uint64_t x = 88172645463325252ull;
   for (size_t i = 0; i < sizes[1]; i++) {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;

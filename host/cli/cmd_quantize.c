@@ -1,7 +1,7 @@
 /* tailquant quantize: compress a raw float32 file of gradients with one method (or all) on the
  * OpenCL device, decode it again, and print the fitted tail, alpha, the levels, the bits sent
  * and the per-element MSE (measured with real stochastic rounding, and the exact conditional
- * MSE of spec 2.2). The device codes are cross-checked against the plain-C reference. */
+ * MSE of docs/math.md §2.3). The device codes are cross-checked against the plain-C reference. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -108,7 +108,7 @@ static void print_fit(const tq_encode_info *in) {
 
 /* The histogram of |g| the device measured, as densities per unit |g| (count / (n * width)),
  * beside the fitted tail's density of |g| (both sides): 2 rho (gamma-1) g_min^(gamma-1) x^-gamma
- * for x >= g_min. Bin j covers (M r^(j-B), M r^(j+1-B)], r = 10^(1/16) (spec 7.3). */
+ * for x >= g_min. Bin j covers (M r^(j-B), M r^(j+1-B)], r = 10^(1/16) (docs/math.md §9.2). */
 static tq_status write_hist(const char *path, const tq_encode_info *in, double alpha, tq_err *e) {
   const tq_tail_stats *st = &in->stats;
   const tq_tail_fit *f = &in->fit;

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-/* ---- two-part model (spec 4.1-4.4) ------------------------------------------------- */
+/* ---- two-part model (docs/math.md §5, §6) ---------------------------------------- */
 
 void tq_pl_init(tq_pl_model *m, double gamma, double gmin, double rho, double beta, double c) {
   m->gamma = gamma;
@@ -53,7 +53,7 @@ double tq_pl_E_nonuniform(const tq_pl_model *m, double a, int s) {
 
 typedef double (*objective)(const tq_pl_model *m, double a, int s, const void *extra);
 
-/* Golden section on ln alpha over [0.05 g_min, 1e4 g_min], 120 steps as in math-check.py. */
+/* Golden section on ln alpha over [0.05 g_min, 1e4 g_min], 120 steps (docs/math.md §6.4). */
 static double golden(const tq_pl_model *m, objective f, int s, const void *extra) {
   double lo = log(0.05 * m->gmin), hi = log(1e4 * m->gmin);
   const double gr = (sqrt(5.0) - 1) / 2;
@@ -99,11 +99,11 @@ void tq_pl_nonuniform_levels(const tq_pl_model *m, double a, int s, double *lv) 
   lv[s] = a;
 }
 
-/* ---- Laplace closed forms (spec 5) --------------------------------------------------- */
+/* ---- Laplace closed forms (docs/math.md §7) ------------------------------------------ */
 
 double tq_lambert_w0(double z) {
   double w = log(1 + z);
-  for (int i = 0; i < 60; i++) { /* Halley, as in math-check.py */
+  for (int i = 0; i < 60; i++) { /* Halley (docs/math.md §7.3) */
     double ew = exp(w), f = w * ew - z;
     double step = f / (ew * (w + 1) - (w + 2) * f / (2 * w + 2));
     w -= step;
@@ -155,7 +155,7 @@ static double obj_biscaled(const tq_pl_model *m, double a, int s, const void *x)
   return m->c * ((1 - 2 * m->rho) * in * in + pout * out * out) + tq_pl_bias(m, a);
 }
 
-/* TBQSGD (spec 6): s_out = 0 is plain TQSGD; otherwise golden section per s_out. */
+/* TBQSGD (docs/math.md §8): s_out = 0 is plain TQSGD; otherwise golden section per s_out. */
 static void biscaled(const tq_pl_model *m, int s, double *lv, double *alpha, double *emodel,
                      int *s_out) {
   double a0 = tq_pl_alpha_uniform(m, s);

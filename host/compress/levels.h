@@ -1,4 +1,4 @@
-/* Level design (spec sections 4-6 and 8): alpha and the level table for every method, on the
+/* Level design (docs/math.md §4-§8): alpha and the level table for every method, on the
  * host, deterministically (closed forms, golden section on ln alpha, fixed iteration counts). */
 #ifndef TQ_COMPRESS_LEVELS_H
 #define TQ_COMPRESS_LEVELS_H
@@ -9,7 +9,7 @@
 #include "compress/method.h"
 #include "compress/tailfit.h"
 
-/* The two-part model of spec 4.1: Laplace body of scale beta on |g| <= g_min with mass
+/* The two-part model of docs/math.md §5: Laplace body of scale beta on |g| <= g_min with mass
  * 1 - 2 rho, power-law tail rho (gamma-1) g_min^(gamma-1) |g|^-gamma per side. c is the
  * per-interval variance constant (1/4 bound, 1/6 true-variance rule). */
 typedef struct tq_pl_model {
@@ -51,9 +51,10 @@ typedef struct tq_design {
 } tq_design;
 
 /* Designs alpha and the levels for cfg from a fit (truncated family; fit may be NULL for the
- * bucketed methods) for a tensor of d elements. Falls back to the Laplace rule (spec 3) when
- * cfg->tail is laplace, d < 1000, the fit failed or gamma <= 3.05. A tensor with beta = 0 (all
- * zeros) gets a design of scale 1e-30, so its levels stay distinct and its values ~0. */
+ * bucketed methods) for a tensor of d elements. Falls back to the Laplace rule (docs/math.md
+ * §10) when cfg->tail is laplace, d < 1000, the fit failed or gamma <= 3.05. A tensor with
+ * beta = 0 (all zeros) gets a design of scale 1e-30, so its levels stay distinct and its values
+ * ~0. */
 tq_status tq_design_levels(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
                            tq_design *out, tq_err *e);
 

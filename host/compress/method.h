@@ -22,14 +22,15 @@ typedef enum tq_method {
 
 /* The density the truncated family designs its alpha and levels for. */
 typedef enum tq_tail_model {
-  TQ_TAIL_POWERLAW = 0, /* spec 4.1: Laplace body + power-law tail, fitted per tensor (default) */
-  TQ_TAIL_LAPLACE = 1,  /* spec 5: Laplace, scale = mean|g| (arXiv 2402.01160) */
+  TQ_TAIL_POWERLAW = 0, /* docs/math.md §5: Laplace body + power-law tail, fitted per tensor
+                         * (default) */
+  TQ_TAIL_LAPLACE = 1,  /* docs/math.md §7: Laplace, scale = mean|g| (arXiv 2402.01160) */
 } tq_tail_model;
 
 /* Which per-interval rounding-variance constant the design minimises. */
 typedef enum tq_alpha_rule {
   TQ_ALPHA_BOUND = 0,   /* the papers' Delta^2/4 bound (default, faithful) */
-  TQ_ALPHA_TRUEVAR = 1, /* spec 5 remark: the flat-bin variance Delta^2/6 */
+  TQ_ALPHA_TRUEVAR = 1, /* docs/math.md §6.1: the flat-bin variance Delta^2/6 */
 } tq_alpha_rule;
 
 typedef struct tq_compress_cfg {

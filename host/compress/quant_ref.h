@@ -66,9 +66,9 @@ tq_status tq_ref_compress(const tq_compress_cfg *cfg, const float *g, size_t n, 
                           uint32_t worker, uint32_t iteration, uint32_t tensor, tq_buf *msg,
                           tq_ref_result *res, tq_err *e);
 
-/* Exact conditional MSE of spec 2.2 averaged over x: (T(x)-x)^2 + (T-l_k)(l_{k+1}-T) for the
- * truncated family, and sum over buckets of scale^2 (r - m_k)(m_{k+1} - r) for the bucketed
- * family. Computed in double. */
+/* Exact conditional MSE (docs/math.md §2.3) averaged over x: (T(x)-x)^2 + (T-l_k)(l_{k+1}-T)
+ * for the truncated family, and sum over buckets of scale^2 (r - m_k)(m_{k+1} - r) for the
+ * bucketed family. Computed in double. */
 double tq_exact_mse_table(const float *x, size_t n, const float *lv, int nlev);
 double tq_exact_mse_bucketed(const float *x, size_t n, const float *mag, int nlev,
                              uint32_t bucket, const float *scales);

@@ -1,5 +1,5 @@
-/* Tail estimation (spec 7.3): per-tensor statistics (max|g|, sum|g|, counts and a log-spaced
- * histogram of |g|) and the binned power-law fit the level design uses.
+/* Tail estimation (docs/math.md §9): per-tensor statistics (max|g|, sum|g|, counts and a
+ * log-spaced histogram of |g|) and the binned power-law fit the level design uses.
  *
  * Bins: B = 16 per decade x 7 decades = 112. Bin j holds e_j < |g| <= e_{j+1} with
  * e_j = M * R[j], M = max|g| and R[j] = (float)10^((j - B)/16), R[B] = 1. Edges are float
@@ -37,7 +37,7 @@ typedef struct tq_tail_fit {
   int bin;        /* j */
 } tq_tail_fit;
 
-/* Candidate x_min limits (spec 7.3 step 4). */
+/* Candidate x_min limits (docs/math.md §9.4). */
 typedef struct tq_fit_opts {
   double n_min;    /* 50 */
   double min_frac; /* 0.01 */
