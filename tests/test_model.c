@@ -34,7 +34,8 @@ static void test_shipped_models(void) {
   for (int t = 1; t < m.ntensors; t++)
     CU_ASSERT_EQUAL(m.tensors[t].offset, m.tensors[t - 1].offset + m.tensors[t - 1].count);
   CU_ASSERT_EQUAL(m.layers[6].out.c, 400); /* flatten of 16x5x5 */
-  /* 0.83 MFLOP per image forward, counting a multiply-add as 2 (platform notes' figure). */
+  /* 0.83 MFLOP per image forward, counting a multiply-add as 2 (docs/performance.md, Platform
+   * facts). */
   double mflop = tq_model_flops_per_sample(&m) / 1e6;
   CU_ASSERT(mflop > 0.82 && mflop < 0.85);
 }

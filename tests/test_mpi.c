@@ -13,10 +13,10 @@
 #define BIN TQ_BINARY_DIR "/tailquant"
 #define CFG TQ_SOURCE_DIR "/config/default.cfg"
 /* As root Open MPI needs both variables; more ranks than cores needs --oversubscribe; with
- * several ranks on 2 cores each POCL gets one thread (platform notes). In a sanitizer build
- * the ranks run without leak checks: Open MPI's plugins are unloaded before LeakSanitizer
- * looks, so their lifetime allocations cannot be suppressed by name; the same binary is
- * leak-checked by test_train and test_kill_resume. */
+ * several ranks on 2 cores each POCL gets one thread (docs/performance.md, Platform facts). In
+ * a sanitizer build the ranks run without leak checks: Open MPI's plugins are unloaded before
+ * LeakSanitizer looks, so their lifetime allocations cannot be suppressed by name; the same
+ * binary is leak-checked by test_train and test_kill_resume. */
 #define MPIRUN                                                                                     \
   "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 300 mpirun --oversubscribe " \
   "-np 3 -x POCL_MAX_PTHREAD_COUNT=1 -x LSAN_OPTIONS=detect_leaks=0 "

@@ -26,8 +26,8 @@ typedef struct tq_mpi {
   uint64_t step_bytes, total_bytes, diag_bytes;
 } tq_mpi;
 
-/* MPI_Init; call before any OpenCL context exists (platform notes: contexts do not survive the
- * process tricks MPI launchers use). */
+/* MPI_Init; call before any OpenCL context exists (docs/performance.md, Platform facts: contexts do
+ * not survive the process tricks MPI launchers use). */
 tq_status tq_mpi_init(int *argc, char ***argv, tq_mpi *m, tq_err *e);
 void tq_mpi_finalize(void);
 /* Prints "tailquant: rank R (host): msg" and ends the whole job with `code`. */

@@ -3,8 +3,8 @@
  *   backward: dY = knp(dy) [K][B*P];  dW = dY col^T;  db = rowsum(dY);
  *             dcol = W^T dY [CKK][B*P];  dx = col2im(dcol)
  * One GEMM over the whole batch (N = B*OH*OW) runs about 2x faster on POCL than per-image
- * batched GEMMs (platform notes). A ReLU right after the layer is fused: its forward into the
- * bias scatter, its backward into the gather of dY (tq_net_relu_fused). */
+ * batched GEMMs (docs/performance.md, Platform facts). A ReLU right after the layer is fused:
+ * its forward into the bias scatter, its backward into the gather of dY (tq_net_relu_fused). */
 #include "nn/net.h"
 
 typedef struct conv_dims {
