@@ -1,5 +1,6 @@
-/* One function per `tailquant VERB`. Each returns a process exit code: 0 success,
- * 2 bad input (a message naming the file, line, key or value was printed), 1 anything else. */
+/* One function per `tailquant VERB`. Each returns a process exit code (tq_exit_code): 0 success,
+ * 2 bad input (a message naming the file, line, key or value was printed), 130 a run stopped by
+ * SIGINT/SIGTERM after writing a checkpoint, 1 anything else. */
 #ifndef TQ_CLI_COMMANDS_H
 #define TQ_CLI_COMMANDS_H
 
@@ -15,7 +16,8 @@ int tq_bench_train(int argc, char **argv);
 int tq_bench_quant(int argc, char **argv);
 int tq_bench_step(int argc, char **argv);
 
-/* Prints "tailquant: <message>" to stderr and returns the exit code for the status. */
+/* Prints "tailquant VERB: <message>" (the status's name if msg is empty) to stderr unless status
+ * is TQ_OK, and returns the exit code for the status. */
 int tq_cli_report(const char *verb, int status, const char *msg);
 
 #endif

@@ -97,7 +97,10 @@ typedef struct tq_step_out {
   double bits_fp32;         /* what fp32 messages would have cost */
   double max_worker_bits;   /* the largest one worker sent (for the link model) */
   double quant_mse;         /* per element, decoded mean vs raw mean gradient; NaN if off */
-  double gamma, g_min, alpha; /* worker 0's fit of its largest compressed tensor; NaN if none */
+  /* the fit and alpha of the model's largest tensor by the first worker averaged into this
+   * step (worker 0 unless it was left out of the step); NaN if none, or if that tensor is not
+   * compressed by the truncated family */
+  double gamma, g_min, alpha;
   /* seconds: mean over workers of forward+backward (compute) and compression (encode); mean
    * time a message waited in the queue; the server's decode and update */
   double t_compute, t_encode, t_queue, t_decode, t_update;

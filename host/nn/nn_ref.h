@@ -1,5 +1,6 @@
 /* Plain-C reference of every layer, in double precision, for the tests: device results are
- * compared with these, and finite differences of ref_net_loss check the device gradients.
+ * compared with these, and finite differences of ref_net's loss (grads NULL) check both the
+ * reference's and the device's gradients.
  * Same layouts as the device (NCHW, weights [K][C][kh][kw] and [O][I]). Not fast; not used in
  * training. */
 #ifndef TQ_NN_REF_H
@@ -46,9 +47,10 @@ void ref_batchnorm_bwd(const double *x, const double *gamma, const double *dy, i
  * statistics' update: running = (1 - momentum) running + momentum batch). */
 void ref_batchnorm_stats(const double *x, int C, int HW, int count, double *mean, double *var_unbiased);
 
-/* The whole network (training mode: batchnorm on batch statistics): forward, loss, and (if grads != NULL) the parameter gradients of the mean
- * loss. acts/dacts, if non-NULL, receive every layer's output and output gradient (arrays of
- * nlayers pointers, each sized batch * out size). Returns the summed loss. */
+/* The whole network (training mode: batchnorm on batch statistics): forward, loss, and (if
+ * grads != NULL) the parameter gradients of the mean loss. acts/dacts, if non-NULL, receive
+ * every layer's output and output gradient (arrays of nlayers pointers, each sized batch * out
+ * size). Returns the summed loss. */
 double ref_net(const tq_model *m, const double *params, const double *x, const int *labels,
                int batch, int count, uint32_t seed, uint32_t worker, uint32_t iteration,
                double *grads, double **acts, double **dacts);

@@ -1,6 +1,9 @@
 /* Errors are values: every fallible function returns a tq_status and fills a tq_err
  * with a message that names the file, line, key, value or OpenCL call at fault.
- * Only the command line (main.c) turns a status into an exit code. */
+ * Only the command line turns a status into an exit code: each verb (host/cli/) returns
+ * tq_exit_code(status), most through tq_cli_report, which also prints the message, and main.c
+ * returns it. Three paths exit directly instead: a signal outside the training loop or a second
+ * one (_exit(130), exp/train.c), the faults.exit_rank hook (_exit(3)) and tq_mpi_abort. */
 #ifndef TQ_UTIL_ERR_H
 #define TQ_UTIL_ERR_H
 
