@@ -142,8 +142,9 @@ static tq_status write_hist(const char *path, const tq_encode_info *in, double a
 /* What every printed figure is (docs/compression.md, "Reading tailquant quantize"). */
 static void print_legend(bool all, tq_alpha_rule rule) {
   printf("\nThe figures:\n"
-         "  tail fit     the power-law fit of |g| (spec 7.3): tail index gamma, tail start g_min,\n"
-         "               rho = share of elements above g_min, beta = mean|g| (the Laplace scale),\n"
+         "  tail fit     the power-law fit of |g| (docs/math.md section 9): tail index gamma,\n"
+         "               tail start g_min, rho = share of elements above g_min, beta = mean|g|\n"
+         "               (the Laplace scale),\n"
          "               KS = Kolmogorov-Smirnov distance of the fit over the tail elements\n"
          "  data         max|g|, mean|g| and the non-zero count of the file's d elements\n"
          "  alpha        truncation threshold = the outermost level (truncated family; 0 otherwise)\n");
@@ -163,7 +164,7 @@ static void print_legend(bool all, tq_alpha_rule rule) {
          "               pad fills the last 32-bit word; bits/elem = 8 x message bytes / d\n"
          "  MSE measured mean of (decoded - g)^2 over the d elements for this seed's one draw of\n"
          "               the stochastic rounding, decoded on the device\n"
-         "  MSE exact    its expectation over the rounding for this very data (spec 2.2):\n"
+         "  MSE exact    its expectation over the rounding for this very data (docs/math.md 2.3):\n"
          "               clipping error plus (x - l_k)(l_k+1 - x) per element; measured differs\n"
          "               from it only by the draw (change --seed to see)\n"
          "  ref          the device's codes equal the plain-C reference's, bit for bit\n");

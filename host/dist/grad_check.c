@@ -27,14 +27,22 @@ void tq_grad_check_free(tq_grad_check *g) {
   memset(g, 0, sizeof *g);
 }
 
-tq_status tq_grad_check_run(tq_grad_check *g, const tq_cl *cl, cl_mem x, size_t off, size_t n,
-                            uint64_t *bad, tq_err *e) {
-  size_t groups = (n + g->chunk - 1) / g->chunk;
-  if (groups > g->groups)
-    return tq_fail(e, TQ_EINTERNAL, "gradient check sized for %zu chunks, asked for %zu", g->groups, groups);
+/* Queues the count of x[off, off + n) into g->counts; *groups: how many counts it writes. */
+static tq_status launch(tq_grad_check *g, const tq_cl *cl, cl_mem x, size_t off, size_t n,
+                        size_t *groups, tq_err *e) {
+  *groups = (n + g->chunk - 1) / g->chunk;
+  if (*groups > g->groups)
+    return tq_fail(e, TQ_EINTERNAL, "gradient check sized for %zu chunks, asked for %zu",
+                   g->groups, *groups);
   cl_uint o = (cl_uint)off, cnt = (cl_uint)n, ch = (cl_uint)g->chunk;
   tq_karg a[] = {TQ_ARG(x), TQ_ARG(o), TQ_ARG(cnt), TQ_ARG(ch), TQ_ARG(g->counts)};
-  TQ_TRY(tq_cl_run1d(cl, g->k, groups, 0, a, 5, "dist_count_nonfinite", e));
+  return tq_cl_run1d(cl, g->k, *groups, 0, a, TQ_NARGS(a), "dist_count_nonfinite", e);
+}
+
+tq_status tq_grad_check_run(tq_grad_check *g, const tq_cl *cl, cl_mem x, size_t off, size_t n,
+                            uint64_t *bad, tq_err *e) {
+  size_t groups = 0;
+  TQ_TRY(launch(g, cl, x, off, n, &groups, e));
   TQ_TRY(tq_cl_read(cl, g->counts, 0, groups * sizeof(cl_uint), g->host, e));
   uint64_t total = 0;
   for (size_t i = 0; i < groups; i++) total += g->host[i];
@@ -44,12 +52,8 @@ tq_status tq_grad_check_run(tq_grad_check *g, const tq_cl *cl, cl_mem x, size_t 
 
 tq_status tq_grad_check_queue(tq_grad_check *g, const tq_cl *cl, cl_mem x, size_t off, size_t n,
                               tq_err *e) {
-  size_t groups = (n + g->chunk - 1) / g->chunk;
-  if (groups > g->groups)
-    return tq_fail(e, TQ_EINTERNAL, "gradient check sized for %zu chunks, asked for %zu", g->groups, groups);
-  cl_uint o = (cl_uint)off, cnt = (cl_uint)n, ch = (cl_uint)g->chunk;
-  tq_karg a[] = {TQ_ARG(x), TQ_ARG(o), TQ_ARG(cnt), TQ_ARG(ch), TQ_ARG(g->counts)};
-  TQ_TRY(tq_cl_run1d(cl, g->k, groups, 0, a, 5, "dist_count_nonfinite", e));
+  size_t groups = 0;
+  TQ_TRY(launch(g, cl, x, off, n, &groups, e));
   g->queued = groups;
   return TQ_CL(clEnqueueReadBuffer(cl->queue, g->counts, CL_FALSE, 0, groups * sizeof(cl_uint),
                                    g->host, 0, NULL, NULL), e);
