@@ -93,36 +93,44 @@ inline uint4 q_philox(uint4 c, uint2 k) {
 /* Small tables: k, lv[k], lv[k+1] by counting the levels <= t (the table is sorted, so the
  * levels counted are a prefix and the last one counted is lv[k]). NL: the table's largest
  * size, a compile-time constant; nlev <= NL entries are real. */
-#define Q_COUNT_STEP(lv, nlev, t, j, k, lk, hk)      \
-  do {                                             \
-    float a_ = lv[j], b_ = lv[(j) + 1];            \
-    int ge_ = ((j) <= (nlev) - 2) & (a_ <= (t));   \
-    k += ge_;                                      \
-    lk = ge_ ? a_ : lk;                            \
-    hk = ge_ ? b_ : hk;                            \
+/* The count table follows the level table (at Q_MAX_LEVELS): ct[2j] = l_j for j <= nlev - 2
+ * and +inf after (so no index test), ct[32 + 2j] = l_{j+1}. No two loads of the lookup are
+ * adjacent: the build-time vectoriser otherwise packed steps (or a step's two loads) into one
+ * work-item's vector, which kept POCL from using SIMD lanes (host/compress/compressor.c
+ * prepare_levels writes it). */
+#define Q_MAX_LEVELS 256
+#define Q_COUNT_STEP(ct, t, j, k, lkb, hk)             \
+  do {                                                \
+    float a_ = ct[2 * (j)], b_ = ct[32 + 2 * (j)];    \
+    int ge_ = a_ <= (t);                              \
+    k += ge_;                                         \
+    lkb = ge_ ? a_ : lkb;                             \
+    hk = ge_ ? b_ : hk;                               \
   } while (0)
 /* Steps guarded by the compile-time size, not a loop (a loop whose trip count is known only
  * after inlining was vectorised by itself at build time, which kept POCL from vectorising the
  * work-items). */
 #define Q_LOOKUP_COUNT(lv, nlev, t, NL, k, lk, hk)                  \
   do {                                                             \
+    __constant float *ct = (lv) + Q_MAX_LEVELS;                    \
+    float lkb_ = ct[0];                                            \
     k = 0;                                                         \
-    lk = lv[0];                                                    \
-    hk = lv[1];                                                    \
-    if ((NL) - 2 >= 1) Q_COUNT_STEP(lv, nlev, t, 1, k, lk, hk);           \
-    if ((NL) - 2 >= 2) Q_COUNT_STEP(lv, nlev, t, 2, k, lk, hk);           \
-    if ((NL) - 2 >= 3) Q_COUNT_STEP(lv, nlev, t, 3, k, lk, hk);           \
-    if ((NL) - 2 >= 4) Q_COUNT_STEP(lv, nlev, t, 4, k, lk, hk);           \
-    if ((NL) - 2 >= 5) Q_COUNT_STEP(lv, nlev, t, 5, k, lk, hk);           \
-    if ((NL) - 2 >= 6) Q_COUNT_STEP(lv, nlev, t, 6, k, lk, hk);           \
-    if ((NL) - 2 >= 7) Q_COUNT_STEP(lv, nlev, t, 7, k, lk, hk);           \
-    if ((NL) - 2 >= 8) Q_COUNT_STEP(lv, nlev, t, 8, k, lk, hk);           \
-    if ((NL) - 2 >= 9) Q_COUNT_STEP(lv, nlev, t, 9, k, lk, hk);           \
-    if ((NL) - 2 >= 10) Q_COUNT_STEP(lv, nlev, t, 10, k, lk, hk);           \
-    if ((NL) - 2 >= 11) Q_COUNT_STEP(lv, nlev, t, 11, k, lk, hk);           \
-    if ((NL) - 2 >= 12) Q_COUNT_STEP(lv, nlev, t, 12, k, lk, hk);           \
-    if ((NL) - 2 >= 13) Q_COUNT_STEP(lv, nlev, t, 13, k, lk, hk);           \
-    if ((NL) - 2 >= 14) Q_COUNT_STEP(lv, nlev, t, 14, k, lk, hk);           \
+    hk = ct[32];                                                   \
+    if ((NL) - 2 >= 1) Q_COUNT_STEP(ct, t, 1, k, lkb_, hk);               \
+    if ((NL) - 2 >= 2) Q_COUNT_STEP(ct, t, 2, k, lkb_, hk);               \
+    if ((NL) - 2 >= 3) Q_COUNT_STEP(ct, t, 3, k, lkb_, hk);               \
+    if ((NL) - 2 >= 4) Q_COUNT_STEP(ct, t, 4, k, lkb_, hk);               \
+    if ((NL) - 2 >= 5) Q_COUNT_STEP(ct, t, 5, k, lkb_, hk);               \
+    if ((NL) - 2 >= 6) Q_COUNT_STEP(ct, t, 6, k, lkb_, hk);               \
+    if ((NL) - 2 >= 7) Q_COUNT_STEP(ct, t, 7, k, lkb_, hk);               \
+    if ((NL) - 2 >= 8) Q_COUNT_STEP(ct, t, 8, k, lkb_, hk);               \
+    if ((NL) - 2 >= 9) Q_COUNT_STEP(ct, t, 9, k, lkb_, hk);               \
+    if ((NL) - 2 >= 10) Q_COUNT_STEP(ct, t, 10, k, lkb_, hk);               \
+    if ((NL) - 2 >= 11) Q_COUNT_STEP(ct, t, 11, k, lkb_, hk);               \
+    if ((NL) - 2 >= 12) Q_COUNT_STEP(ct, t, 12, k, lkb_, hk);               \
+    if ((NL) - 2 >= 13) Q_COUNT_STEP(ct, t, 13, k, lkb_, hk);               \
+    if ((NL) - 2 >= 14) Q_COUNT_STEP(ct, t, 14, k, lkb_, hk);               \
+    lk = lkb_;                                                     \
   } while (0)
 
 /* Uniform grids: the guess (t - l_0) * inv is within one of k (host-checked), one step each way
@@ -216,13 +224,14 @@ inline void q_enc_table(__global float *restrict x, uint xoff, uint n,
 #undef Q_TABLE_ELEM
 }
 
-/* Bucketed family: r = |x| / scale (clamped to 1), magnitude index on mag[], sign in the top
+/* Bucketed family: r = |x| * (1 / scale) (clamped to 1; the reciprocal from q_norm_fin), magnitude index on mag[], sign in the top
  * bit of the code. A work-item's 32 elements span at most two buckets when bucket >= 32
  * (small == 0): the first one's index is one division per work-item; small == 1 divides per
  * element (buckets under 32 elements, which nobody should want). */
 inline void q_enc_bucket(__global float *restrict x, uint xoff, uint n,
-                         __constant float *restrict mag, int nlev, float inv, uint bucket,
-                         __global const float *restrict scales, uint seed, uint worker,
+                         __constant float *restrict mag, int nlev, float ginv, uint bucket,
+                         __global const float *restrict scales, __global const float *restrict inv,
+                         uint seed, uint worker,
                          uint iter, uint tensor, __global uint *restrict words, uint nwords,
                          const int ef, const int B, const int mode, const int small) {
 #pragma OPENCL FP_CONTRACT OFF
@@ -238,12 +247,12 @@ inline void q_enc_bucket(__global float *restrict x, uint xoff, uint n,
     bool in = i < n;                                                                   \
     uint ii = in ? i : 0u;                                                             \
     uint bi = small ? ii / bucket : (in ? b0 + (ii - e0 >= bucket ? 1u : 0u) : 0u);    \
-    float v = in ? x[xoff + i] : 0.0f, nr = scales[bi]; /* no padding-lane load of x */ \
-    float a = nr > 0.0f ? Q_FABS(v) / nr : 0.0f;                                       \
+    float v = in ? x[xoff + i] : 0.0f, iv = inv[bi]; /* no padding-lane load of x */   \
+    float a = Q_FABS(v) * iv;                                                          \
     a = a > 1.0f ? 1.0f : a;                                                           \
     int k;                                                                             \
     float mk, hk;                                                                      \
-    Q_LOOKUP(mode, mag, nlev, a, 1 << (B - 1), B - 1, inv, k, mk, hk);                 \
+    Q_LOOKUP(mode, mag, nlev, a, 1 << (B - 1), B - 1, ginv, k, mk, hk);                \
     float d = hk - mk, rem = a - mk;                                                   \
     float ud = tq_u01(rbits) * d;                                                      \
     uint up = ud < rem ? 1u : 0u;                                                      \
@@ -251,7 +260,7 @@ inline void q_enc_bucket(__global float *restrict x, uint xoff, uint n,
     uint neg = v < 0.0f ? 1u : 0u;                                                     \
     uint code = in ? (mi | (neg << (B - 1))) : 0u;                                     \
     if (in && ef) {                                                                    \
-      float qv = nr * (up ? hk : mk);                                                  \
+      float qv = scales[bi] * (up ? hk : mk);                                          \
       x[xoff + i] = v - (neg ? -qv : qv);                                              \
     }                                                                                  \
     Q_PUT(acc, nb, m, code, B, words, nwords, g);                                      \
@@ -286,9 +295,10 @@ inline void q_enc_bucket(__global float *restrict x, uint xoff, uint n,
 #define Q_ENC_BUCKET(NAME, B, MODE, SMALL, EF)                                                 \
   __kernel void NAME(__global float *restrict x, uint xoff, uint n,                            \
                      __constant float *restrict mag, int nlev, float inv, uint bucket,         \
-                     __global const float *restrict scales, uint seed, uint worker, uint iter, \
-                     uint tensor, __global uint *restrict words, uint nwords, int ef) {        \
-    q_enc_bucket(x, xoff, n, mag, nlev, inv, bucket, scales, seed, worker, iter, tensor,       \
+                     __global const float *restrict scales, __global const float *restrict sinv, \
+                     uint seed, uint worker, uint iter, uint tensor,                           \
+                     __global uint *restrict words, uint nwords, int ef) {                     \
+    q_enc_bucket(x, xoff, n, mag, nlev, inv, bucket, scales, sinv, seed, worker, iter, tensor, \
                  words, nwords, EF, B, MODE, SMALL);                                           \
   }
 Q_ENC_TABLE(q_encode_table_b1, 1, 0, 0)

@@ -236,10 +236,11 @@ __kernel void q_norm_part32(__global const float *x, uint off, uint n, uint npar
   part[p] = maxnorm ? mx : (Q_ISINF(acc) ? -acc2 : acc);
 }
 
-/* Second level: scales[b] = sqrt(sum of its parts) (L2) or their max; if a part was scaled or
+/* Second level: scales[b] = sqrt(sum of its parts) (L2) or their max, inv[b] = 1 / scales[b]
+ * (0 for a zero norm); if a part was scaled or
  * the sum overflows, every part is summed at 2^-96 and the root scaled back (exact). */
 __kernel void q_norm_fin(__global const float *part, uint per, uint nb, int maxnorm,
-                         __global float *scales) {
+                         __global float *scales, __global float *inv){
 #pragma OPENCL FP_CONTRACT OFF
   uint b = get_global_id(0);
   if (b >= nb) return;
@@ -263,4 +264,8 @@ __kernel void q_norm_fin(__global const float *part, uint per, uint nb, int maxn
     scales[b] = sqrt(acc) * 0x1p96f;
   } else
     scales[b] = maxnorm ? acc : sqrt(acc);
+  /* The encoder multiplies by this (as tq_ref_encode_bucketed): a division per element was
+   * vectorised inside one work-item at build time, which kept POCL from using SIMD lanes. */
+  float sc = scales[b];
+  inv[b] = sc > 0.0f ? 1.0f / sc : 0.0f;
 }

@@ -28,12 +28,12 @@ typedef struct tstate {
   tq_design design;
   /* The level table as the kernels read it: padded to the kernel's table size with the last
    * level (also the host memory of the non-blocking write, alive until the call's wait). */
-  float lvpad[TQ_MAX_LEVELS];
+  float lvpad[TQ_MAX_LEVELS + 64]; /* then the count table (kernels/quant_codec.cl) */
   int lvlen;     /* entries written */
   float inv;     /* 1 / grid step when the table is a uniform grid (0: not) */
   /* Device memory of its own, so that every tensor's kernels can be queued before one wait:
    * statistics partials and their reduction, histogram edges, levels, norms and codes. */
-  cl_mem pmax, psum, pcnt, phist, levels, scales, parts, words;
+  cl_mem pmax, psum, pcnt, phist, levels, scales, sinv, parts, words;
   /* Host copies of the statistics partials (read with the call's first wait, summed here in
    * a fixed order): nsg q_stats groups, nhg histogram groups. */
   uint32_t nsg, nhg;
@@ -182,8 +182,8 @@ void tq_compressor_free(tq_compressor *c) {
   tq_cl_release(&c->resid);
   for (int i = 0; c->st && i < c->nt; i++) {
     tstate *t = &c->st[i];
-    cl_mem *ms[] = {&t->pmax,   &t->psum,   &t->pcnt,  &t->phist,
-                    &t->levels, &t->scales, &t->parts, &t->words};
+    cl_mem *ms[] = {&t->pmax,   &t->psum,   &t->pcnt,  &t->phist, &t->levels,
+                    &t->scales, &t->sinv,   &t->parts, &t->words};
     for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++) tq_cl_release(ms[k]);
     free(t->hmax);
     free(t->hsum);
@@ -276,8 +276,9 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
               {&t->psum, trunc ? 4 * sg : 4},
               {&t->pcnt, trunc ? 8 * sg : 8},
               {&t->phist, trunc ? 4 * hg * TQ_HIST_BINS : 4},
-              {&t->levels, 4 * TQ_MAX_LEVELS},
+              {&t->levels, 4 * (TQ_MAX_LEVELS + 64)},
               {&t->scales, 4 * max_sz(t->nb, 1)},
+              {&t->sinv, 4 * max_sz(t->nb, 1)},
               {&t->parts, 4 * max_sz(t->nparts, 1)},
               {&t->words, 4 * tq_packed_words(n, cfg->bits)}};
     for (size_t k = 0; s == TQ_OK && k < sizeof al / sizeof al[0]; k++)
@@ -395,16 +396,22 @@ static void parse_stats(const tstate *ts, cl_uint n, bool hist, tq_tail_stats *s
   st->nonfinite = nf;
 }
 
-/* The table as the encode kernel reads it (padded to the kernel's size NL with the last
- * level), and whether it is a uniform grid whose arithmetic guess (t - l_0) * inv is within a
+/* The table as the encode kernel reads it (padded to TQ_MAX_LEVELS with the last level, then
+ * the count table of the small-table lookup), and whether it is a uniform grid whose arithmetic guess (t - l_0) * inv is within a
  * quarter of every level's index: then the guess lands within one of the right interval,
  * which the kernel settles with one comparison each way (kernels/quant_codec.cl). */
-static void prepare_levels(tstate *ts, int table_bits) {
+static void prepare_levels(tstate *ts) {
   const tq_design *d = &ts->design;
-  int NL = 1 << table_bits;
-  if (NL < d->nlev) NL = d->nlev;
-  for (int k = 0; k < NL; k++) ts->lvpad[k] = d->levels[k < d->nlev ? k : d->nlev - 1];
-  ts->lvlen = NL;
+  for (int k = 0; k < TQ_MAX_LEVELS; k++) ts->lvpad[k] = d->levels[k < d->nlev ? k : d->nlev - 1];
+  /* The count table of the small-table lookup: l_j while j <= nlev - 2, +inf after, at even
+   * places; l_{j+1} at even places 32 further. */
+  for (int j = 0; j < 16; j++) {
+    ts->lvpad[TQ_MAX_LEVELS + 2 * j] = j <= d->nlev - 2 ? d->levels[j] : INFINITY;
+    ts->lvpad[TQ_MAX_LEVELS + 2 * j + 1] = 0.0f;
+    ts->lvpad[TQ_MAX_LEVELS + 32 + 2 * j] = d->levels[j + 1 < d->nlev ? j + 1 : d->nlev - 1];
+    ts->lvpad[TQ_MAX_LEVELS + 32 + 2 * j + 1] = 0.0f;
+  }
+  ts->lvlen = TQ_MAX_LEVELS + 64;
   const float lo = d->levels[0], hi = d->levels[d->nlev - 1];
   float inv = (float)(d->nlev - 1) / (hi - lo);
   bool uniform = isfinite(inv) && inv > 0;
@@ -511,12 +518,12 @@ static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, c
       TQ_TRY(tq_design_levels(cfg, &ts->fit, n, &ts->design, e));
       ts->have = true;
       ts->fit_iter = iteration;
-      prepare_levels(ts, cfg->bits);
+      prepare_levels(ts);
       infos[j].refit = true;
     } else if (!ts->have) {
       TQ_TRY(tq_design_levels(cfg, NULL, n, &ts->design, e));
       ts->have = true;
-      prepare_levels(ts, trunc ? cfg->bits : cfg->bits - 1);
+      prepare_levels(ts);
     }
   }
   double t2 = tq_now_seconds();
@@ -584,13 +591,14 @@ static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, c
                         TQ_ARG(per), TQ_ARG(np),   TQ_ARG(maxnorm), TQ_ARG(ts->parts)};
         TQ_TRY(run(c, c->k_npart, np, 0, a1, TQ_NARGS(a1), "q_norm_part", e));
       }
-      tq_karg a2[] = {TQ_ARG(ts->parts), TQ_ARG(per), TQ_ARG(nb), TQ_ARG(maxnorm),
-                      TQ_ARG(ts->scales)};
+      tq_karg a2[] = {TQ_ARG(ts->parts), TQ_ARG(per),        TQ_ARG(nb), TQ_ARG(maxnorm),
+                      TQ_ARG(ts->scales), TQ_ARG(ts->sinv)};
       TQ_TRY(run(c, c->k_nfin, nb, 0, a2, TQ_NARGS(a2), "q_norm_fin", e));
       cl_kernel kk = bucket < 32u ? c->k_enc_s : (inv > 0 && c->k_enc_u ? c->k_enc_u : c->k_enc);
       const size_t el = enc_local(c, kk, n), eglobal = ceil_div(ceil_div(n, 32u), el) * el;
       tq_karg a3[] = {TQ_ARG(x),      TQ_ARG(xoff),   TQ_ARG(n),          TQ_ARG(ts->levels),
                       TQ_ARG(nlev),   TQ_ARG(inv),    TQ_ARG(bucket),     TQ_ARG(ts->scales),
+                      TQ_ARG(ts->sinv),
                       TQ_ARG(seed),   TQ_ARG(worker), TQ_ARG(iter),       TQ_ARG(tid),
                       TQ_ARG(ts->words), TQ_ARG(nwords), TQ_ARG(ef)};
       TQ_TRY(run(c, kk, eglobal, el, a3, TQ_NARGS(a3), "q_encode_bucket", e));

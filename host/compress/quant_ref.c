@@ -51,7 +51,9 @@ void tq_ref_encode_bucketed(const float *x, size_t n, const float *mag, int nlev
   memset(words, 0, 4 * tq_packed_words(n, bits));
   for (size_t i = 0; i < n; i++) {
     float v = x[i], nr = scales[i / bucket];
-    float r = nr > 0.0f ? fabsf(v) / nr : 0.0f;
+    /* times the reciprocal, as the device (q_norm_fin makes it once per bucket) */
+    float iv = nr > 0.0f ? 1.0f / nr : 0.0f;
+    float r = fabsf(v) * iv;
     if (r > 1.0f) r = 1.0f;
     int k = search(mag, nlev, r);
     float d = mag[k + 1] - mag[k], rr = r - mag[k];
