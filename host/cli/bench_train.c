@@ -16,7 +16,78 @@ static void usage(FILE *f) {
              "[--device SPEC] [--profile]\n\nPrints images/s for forward + backward + update on random "
              "data, one line:\n  bench_train MODEL images_per_s VALUE gflops VALUE ... startup_s VALUE\n"
              "startup_s: process start (or this command's start) to the end of the first step.\n"
-             "--profile: OpenCL event profiling; prints time per kernel after the line.\n");
+             "--profile: OpenCL event profiling; prints time per kernel after the line, and\n"
+             "  for the five largest GEMMs (by FLOPs per step) their GFLOP/s and share of the\n"
+             "  device's FMA peak. The peak is measured in the same run by a kernel of\n"
+             "  independent float16 multiply-add chains (kernels/bench_peak.cl):\n"
+             "  bench_peak gflops VALUE.\n");
+}
+
+/* GFLOP/s of bench_fma_peak on this device: enough work-items to fill every compute unit many
+ * times over, timed from the first call after a warm-up. */
+static tq_status fma_peak(tq_cl *cl, double *gflops, tq_err *e) {
+  cl_kernel k;
+  TQ_TRY(tq_cl_kernel(cl, "bench_fma_peak", &k, e));
+  const size_t items = (size_t)(cl->info.compute_units ? cl->info.compute_units : 1) * 4096;
+  cl_mem out = NULL;
+  tq_status s = tq_cl_alloc(cl, items * sizeof(float), &out, e);
+  cl_uint iters = 64;
+  float a = 0.999f, b = 1e-3f;
+  double t = 0;
+  /* Grow the work until one call takes at least 0.2 s (so launch overhead is noise). */
+  for (int round = 0; s == TQ_OK && round < 16; round++) {
+    tq_karg args[] = {TQ_ARG(out), TQ_ARG(iters), TQ_ARG(a), TQ_ARG(b)};
+    s = tq_cl_run1d(cl, k, items, 0, args, TQ_NARGS(args), "bench_fma_peak", e);
+    if (s == TQ_OK) s = TQ_CL(clFinish(cl->queue), e);
+    double t0 = tq_now_seconds();
+    if (s == TQ_OK) s = tq_cl_run1d(cl, k, items, 0, args, TQ_NARGS(args), "bench_fma_peak", e);
+    if (s == TQ_OK) s = TQ_CL(clFinish(cl->queue), e);
+    t = tq_now_seconds() - t0;
+    if (t >= 0.2) break;
+    iters *= 2;
+  }
+  if (s == TQ_OK) *gflops = 2.0 * 16 * 8 * (double)iters * (double)items / t / 1e9;
+  tq_cl_release(&out);
+  clReleaseKernel(k);
+  return s;
+}
+
+/* The five largest GEMMs of a step, as the profiler named them (net.c's tq_net_sgemm), with
+ * their rate and share of the measured peak. */
+static void report_gemms(const tq_model *m, int batch, double peak) {
+  tq_gemm_shape g[64];
+  int n = tq_model_gemm_shapes(m, batch, g, 64);
+  int order[64];
+  for (int i = 0; i < n; i++) order[i] = i;
+  for (int i = 0; i < n; i++) /* by FLOPs, largest first */
+    for (int j = i + 1; j < n; j++)
+      if (g[order[j]].m * g[order[j]].n * g[order[j]].k > g[order[i]].m * g[order[i]].n * g[order[i]].k) {
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+      }
+  printf("largest GEMMs (FMA peak %.1f GFLOP/s, measured above):\n", peak);
+  printf("  %-24s %-34s %6s %9s %8s %7s\n", "GEMM", "kernel", "calls", "ms/call", "GFLOP/s",
+         "of peak");
+  for (int r = 0, shown = 0; r < n && shown < 5; r++) {
+    const tq_gemm_shape *s = &g[order[r]];
+    char names[3][64];
+    snprintf(names[0], sizeof names[0], "sgemm %c%c %zux%zux%zu", s->ta ? 'T' : 'N',
+             s->tb ? 'T' : 'N', s->m, s->n, s->k);
+    snprintf(names[1], sizeof names[1], "nn_gemm_rows8 %cN %zux%zux%zu", s->ta ? 'T' : 'N', s->m,
+             s->n, s->k);
+    snprintf(names[2], sizeof names[2], "nn_gemm_nt4x4 NT %zux%zux%zu", s->m, s->n, s->k);
+    for (int q = 0; q < 3; q++) {
+      long calls = 0;
+      double sec = 0;
+      if (!tq_profile_lookup(names[q], &calls, &sec) || calls == 0 || !(sec > 0)) continue;
+      double rate = 2.0 * (double)s->m * (double)s->n * (double)s->k * (double)calls / sec / 1e9;
+      printf("  %-24s %-34s %6ld %9.2f %8.1f %6.1f%%\n", s->what, names[q], calls,
+             sec * 1e3 / (double)calls, rate, peak > 0 ? 100.0 * rate / peak : 0.0);
+      shown++;
+      break;
+    }
+  }
 }
 
 static tq_status bench(const char *model_path, int batch, double seconds, const char *device,
@@ -71,6 +142,12 @@ static tq_status bench(const char *model_path, int batch, double seconds, const 
       char title[160];
       snprintf(title, sizeof title, "bench train %s, batch %d, %ld steps", m.name, batch, steps);
       if (s == TQ_OK) tq_profile_report(stdout, title);
+      double peak = 0;
+      if (s == TQ_OK) s = fma_peak(&cl, &peak, e);
+      if (s == TQ_OK) {
+        printf("bench_peak gflops %.1f device \"%s\"\n", peak, cl.info.name);
+        report_gemms(&m, batch, peak);
+      }
     }
   }
   free(x);
