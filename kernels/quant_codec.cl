@@ -237,8 +237,11 @@ inline void q_enc_bucket(__global float *restrict x, uint xoff, uint n,
 #pragma OPENCL FP_CONTRACT OFF
   uint g = get_global_id(0);
   uint i0 = 32u * g;
-  uint b0 = small ? 0u : i0 / bucket;
+  uint b0 = small || i0 >= n ? 0u : i0 / bucket;
   uint e0 = b0 * bucket; /* first element of bucket b0 */
+  /* The (at most) two reciprocals this work-item needs, loaded once (inv has a zero entry past
+   * the last bucket): no gather per element. */
+  float iv0 = small ? 0.0f : inv[b0], iv1 = small ? 0.0f : inv[b0 + 1u];
   ulong acc = 0;
   int nb = 0, m = 0;
 #define Q_BUCKET_ELEM(c, rbits)                                                        \
@@ -246,8 +249,10 @@ inline void q_enc_bucket(__global float *restrict x, uint xoff, uint n,
     uint i = i0 + (uint)(4 * q + (c));                                                 \
     bool in = i < n;                                                                   \
     uint ii = in ? i : 0u;                                                             \
-    uint bi = small ? ii / bucket : (in ? b0 + (ii - e0 >= bucket ? 1u : 0u) : 0u);    \
-    float v = in ? x[xoff + i] : 0.0f, iv = inv[bi]; /* no padding-lane load of x */   \
+    bool second = !small && in && ii - e0 >= bucket;                                   \
+    uint bi = small ? ii / bucket : (second ? b0 + 1u : b0);                           \
+    float v = in ? x[xoff + i] : 0.0f; /* no padding-lane load of x */                 \
+    float iv = small ? inv[bi] : (second ? iv1 : iv0);                                 \
     float a = Q_FABS(v) * iv;                                                          \
     a = a > 1.0f ? 1.0f : a;                                                           \
     int k;                                                                             \
@@ -367,56 +372,57 @@ Q_ENC_BUCKET(q_encode_bucket_esb8, 8, 2, 1, 1)
 /* Decode-accumulate, out[ooff + i] += weight * value_i, one kernel per width. Codes were
  * validated on the host; the clamp only keeps a bad one from reading outside the table. Word
  * and element offsets (woff, soff) let one staging buffer hold many messages. */
-/* Bucketed: P2 = 1 for a power-of-two bucket, passed as its log2 (a shift: no division per
- * element, which POCL does not vectorise); P2 = 0 divides. */
-#define Q_DEC_BUCKET(NAME, B, P2)                                                            \
+/* One work-item per 32 elements, a sequential loop over them (the shape measured fastest on
+ * POCL: one work-item streams through its b words and its 32 sums; the one-element-per-item and
+ * unrolled-lanes forms, vectorised, were slower there, their loads and stores being gathers and
+ * scatters). Bucketed: P2 = 1 for a power-of-two bucket, passed as its log2 (a shift, no
+ * division per element); P2 = 0 divides. */
+#define Q_DEC_BODY(B, VALUE)                                                                    \
+  uint g = get_global_id(0);                                                                   \
+  uint i0 = g * 32u;                                                                           \
+  if (i0 >= n) return;                                                                         \
+  uint wi = g * (uint)(B);                                                                     \
+  const uint mask = (1u << (B)) - 1u;                                                          \
+  ulong acc = 0;                                                                               \
+  int nb = 0;                                                                                  \
+  uint cnt = Q_MIN(32u, n - i0);                                                               \
+  for (uint j = 0; j < cnt; j++) {                                                             \
+    if (nb < (B)) {                                                                            \
+      acc |= (ulong)words[woff + Q_MIN(wi, nwords - 1u)] << nb;                               \
+      wi++;                                                                                    \
+      nb += 32;                                                                                \
+    }                                                                                          \
+    uint c = (uint)acc & mask;                                                                 \
+    acc >>= (B);                                                                               \
+    nb -= (B);                                                                                 \
+    uint i = i0 + j;                                                                           \
+    float p = weight * (VALUE);                                                                \
+    out[ooff + i] = out[ooff + i] + p;                                                         \
+  }
+
+#define Q_DEC_BUCKET(NAME, B, P2)                                                               \
   __kernel void NAME(__global const uint *restrict words, uint woff, uint nwords, uint n,      \
                      __constant float *restrict mag, int nlev, uint bucket,                    \
                      __global const float *restrict scales, uint soff, float weight,           \
                      __global float *restrict out, uint ooff) {                                \
     _Pragma("OPENCL FP_CONTRACT OFF")                                                          \
-    uint i = get_global_id(0);                                                                 \
-    if (i < n) {                                                                               \
-      uint c;                                                                                  \
-      Q_CODE_AT(words, woff, nwords, i, B, c);                                                 \
-      uint bi = P2 ? i >> (bucket & 31u) : i / bucket;                                         \
-      float q = scales[soff + bi] * mag[Q_MIN(c & ((1u << (B - 1)) - 1u), (uint)(nlev - 1))]; \
-      float v = (c >> (B - 1)) ? -q : q;                                                       \
-      float p = weight * v;                                                                    \
-      out[ooff + i] = out[ooff + i] + p;                                                       \
-    }                                                                                          \
+    Q_DEC_BODY(B, q_dec_bucket_value(c, i, B, P2, mag, nlev, bucket, scales, soff))            \
   }
 
-/* Code of element i: bits i*B .. i*B+B-1 of the stream (a B-bit code straddles two words only
- * when B does not divide 32). */
-#define Q_CODE_AT(words, woff, nwords, i, B, c)                                        \
-  do {                                                                                 \
-    ulong p_ = (ulong)(i) * (ulong)(B);                                                \
-    uint wi_ = (uint)(p_ >> 5), o_ = (uint)(p_ & 31u);                                 \
-    c = words[(woff) + wi_] >> o_;                                                     \
-    if (32 % (B) != 0) {                                                               \
-      uint nx_ = wi_ + 1u < (nwords) ? words[(woff) + Q_MIN(wi_ + 1u, (nwords) - 1u)] : 0u; \
-      c |= o_ + (uint)(B) > 32u ? nx_ << ((32u - o_) & 31u) : 0u;                     \
-    }                                                                                  \
-    c &= (1u << (B)) - 1u;                                                             \
-  } while (0)
+inline float q_dec_bucket_value(uint c, uint i, const int B, const int P2, __constant float *mag,
+                                int nlev, uint bucket, __global const float *scales, uint soff) {
+  uint bi = P2 ? i >> (bucket & 31u) : i / bucket;
+  float q = scales[soff + bi] * mag[Q_MIN(c & ((1u << (B - 1)) - 1u), (uint)(nlev - 1))];
+  return (c >> (B - 1)) ? -q : q;
+}
 
-/* One work-item per element, so that the read-modify-write of out is contiguous across the
- * SIMD lanes (POCL) and coalesced (GPUs); the codes are gathered from the words. */
 #define Q_DEC_KERNELS(B)                                                                        \
   __kernel void q_decode_table_b##B(__global const uint *restrict words, uint woff,            \
                                     uint nwords, uint n, __constant float *restrict lv,        \
                                     int nlev, float weight, __global float *restrict out,      \
                                     uint ooff) {                                               \
     _Pragma("OPENCL FP_CONTRACT OFF")                                                          \
-    uint i = get_global_id(0);                                                                 \
-    if (i < n) {                                                                               \
-      uint c;                                                                                  \
-      Q_CODE_AT(words, woff, nwords, i, B, c);                                                 \
-      c = Q_MIN(c, (uint)(nlev - 1));                                                          \
-      float p = weight * lv[c];                                                                \
-      out[ooff + i] = out[ooff + i] + p;                                                       \
-    }                                                                                          \
+    Q_DEC_BODY(B, lv[Q_MIN(c, (uint)(nlev - 1))])                                              \
   }                                                                                             \
   Q_DEC_BUCKET(q_decode_bucket_b##B, B, 0)                                                     \
   Q_DEC_BUCKET(q_decode_bucket_pb##B, B, 1)

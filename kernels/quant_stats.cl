@@ -115,12 +115,13 @@ inline int q_bin_guess(__local const float *le, float a, uint mbits) {
                      uint nsg, __constant float *R, __global uint *phist, uint ngroups,        \
                      __local uint *lh, __local float *le) {                                    \
     uint l = get_local_id(0), L = get_local_size(0), g = get_group_id(0);                      \
+    Q_UNROLL for (int b = 0; b < Q_HIST_BINS; b++) lh[(uint)b * L + l] = 0;           \
+    barrier(CLK_LOCAL_MEM_FENCE); /* M's loop in a region of its own: the zeroing vectorises */ \
     if (l == 0) {                                                                              \
       float M = 0.0f;                                                                          \
       for (uint c = 0; c < nsg; c++) M = Q_MAX(M, pmax[c]);                                    \
       le[Q_HIST_BINS] = M;                                                                     \
     }                                                                                          \
-    Q_UNROLL for (int b = 0; b < Q_HIST_BINS; b++) lh[(uint)b * L + l] = 0;           \
     barrier(CLK_LOCAL_MEM_FENCE);                                                              \
     if (l < Q_HIST_BINS) le[l] = le[Q_HIST_BINS] * R[l];                                       \
     barrier(CLK_LOCAL_MEM_FENCE);                                                              \

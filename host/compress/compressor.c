@@ -278,11 +278,12 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
               {&t->phist, trunc ? 4 * hg * TQ_HIST_BINS : 4},
               {&t->levels, 4 * (TQ_MAX_LEVELS + 64)},
               {&t->scales, 4 * max_sz(t->nb, 1)},
-              {&t->sinv, 4 * max_sz(t->nb, 1)},
+              {&t->sinv, 4 * (t->nb + 1)}, /* entry nb stays 0 (encode kernel) */
               {&t->parts, 4 * max_sz(t->nparts, 1)},
               {&t->words, 4 * tq_packed_words(n, cfg->bits)}};
     for (size_t k = 0; s == TQ_OK && k < sizeof al / sizeof al[0]; k++)
       s = tq_cl_alloc(cl, al[k].bytes, al[k].m, e);
+    if (s == TQ_OK) s = tq_cl_fill_zero(cl, t->sinv, 0, 4 * ((size_t)t->nb + 1), e);
     if (s == TQ_OK && trunc) {
       t->nsg = (uint32_t)sg;
       t->nhg = (uint32_t)hg;
@@ -440,7 +441,8 @@ static tq_status queue_phase1(tq_compressor *c, cl_mem grad, uint32_t iteration,
     if (ef) {
       cl_uint roff = (cl_uint)ts->roff;
       tq_karg a[] = {TQ_ARG(grad), TQ_ARG(goff), TQ_ARG(c->resid), TQ_ARG(roff), TQ_ARG(n)};
-      TQ_TRY(run(c, c->k_ef_add, n, 0, a, TQ_NARGS(a), "q_ef_add", e));
+      TQ_TRY(run(c, c->k_ef_add, n, tq_cl_group1d(&c->cl, c->k_ef_add, 256), a, TQ_NARGS(a),
+                 "q_ef_add", e));
     }
     if (trunc && (!ts->have || iteration < ts->fit_iter ||
                   iteration - ts->fit_iter >= cfg->refit_every)) {
@@ -585,15 +587,18 @@ static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, c
       if (sub == 32 && bucket % 32u == 0) {
         tq_karg a1[] = {TQ_ARG(x), TQ_ARG(xoff), TQ_ARG(n), TQ_ARG(np), TQ_ARG(maxnorm),
                         TQ_ARG(ts->parts)};
-        TQ_TRY(run(c, c->k_npart32, np, 0, a1, TQ_NARGS(a1), "q_norm_part32", e));
+        TQ_TRY(run(c, c->k_npart32, np, tq_cl_group1d(&c->cl, c->k_npart32, 256), a1,
+                   TQ_NARGS(a1), "q_norm_part32", e));
       } else {
         tq_karg a1[] = {TQ_ARG(x),   TQ_ARG(xoff), TQ_ARG(n),       TQ_ARG(bucket), TQ_ARG(sub),
                         TQ_ARG(per), TQ_ARG(np),   TQ_ARG(maxnorm), TQ_ARG(ts->parts)};
-        TQ_TRY(run(c, c->k_npart, np, 0, a1, TQ_NARGS(a1), "q_norm_part", e));
+        TQ_TRY(run(c, c->k_npart, np, tq_cl_group1d(&c->cl, c->k_npart, 64), a1, TQ_NARGS(a1),
+                   "q_norm_part", e));
       }
       tq_karg a2[] = {TQ_ARG(ts->parts), TQ_ARG(per),        TQ_ARG(nb), TQ_ARG(maxnorm),
                       TQ_ARG(ts->scales), TQ_ARG(ts->sinv)};
-      TQ_TRY(run(c, c->k_nfin, nb, 0, a2, TQ_NARGS(a2), "q_norm_fin", e));
+      TQ_TRY(run(c, c->k_nfin, nb, tq_cl_group1d(&c->cl, c->k_nfin, 64), a2, TQ_NARGS(a2),
+                 "q_norm_fin", e));
       cl_kernel kk = bucket < 32u ? c->k_enc_s : (inv > 0 && c->k_enc_u ? c->k_enc_u : c->k_enc);
       const size_t el = enc_local(c, kk, n), eglobal = ceil_div(ceil_div(n, 32u), el) * el;
       tq_karg a3[] = {TQ_ARG(x),      TQ_ARG(xoff),   TQ_ARG(n),          TQ_ARG(ts->levels),
@@ -752,7 +757,8 @@ tq_status tq_decoder_create(const tq_cl *cl, const tq_tensor_desc *tensors, int 
   return TQ_OK;
 }
 
-/* Validates, uploads (blocking or not) and queues the decode kernel. The decoder's staging
+/* Validates, uploads (blocking or not) and queues the decode kernel (explicit work-groups: left
+ * to the driver, a global size with few divisors, a prime tensor size, got groups of one). The decoder's staging
  * buffers are reused by every message: the queue is in order, so a later upload runs only
  * after the earlier kernels that read them. */
 static tq_status decode_msg(tq_decoder *d, const uint8_t *msg, size_t len, int tensor,
@@ -778,13 +784,14 @@ static tq_status decode_msg(tq_decoder *d, const uint8_t *msg, size_t len, int t
   if (m.h.method == TQ_METHOD_NONE) {
     tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(zero), TQ_ARG(n), TQ_ARG(weight), TQ_ARG(out),
                    TQ_ARG(ooff)};
-    return tq_cl_run1d(&d->cl, d->k_f32, n, 0, a, TQ_NARGS(a), "q_decode_f32", e);
+    return tq_cl_run1d(&d->cl, d->k_f32, n, tq_cl_group1d(&d->cl, d->k_f32, 256), a, TQ_NARGS(a),
+                       "q_decode_f32", e);
   }
   TQ_TRY(TQ_CL(clEnqueueWriteBuffer(q, d->levels, bl, 0, 4u * (size_t)m.h.nlev, m.levels, 0,
                                     NULL, NULL), e));
   cl_int nlev = m.h.nlev;
   cl_uint nwords = (cl_uint)m.payload_words;
-  size_t groups = n; /* one work-item per element */
+  size_t groups = (n + 31u) / 32u; /* one work-item per 32 elements */
   int bi = m.h.bits - 1;
   if (bi < 0 || bi > 7) return tq_fail(e, TQ_EINPUT, "bits %d out of range", m.h.bits);
   if (tq_method_is_bucketed(m.h.method)) {
@@ -801,12 +808,14 @@ static tq_status decode_msg(tq_decoder *d, const uint8_t *msg, size_t len, int t
                    TQ_ARG(d->levels), TQ_ARG(nlev),     TQ_ARG(bucket), TQ_ARG(d->scales),
                    TQ_ARG(zero),     TQ_ARG(weight),    TQ_ARG(out),    TQ_ARG(ooff)};
     cl_kernel k = p2 ? d->k_bucket_p[bi] : d->k_bucket[bi];
-    return tq_cl_run1d(&d->cl, k, groups, 0, a, TQ_NARGS(a), "q_decode_bucket", e);
+    return tq_cl_run1d(&d->cl, k, groups, tq_cl_group1d(&d->cl, k, 256), a, TQ_NARGS(a),
+                       "q_decode_bucket", e);
   }
   tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(zero),   TQ_ARG(nwords), TQ_ARG(n),
                  TQ_ARG(d->levels), TQ_ARG(nlev),  TQ_ARG(weight), TQ_ARG(out),
                  TQ_ARG(ooff)};
-  return tq_cl_run1d(&d->cl, d->k_table[bi], groups, 0, a, TQ_NARGS(a), "q_decode_table", e);
+  return tq_cl_run1d(&d->cl, d->k_table[bi], groups, tq_cl_group1d(&d->cl, d->k_table[bi], 256),
+                     a, TQ_NARGS(a), "q_decode_table", e);
 }
 
 tq_status tq_decoder_accumulate(tq_decoder *d, const uint8_t *msg, size_t len, int tensor,
