@@ -271,8 +271,15 @@ static tq_status build_program(tq_cl *cl, tq_err *e) {
   if (rc != CL_SUCCESS) free(src);
   TQ_TRY(TQ_CL(rc, e));
   /* OpenCL C 1.2 is what every target (POCL 3, NVIDIA, AMD, Intel) accepts. */
+  /* Correctly rounded float division and sqrt wherever the device offers them: the codecs
+   * divide by scales and must match the C reference bit for bit, and OpenCL allows 2.5 ulp
+   * otherwise (NVIDIA's default). Only valid where CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT is set. */
+  cl_device_fp_config fp = 0;
+  clGetDeviceInfo(cl->info.device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
   char opts[256];
-  snprintf(opts, sizeof opts, "-cl-std=CL1.2 %s", cl->profile ? cl->profile->build_options : "");
+  snprintf(opts, sizeof opts, "-cl-std=CL1.2%s %s",
+           (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) ? " -cl-fp32-correctly-rounded-divide-sqrt" : "",
+           cl->profile ? cl->profile->build_options : "");
   rc = clBuildProgram(cl->program, 1, &cl->info.device, opts, NULL, NULL);
   size_t loglen = 0;
   clGetProgramBuildInfo(cl->program, cl->info.device, CL_PROGRAM_BUILD_LOG, 0, NULL, &loglen);
