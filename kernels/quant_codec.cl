@@ -181,6 +181,19 @@ inline uint4 q_philox(uint4 c, uint2 k) {
     }                                                                 \
   } while (0)
 
+/* The work-item's 32 elements as 8 quads, one Philox call per quad (counter = element / 4, as
+ * tq_rng_draw): ELEM(c, draw) encodes element 4q + c of the work-item with its draw. */
+#define Q_FOR_EACH_DRAW(ELEM)                                         \
+  Q_UNROLL                                                            \
+  for (int q = 0; q < 8; q++) {                                       \
+    uint r0 = 8u * g + (uint)q, r1 = tensor, r2 = iter, r3 = TQ_RNG_QUANTIZE; \
+    Q_PHILOX_S(r0, r1, r2, r3, seed, worker);                         \
+    ELEM(0, r0);                                                      \
+    ELEM(1, r1);                                                      \
+    ELEM(2, r2);                                                      \
+    ELEM(3, r3);                                                      \
+  }
+
 /* Truncated family: t = clamp(x, l_0, l_s); code k or k+1 by u*(l_{k+1}-l_k) < t - l_k.
  * ef != 0: x holds g + r and receives the new residual x - l_code. */
 inline void q_enc_table(__global float *restrict x, uint xoff, uint n,
@@ -212,15 +225,7 @@ inline void q_enc_table(__global float *restrict x, uint xoff, uint n,
     if (in && ef) x[xoff + i] = v - (up ? hk : lk);                           \
     Q_PUT(acc, nb, m, code, B, words, nwords, g);                             \
   } while (0)
-  Q_UNROLL
-  for (int q = 0; q < 8; q++) {
-    uint r0 = 8u * g + (uint)q, r1 = tensor, r2 = iter, r3 = TQ_RNG_QUANTIZE;
-    Q_PHILOX_S(r0, r1, r2, r3, seed, worker);
-    Q_TABLE_ELEM(0, r0);
-    Q_TABLE_ELEM(1, r1);
-    Q_TABLE_ELEM(2, r2);
-    Q_TABLE_ELEM(3, r3);
-  }
+  Q_FOR_EACH_DRAW(Q_TABLE_ELEM)
 #undef Q_TABLE_ELEM
 }
 
@@ -270,15 +275,7 @@ inline void q_enc_bucket(__global float *restrict x, uint xoff, uint n,
     }                                                                                  \
     Q_PUT(acc, nb, m, code, B, words, nwords, g);                                      \
   } while (0)
-  Q_UNROLL
-  for (int q = 0; q < 8; q++) {
-    uint r0 = 8u * g + (uint)q, r1 = tensor, r2 = iter, r3 = TQ_RNG_QUANTIZE;
-    Q_PHILOX_S(r0, r1, r2, r3, seed, worker);
-    Q_BUCKET_ELEM(0, r0);
-    Q_BUCKET_ELEM(1, r1);
-    Q_BUCKET_ELEM(2, r2);
-    Q_BUCKET_ELEM(3, r3);
-  }
+  Q_FOR_EACH_DRAW(Q_BUCKET_ELEM)
 #undef Q_BUCKET_ELEM
 }
 
