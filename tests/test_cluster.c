@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "compress/wire.h"
-#include "dist/cluster.h"
-#include "dist/grad_check.h"
+#include "cluster/cluster.h"
+#include "cluster/grad_check.h"
 #include "test_support.h"
 
 static tq_dataset data; /* synthetic: random images of the model's input shape, 10 classes */

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exp/checkpoint.h"
+#include "experiment/checkpoint.h"
 #include "test_support.h"
 #include "tmpfile.h"
 

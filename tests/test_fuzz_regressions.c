@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "data/idx.h"
-#include "exp/config.h"
+#include "experiment/config.h"
 #include "nn/model.h"
 #include "test_support.h"
 #include "tmpfile.h"

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "exp/config.h"
+#include "experiment/config.h"
 #include "test_support.h"
 
 #define BIN TQ_BINARY_DIR "/tailquant"

@@ -26,8 +26,8 @@
 
 
 #include "data/idx.h"
-#include "exp/checkpoint.h"
-#include "exp/config.h"
+#include "experiment/checkpoint.h"
+#include "experiment/config.h"
 #include "test_support.h"
 #include "tmpfile.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dist/queue.h"
+#include "cluster/queue.h"
 #include "test_support.h"
 
 enum { PRODUCERS = 8, PER_PRODUCER = 5000, CAPACITY = 7 };

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "exp/report.h"
+#include "experiment/report.h"
 #include "test_support.h"
 #include "tmpfile.h"
 

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exp/checkpoint.h"
-#include "exp/config.h"
+#include "experiment/checkpoint.h"
+#include "experiment/config.h"
 #include "test_support.h"
 #include "tmpfile.h"
 

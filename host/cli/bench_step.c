@@ -9,7 +9,7 @@
 
 #include "cl/cl_profile.h"
 #include "cli/commands.h"
-#include "dist/cluster.h"
+#include "cluster/cluster.h"
 #include "util/fileio.h"
 
 static void usage(FILE *f) {

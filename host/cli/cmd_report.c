@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "exp/report.h"
+#include "experiment/report.h"
 
 static void usage(FILE *f) {
   fprintf(f, "usage: tailquant report RUNS_DIR [--format md|csv|json] [--out FILE] [--curves DIR]\n\n"

@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "dist/mpi_link.h"
-#include "exp/config.h"
-#include "exp/progress.h"
-#include "exp/train.h"
+#include "cluster/mpi_link.h"
+#include "experiment/config.h"
+#include "experiment/progress.h"
+#include "experiment/train.h"
 #include "util/fileio.h"
 
 static void usage(FILE *f) {

@@ -3,7 +3,7 @@
  * Only the command line turns a status into an exit code: each verb (host/cli/) returns
  * tq_exit_code(status), most through tq_cli_report, which also prints the message, and main.c
  * returns it. Three paths exit directly instead: a signal outside the training loop or a second
- * one (_exit(130), exp/train.c), the faults.exit_rank hook (_exit(3)) and tq_mpi_abort. */
+ * one (_exit(130), experiment/train.c), the faults.exit_rank hook (_exit(3)) and tq_mpi_abort. */
 #ifndef TQ_UTIL_ERR_H
 #define TQ_UTIL_ERR_H
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "compress/wire.h"
-#include "exp/checkpoint.h"
+#include "experiment/checkpoint.h"
 #include "fuzz_tmp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

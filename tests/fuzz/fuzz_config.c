@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "exp/config.h"
+#include "experiment/config.h"
 #include "fuzz_tmp.h"
 #include "nn/model.h"
 

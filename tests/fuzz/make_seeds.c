@@ -20,7 +20,7 @@
 #include <zlib.h>
 
 #include "compress/quant_ref.h"
-#include "exp/checkpoint.h"
+#include "experiment/checkpoint.h"
 
 static const char *out_dir;
 

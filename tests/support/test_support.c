@@ -147,7 +147,7 @@ int tq_test_run_cmd(const char *cmd, char *out, int cap) {
 
 #include <string.h>
 
-#include "exp/checkpoint.h"
+#include "experiment/checkpoint.h"
 
 size_t tq_test_checkpoint_state(const char *path, char *buf, size_t cap) {
   FILE *f = fopen(path, "rb");

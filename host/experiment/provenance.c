@@ -1,4 +1,4 @@
-#include "exp/provenance.h"
+#include "experiment/provenance.h"
 
 #include "data/cifar.h"
 

@@ -1,4 +1,4 @@
-#include "exp/train.h"
+#include "experiment/train.h"
 
 #include <errno.h>
 #include <math.h>
@@ -16,11 +16,11 @@
 #include "data/dataset.h"
 #include "data/shard.h"
 #include "data/shuffle.h"
-#include "dist/cluster.h"
-#include "exp/checkpoint.h"
-#include "exp/metrics.h"
-#include "exp/progress.h"
-#include "exp/provenance.h"
+#include "cluster/cluster.h"
+#include "experiment/checkpoint.h"
+#include "experiment/metrics.h"
+#include "experiment/progress.h"
+#include "experiment/provenance.h"
 #include "util/fileio.h"
 
 /* A worker's endless stream of full batches: its shard in a fresh seeded order every pass;

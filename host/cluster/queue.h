@@ -2,8 +2,8 @@
  * threads and the server. push blocks while the queue is full, so a fast worker cannot run away
  * from the server; pop blocks while it is empty, until a deadline. Closing wakes everyone:
  * pushes then fail and pops drain what is left. */
-#ifndef TQ_DIST_QUEUE_H
-#define TQ_DIST_QUEUE_H
+#ifndef TQ_CLUSTER_QUEUE_H
+#define TQ_CLUSTER_QUEUE_H
 
 #include <pthread.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "exp/config.h"
+#include "experiment/config.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,13 +1,13 @@
 /* What a run is, for summary.json and config.cfg: the tailquant version and git commit, the
  * command line, the dataset (its four files, their sizes and CRC-32s), the device(s) with their
  * driver and platform versions, and the start and end time in ISO 8601 UTC. */
-#ifndef TQ_EXP_PROVENANCE_H
-#define TQ_EXP_PROVENANCE_H
+#ifndef TQ_EXPERIMENT_PROVENANCE_H
+#define TQ_EXPERIMENT_PROVENANCE_H
 
 #include <stdint.h>
 
-#include "exp/config.h"
-#include "exp/metrics.h"
+#include "experiment/config.h"
+#include "experiment/metrics.h"
 #include "util/err.h"
 
 #define TQ_PROV_FILES 4

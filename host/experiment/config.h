@@ -7,8 +7,8 @@
  * included file's own folder for its settings; the working directory for --set; defaults are
  * relative to the experiment file); output.dir is relative to the working directory. Strings
  * longer than their documented limit are refused, never cut. */
-#ifndef TQ_EXP_CONFIG_H
-#define TQ_EXP_CONFIG_H
+#ifndef TQ_EXPERIMENT_CONFIG_H
+#define TQ_EXPERIMENT_CONFIG_H
 
 #include <stdbool.h>
 

@@ -1,12 +1,12 @@
 /* The training loop behind `tailquant train`: N workers (1 by default) over the simulated
  * cluster, with compression, schedules, evaluation, the link model, checkpoints and metrics. */
-#ifndef TQ_EXP_TRAIN_H
-#define TQ_EXP_TRAIN_H
+#ifndef TQ_EXPERIMENT_TRAIN_H
+#define TQ_EXPERIMENT_TRAIN_H
 
 #include <stdbool.h>
 
-#include "dist/mpi_link.h"
-#include "exp/config.h"
+#include "cluster/mpi_link.h"
+#include "experiment/config.h"
 #include "util/err.h"
 
 typedef struct tq_train_opts {

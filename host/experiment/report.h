@@ -1,8 +1,8 @@
 /* Reports over many runs: every complete run under a folder (its summary.json and metrics.csv)
  * grouped by (experiment, dataset, model, method, bits), aggregated over seeds, as a table
  * (Markdown, CSV or JSON) and as curve files (CSV with a header row; tools/plot.sh, pandas). */
-#ifndef TQ_EXP_REPORT_H
-#define TQ_EXP_REPORT_H
+#ifndef TQ_EXPERIMENT_REPORT_H
+#define TQ_EXPERIMENT_REPORT_H
 
 #include <stdio.h>
 

@@ -10,8 +10,8 @@
  * header and the run's own parameter and worker counts give, so a cut-short file is reported as
  * truncated with both sizes, and nothing beyond that size is ever read.
  * Randomness needs no saved state: every stream is keyed by (seed, worker, iteration). */
-#ifndef TQ_EXP_CHECKPOINT_H
-#define TQ_EXP_CHECKPOINT_H
+#ifndef TQ_EXPERIMENT_CHECKPOINT_H
+#define TQ_EXPERIMENT_CHECKPOINT_H
 
 #include <stdbool.h>
 #include <stdint.h>

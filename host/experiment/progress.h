@@ -3,8 +3,8 @@
  * evaluation; nothing with quiet. The ETA counts the evaluations still to come, timed as they
  * run (before the first, estimated from the training throughput); an evaluation expected to
  * take longer than the line interval is announced before it starts. */
-#ifndef TQ_EXP_PROGRESS_H
-#define TQ_EXP_PROGRESS_H
+#ifndef TQ_EXPERIMENT_PROGRESS_H
+#define TQ_EXPERIMENT_PROGRESS_H
 
 #include <stdbool.h>
 

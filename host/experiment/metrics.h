@@ -1,8 +1,8 @@
 /* Run outputs: metrics.csv (one row per iteration) and summary.json.
  * While a run is going, rows go to metrics.csv.partial; only a run that finishes renames it to
  * metrics.csv, so a half-written file is never taken for a complete one. */
-#ifndef TQ_EXP_METRICS_H
-#define TQ_EXP_METRICS_H
+#ifndef TQ_EXPERIMENT_METRICS_H
+#define TQ_EXPERIMENT_METRICS_H
 
 #include <stdio.h>
 

@@ -1,4 +1,4 @@
-#include "dist/queue.h"
+#include "cluster/queue.h"
 
 #include <errno.h>
 #include <stdlib.h>

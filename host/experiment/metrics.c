@@ -1,4 +1,4 @@
-#include "exp/metrics.h"
+#include "experiment/metrics.h"
 
 #include <errno.h>
 #include <math.h>

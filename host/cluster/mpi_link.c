@@ -1,4 +1,4 @@
-#include "dist/mpi_link.h"
+#include "cluster/mpi_link.h"
 
 #include <limits.h>
 #include <mpi.h>

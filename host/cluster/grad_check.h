@@ -1,6 +1,6 @@
 /* Counting non-finite gradient values on the device, before they are compressed and sent. */
-#ifndef TQ_DIST_GRAD_CHECK_H
-#define TQ_DIST_GRAD_CHECK_H
+#ifndef TQ_CLUSTER_GRAD_CHECK_H
+#define TQ_CLUSTER_GRAD_CHECK_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -9,13 +9,13 @@
  * Rank 0's parameters after a step are bit-identical to the in-process transport's.
  * Errors: a rank that fails prints "rank R (host): reason" and calls MPI_Abort, so the job ends
  * instead of hanging; mpirun ends it too if a rank dies without a word. */
-#ifndef TQ_DIST_MPI_LINK_H
-#define TQ_DIST_MPI_LINK_H
+#ifndef TQ_CLUSTER_MPI_LINK_H
+#define TQ_CLUSTER_MPI_LINK_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "dist/cluster.h"
+#include "cluster/cluster.h"
 #include "util/err.h"
 
 typedef struct tq_mpi {

@@ -1,4 +1,4 @@
-#include "exp/checkpoint.h"
+#include "experiment/checkpoint.h"
 
 #include <errno.h>
 #include <stdlib.h>

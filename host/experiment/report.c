@@ -1,4 +1,4 @@
-#include "exp/report.h"
+#include "experiment/report.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,7 +10,7 @@
 
 #include "util/fileio.h"
 
-/* ---- summary.json (the flat object exp/metrics.c writes) -------------------------------- */
+/* ---- summary.json (the flat object experiment/metrics.c writes) -------------------------------- */
 
 static const char *field(const char *json, const char *key) {
   char k[96];

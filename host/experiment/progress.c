@@ -1,4 +1,4 @@
-#include "exp/progress.h"
+#include "experiment/progress.h"
 
 #include <stdio.h>
 #include <string.h>

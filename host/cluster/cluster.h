@@ -10,8 +10,8 @@
  *
  * Devices: a comma-separated list of specs ("gpu,cpu"); worker w runs on device w mod count,
  * the server on the first. Each distinct device is opened once; every worker has its own queue. */
-#ifndef TQ_DIST_CLUSTER_H
-#define TQ_DIST_CLUSTER_H
+#ifndef TQ_CLUSTER_CLUSTER_H
+#define TQ_CLUSTER_CLUSTER_H
 
 #include <stdbool.h>
 #include <stdint.h>

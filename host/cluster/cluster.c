@@ -1,4 +1,4 @@
-#include "dist/cluster.h"
+#include "cluster/cluster.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "dist/grad_check.h"
-#include "dist/queue.h"
+#include "cluster/grad_check.h"
+#include "cluster/queue.h"
 #include "nn/memory.h"
 #include "nn/net.h"
 #include "util/fileio.h"

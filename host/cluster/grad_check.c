@@ -1,4 +1,4 @@
-#include "dist/grad_check.h"
+#include "cluster/grad_check.h"
 
 #include <math.h>
 #include <stdlib.h>
