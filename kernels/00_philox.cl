@@ -1,8 +1,9 @@
-/* Loaded first (file names sort): the counter-based generator every kernel shares.
+/* Loaded before the kernels that use it (the 00_ prefix sorts first): the counter-based
+ * generator every kernel shares.
  * Bit-identical to host/util/philox.h; see there for the stream layout. */
 
-#define TQ_RNG_DROPOUT 1u
-#define TQ_RNG_QUANTIZE 2u
+/* The stream domains (TQ_RNG_DROPOUT, TQ_RNG_QUANTIZE) come as build options from
+ * host/cl/kernel_constants.h, the values of host/util/philox.h's enum. */
 
 inline uint4 tq_philox4x32(uint4 c, uint2 k) {
   for (int r = 0; r < 10; r++) {

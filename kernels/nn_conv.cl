@@ -165,18 +165,18 @@ __kernel void nn_nchw_to_knp(__global const float *dy, __global const float *yac
 }
 
 /* grads[db_off + r] = sum of row r of m[rows][n] (the conv bias gradient): one work-group of
- * NN_SUM_L items per row, each summing a strided slice, then a tree in local memory. */
-#define NN_SUM_L 128
-__kernel __attribute__((reqd_work_group_size(NN_SUM_L, 1, 1)))
+ * TQ_NN_SUM_L items per row (a build option: host/cl/kernel_constants.h), each summing a strided
+ * slice, then a tree in local memory. */
+__kernel __attribute__((reqd_work_group_size(TQ_NN_SUM_L, 1, 1)))
 void nn_row_sums(__global const float *m, uint rows, uint n, __global float *grads, uint db_off) {
-  __local float part[NN_SUM_L];
+  __local float part[TQ_NN_SUM_L];
   uint r = get_group_id(0), t = get_local_id(0);
   __global const float *row = m + (size_t)r * n;
   float acc = 0.0f;
-  for (uint j = t; j < n; j += NN_SUM_L) acc += row[j];
+  for (uint j = t; j < n; j += TQ_NN_SUM_L) acc += row[j];
   part[t] = acc;
   barrier(CLK_LOCAL_MEM_FENCE);
-  for (uint s = NN_SUM_L / 2; s > 0; s >>= 1) {
+  for (uint s = TQ_NN_SUM_L / 2; s > 0; s >>= 1) {
     if (t < s) part[t] += part[t + s];
     barrier(CLK_LOCAL_MEM_FENCE);
   }

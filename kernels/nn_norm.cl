@@ -10,37 +10,37 @@
  * The reductions run one fixed-size work-group per channel: each item sums a strided slice in
  * order, then a tree in local memory, so the result never depends on the device or the
  * scheduling (bit-identical runs). Two passes (mean, then squared deviations) rather than
- * E[x^2] - E[x]^2, which cancels badly for channels far from zero. */
-#define NN_BN_L 128
+ * E[x^2] - E[x]^2, which cancels badly for channels far from zero. The group size TQ_NN_BN_L is
+ * a build option (host/cl/kernel_constants.h). */
 
 /* The sum over this group's channel c of f(x) for the N = count*HW elements, left in part[0]
  * of every item after the barriers. */
 #define NN_BN_REDUCE(EXPR)                                                                        \
-  __local float part[NN_BN_L];                                                                    \
+  __local float part[TQ_NN_BN_L];                                                                 \
   uint c = get_group_id(0), t = get_local_id(0);                                                  \
   uint N = count * HW;                                                                            \
   float invHW = 1.0f / (float)HW;                                                                 \
   float acc = 0.0f;                                                                               \
-  for (uint j = t; j < N; j += NN_BN_L) {                                                         \
+  for (uint j = t; j < N; j += TQ_NN_BN_L) {                                                      \
     uint p, b = nn_divmod(j, HW, invHW, &p);                                                      \
     uint idx = (b * C + c) * HW + p;                                                              \
     acc += (EXPR);                                                                                \
   }                                                                                               \
   part[t] = acc;                                                                                  \
   barrier(CLK_LOCAL_MEM_FENCE);                                                                   \
-  for (uint s = NN_BN_L / 2; s > 0; s >>= 1) {                                                    \
+  for (uint s = TQ_NN_BN_L / 2; s > 0; s >>= 1) {                                                 \
     if (t < s) part[t] += part[t + s];                                                            \
     barrier(CLK_LOCAL_MEM_FENCE);                                                                 \
   }
 
-__kernel __attribute__((reqd_work_group_size(NN_BN_L, 1, 1)))
+__kernel __attribute__((reqd_work_group_size(TQ_NN_BN_L, 1, 1)))
 void nn_bn_mean(__global const float *x, uint C, uint HW, uint count, __global float *stat) {
   NN_BN_REDUCE(x[idx])
   if (t == 0u && c < C) stat[c] = part[0] / (float)N;
 }
 
 /* The variance pass; with update != 0 it also moves the running statistics (state). */
-__kernel __attribute__((reqd_work_group_size(NN_BN_L, 1, 1)))
+__kernel __attribute__((reqd_work_group_size(TQ_NN_BN_L, 1, 1)))
 void nn_bn_var(__global const float *x, uint C, uint HW, uint count, __global float *stat,
                float eps, uint update, float mom, __global float *state, uint state_off) {
   float mean = stat[get_group_id(0) < C ? get_group_id(0) : 0u];
@@ -77,7 +77,7 @@ __kernel void nn_bn_apply(__global const float *x, __global float *y, __global c
 }
 
 /* dgamma, dbeta into grads and stat[2C + c], stat[3C + c]. */
-__kernel __attribute__((reqd_work_group_size(NN_BN_L, 1, 1)))
+__kernel __attribute__((reqd_work_group_size(TQ_NN_BN_L, 1, 1)))
 void nn_bn_bwd_reduce(__global const float *x, __global const float *dy, uint C, uint HW,
                       uint count, __global float *stat, __global float *grads, uint g_off,
                       uint b_off, uint which) {

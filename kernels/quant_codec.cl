@@ -2,7 +2,9 @@
  * plain-C reference is host/compress/quant_ref.c; the codes agree bit for bit. One work-item
  * (decode) handles a group of 32 elements, whose b-bit codes fill exactly b 32-bit words
  * (LSB-first), so no two work-items share a word and no atomics are needed. Random draws come
- * four at a time from one Philox call, exactly the stream of tq_rng_draw(.., TQ_RNG_QUANTIZE, i). */
+ * four at a time from one Philox call, exactly the stream of tq_rng_draw(.., TQ_RNG_QUANTIZE, i).
+ * Uses: 00_common.cl (Q_MIN, Q_MAX, Q_FABS, Q_ISFINITE, Q_UNROLL), 00_philox.cl (tq_u01), the
+ * build options of host/cl/kernel_constants.h (TQ_MAX_LEVELS, TQ_RNG_QUANTIZE). */
 
 /* Encode kernels, shaped for POCL's CPU device (it vectorises a work-group by running its
  * work-items as SIMD lanes, which needs loop-free kernel bodies after unrolling) and correct on
@@ -22,23 +24,6 @@
  * Every path finds the reference's k (largest k <= nlev-2 with lv[k] <= t), so codes agree bit
  * for bit. Elements at or past n encode as 0 (pad bits 0) and are never read or written. Level
  * tables are padded by the host to 2^b entries (the count reads lv[j + 1] for j <= 2^b - 2). */
-
-/* POCL does not inline OpenCL builtins (fabs, fmax, min, mul_hi, vstore4, ...) into the
- * work-group function, and a call blocks vectorisation across work-items: the encode and
- * statistics kernels use these plain-arithmetic equivalents instead. */
-#define Q_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define Q_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define Q_FABS(v) as_float(as_uint(v) & 0x7fffffffu)
-#define Q_ISFINITE(v) ((as_uint(v) & 0x7fffffffu) < 0x7f800000u)
-
-/* Full-unroll hints for POCL, whose vectoriser needs loop-free bodies; the cpu device profile
- * builds with -DTQ_UNROLL_HINTS (host/cl/cl_devprofile.c). Elsewhere the compiler decides:
- * Oclgrind's pipeline does not unroll at all and warned on every hint. */
-#ifdef TQ_UNROLL_HINTS
-#define Q_UNROLL _Pragma("unroll")
-#else
-#define Q_UNROLL
-#endif
 
 /* tq_philox4x32 with mul_hi spelled as a 64-bit product (same values). */
 inline uint4 q_philox(uint4 c, uint2 k) {
@@ -93,12 +78,11 @@ inline uint4 q_philox(uint4 c, uint2 k) {
 /* Small tables: k, lv[k], lv[k+1] by counting the levels <= t (the table is sorted, so the
  * levels counted are a prefix and the last one counted is lv[k]). NL: the table's largest
  * size, a compile-time constant; nlev <= NL entries are real. */
-/* The count table follows the level table (at Q_MAX_LEVELS): ct[2j] = l_j for j <= nlev - 2
+/* The count table follows the level table (at TQ_MAX_LEVELS): ct[2j] = l_j for j <= nlev - 2
  * and +inf after (so no index test), ct[32 + 2j] = l_{j+1}. No two loads of the lookup are
  * adjacent: the build-time vectoriser otherwise packed steps (or a step's two loads) into one
  * work-item's vector, which kept POCL from using SIMD lanes (host/compress/compressor.c
  * prepare_levels writes it). */
-#define Q_MAX_LEVELS 256
 #define Q_COUNT_STEP(ct, t, j, k, lkb, hk)             \
   do {                                                \
     float a_ = ct[2 * (j)], b_ = ct[32 + 2 * (j)];    \
@@ -112,7 +96,7 @@ inline uint4 q_philox(uint4 c, uint2 k) {
  * work-items). */
 #define Q_LOOKUP_COUNT(lv, nlev, t, NL, k, lk, hk)                  \
   do {                                                             \
-    __constant float *ct = (lv) + Q_MAX_LEVELS;                    \
+    __constant float *ct = (lv) + TQ_MAX_LEVELS;                    \
     float lkb_ = ct[0];                                            \
     k = 0;                                                         \
     hk = ct[32];                                                   \

@@ -1,13 +1,13 @@
 /* Per-tensor statistics for the tail fit (host/compress/tailfit.h, docs/math.md), no global
  * atomics. Work-items of a group run as SIMD lanes on POCL's CPU device, so kernel bodies are
  * loop-free after unrolling and neighbouring lanes read neighbouring elements:
- *   q_stats:  group g covers elements [g*L*Q_SE, (g+1)*L*Q_SE), work-item l reads the Q_SE
- *             elements from g*L*Q_SE + l*Q_SE and reduces them by a pairwise tree; per-group
- *             partial max|g| (finite values), sum|g| (work-items summed in order), non-zero
- *             and non-finite counts;
+ *   q_stats:  with E = TQ_STATS_E, group g covers elements [g*L*E, (g+1)*L*E), work-item l
+ *             reads the E elements from g*L*E + l*E and reduces them by a pairwise tree;
+ *             per-group partial max|g| (finite values), sum|g| (work-items summed in order),
+ *             non-zero and non-finite counts;
  *   q_hist*:  M = max of the q_stats partials and the edges e_j = M * R[j] (j = 0..112, as
- *             tailfit.c), formed by every group; work-item l reads elements g*L*Q_HE + j*L + l,
- *             Q_HE of them; bin j of a > 0 is the number of
+ *             tailfit.c), formed by every group; with E = TQ_HIST_E, work-item l reads elements
+ *             g*L*E + j*L + l, E of them; bin j of a > 0 is the number of
  *             edges e_0..e_111 below a, minus one (a binary search on the edges): exactly the
  *             bin tq_hist_bin settles on, since its loops stop at e_j < a <= e_{j+1}. Two ways
  *             to count (the device profile picks, host/cl/cl_devprofile.h): lane-private
@@ -17,26 +17,22 @@
  *             Counts are integers, so both give the same histogram. Groups of >= 112 items.
  * The host reads the per-group partials and sums them in a fixed order (compressor.c), with the
  * payload-independent read it already waits for: no reduction kernel, no edges kernel.
- * Q_FABS, Q_ISFINITE, Q_MIN, Q_MAX come from quant_codec.cl, which sorts (and so is loaded)
- * before this file (host/cl/cl_runtime.c concatenates the kernel files in name order). */
-
-#define Q_HIST_BINS 112
-#define Q_HIST_BPD 16
-#define Q_SE 32 /* elements per work-item of q_stats */
-#define Q_HE 64 /* elements per work-item of q_hist */
+ * Uses: 00_common.cl (Q_FABS, Q_ISFINITE, Q_MIN, Q_MAX, Q_UNROLL), the build options of
+ * host/cl/kernel_constants.h (TQ_HIST_BINS, TQ_HIST_BPD; TQ_STATS_E, TQ_HIST_E: elements per
+ * work-item of q_stats and of q_hist*). */
 
 __kernel void q_stats(__global const float *x, uint off, uint n, __global float *pmax,
                       __global float *psum, __global uint *pcnt, __local float *lm,
                       __local float *ls, __local uint *lc) {
   uint l = get_local_id(0), L = get_local_size(0), g = get_group_id(0);
-  /* Work-item l: the Q_SE consecutive elements from base, reduced by a fixed pairwise tree
+  /* Work-item l: the TQ_STATS_E consecutive elements from base, reduced by a fixed pairwise tree
    * (sum, max, counts): deterministic, and the shape the build-time vectoriser turns into
    * whole-vector loads and operations (a sequential chain over elements kept lanes scalar). */
-  uint base = g * L * Q_SE + l * Q_SE;
-  float a[Q_SE], mx[Q_SE];
-  uint z[Q_SE], nfc[Q_SE];
+  uint base = g * L * TQ_STATS_E + l * TQ_STATS_E;
+  float a[TQ_STATS_E], mx[TQ_STATS_E];
+  uint z[TQ_STATS_E], nfc[TQ_STATS_E];
   Q_UNROLL
-  for (int j = 0; j < Q_SE; j++) {
+  for (int j = 0; j < TQ_STATS_E; j++) {
     uint i = base + (uint)j;
     bool in = i < n;
     float v = in ? Q_FABS(x[off + i]) : 0.0f;
@@ -48,7 +44,7 @@ __kernel void q_stats(__global const float *x, uint off, uint n, __global float 
     nfc[j] = fin ? 0u : 1u;
   }
   Q_UNROLL
-  for (int w = Q_SE / 2; w >= 1; w /= 2) {
+  for (int w = TQ_STATS_E / 2; w >= 1; w /= 2) {
     Q_UNROLL
     for (int j = 0; j < w; j++) {
       a[j] = a[j] + a[j + w];
@@ -84,7 +80,7 @@ inline int q_bin_search(__local const float *le, float a) {
   Q_UNROLL
   for (int st = 64; st >= 1; st >>= 1) {
     int c = bin + st;
-    bin = ((c <= Q_HIST_BINS - 1) & (le[Q_MIN(c, Q_HIST_BINS - 1)] < a)) ? c : bin;
+    bin = ((c <= TQ_HIST_BINS - 1) & (le[Q_MIN(c, TQ_HIST_BINS - 1)] < a)) ? c : bin;
   }
   return bin;
 }
@@ -96,10 +92,10 @@ inline int q_bin_search(__local const float *le, float a) {
 inline int q_bin_guess(__local const float *le, float a, uint mbits) {
   int d = (int)(mbits - as_uint(a)); /* >= 0 for a <= M */
   /* bins below the top: d / 2^23 octaves * (16 / log2 10) bins per octave */
-  int g = Q_HIST_BINS - 1 - (int)((float)d * (float)(16.0 / 3.321928094887362 / 8388608.0));
-  g = g < -1 ? -1 : (g > Q_HIST_BINS - 1 ? Q_HIST_BINS - 1 : g);
+  int g = TQ_HIST_BINS - 1 - (int)((float)d * (float)(TQ_HIST_BPD / 3.321928094887362 / 8388608.0));
+  g = g < -1 ? -1 : (g > TQ_HIST_BINS - 1 ? TQ_HIST_BINS - 1 : g);
   int up = g + 1;
-  g = (up <= Q_HIST_BINS - 1 && le[Q_MIN(up, Q_HIST_BINS - 1)] < a) ? up : g;
+  g = (up <= TQ_HIST_BINS - 1 && le[Q_MIN(up, TQ_HIST_BINS - 1)] < a) ? up : g;
   g = (g >= 0 && !(le[Q_MAX(g, 0)] < a)) ? g - 1 : g;
   return g;
 }
@@ -115,19 +111,19 @@ inline int q_bin_guess(__local const float *le, float a, uint mbits) {
                      uint nsg, __constant float *R, __global uint *phist, uint ngroups,        \
                      __local uint *lh, __local float *le) {                                    \
     uint l = get_local_id(0), L = get_local_size(0), g = get_group_id(0);                      \
-    Q_UNROLL for (int b = 0; b < Q_HIST_BINS; b++) lh[(uint)b * L + l] = 0;           \
+    Q_UNROLL for (int b = 0; b < TQ_HIST_BINS; b++) lh[(uint)b * L + l] = 0;           \
     barrier(CLK_LOCAL_MEM_FENCE); /* M's loop in a region of its own: the zeroing vectorises */ \
     if (l == 0) {                                                                              \
       float M = 0.0f;                                                                          \
       for (uint c = 0; c < nsg; c++) M = Q_MAX(M, pmax[c]);                                    \
-      le[Q_HIST_BINS] = M;                                                                     \
+      le[TQ_HIST_BINS] = M;                                                                     \
     }                                                                                          \
     barrier(CLK_LOCAL_MEM_FENCE);                                                              \
-    if (l < Q_HIST_BINS) le[l] = le[Q_HIST_BINS] * R[l];                                       \
+    if (l < TQ_HIST_BINS) le[l] = le[TQ_HIST_BINS] * R[l];                                       \
     barrier(CLK_LOCAL_MEM_FENCE);                                                              \
-    uint mbits = as_uint(le[Q_HIST_BINS]);                                                     \
-    uint base = g * L * Q_HE;                                                                  \
-    Q_UNROLL for (int j = 0; j < Q_HE; j++) {                                         \
+    uint mbits = as_uint(le[TQ_HIST_BINS]);                                                     \
+    uint base = g * L * TQ_HIST_E;                                                                  \
+    Q_UNROLL for (int j = 0; j < TQ_HIST_E; j++) {                                         \
       uint i = base + (uint)j * L + l;                                                         \
       bool in = i < n;                                                                         \
       float a = Q_FABS(x[off + (in ? i : 0u)]);                                                \
@@ -136,7 +132,7 @@ inline int q_bin_guess(__local const float *le, float a, uint mbits) {
       lh[(uint)Q_MAX(bin, 0) * L + l] += ok;                                                   \
     }                                                                                          \
     barrier(CLK_LOCAL_MEM_FENCE);                                                              \
-    if (l < Q_HIST_BINS) {                                                                     \
+    if (l < TQ_HIST_BINS) {                                                                     \
       uint c = 0;                                                                              \
       for (uint k = 0; k < L; k++) c += lh[l * L + k];                                         \
       phist[l * ngroups + g] = c;                                                              \
@@ -156,15 +152,15 @@ Q_HIST_KERNEL(q_hist_exact, q_bin_search(le, a))
     if (l == 0) {                                                                              \
       float M = 0.0f;                                                                          \
       for (uint c = 0; c < nsg; c++) M = Q_MAX(M, pmax[c]);                                    \
-      le[Q_HIST_BINS] = M;                                                                     \
+      le[TQ_HIST_BINS] = M;                                                                     \
     }                                                                                          \
-    if (l < Q_HIST_BINS) lh[l] = 0;                                                            \
+    if (l < TQ_HIST_BINS) lh[l] = 0;                                                            \
     barrier(CLK_LOCAL_MEM_FENCE);                                                              \
-    if (l < Q_HIST_BINS) le[l] = le[Q_HIST_BINS] * R[l];                                       \
+    if (l < TQ_HIST_BINS) le[l] = le[TQ_HIST_BINS] * R[l];                                       \
     barrier(CLK_LOCAL_MEM_FENCE);                                                              \
-    uint mbits = as_uint(le[Q_HIST_BINS]);                                                     \
-    uint base = g * L * Q_HE;                                                                  \
-    for (int j = 0; j < Q_HE; j++) {                                                           \
+    uint mbits = as_uint(le[TQ_HIST_BINS]);                                                     \
+    uint base = g * L * TQ_HIST_E;                                                                  \
+    for (int j = 0; j < TQ_HIST_E; j++) {                                                           \
       uint i = base + (uint)j * L + l;                                                         \
       if (i < n) {                                                                             \
         float a = Q_FABS(x[off + i]);                                                          \
@@ -173,7 +169,7 @@ Q_HIST_KERNEL(q_hist_exact, q_bin_search(le, a))
       }                                                                                        \
     }                                                                                          \
     barrier(CLK_LOCAL_MEM_FENCE);                                                              \
-    if (l < Q_HIST_BINS) phist[l * ngroups + g] = lh[l];                                       \
+    if (l < TQ_HIST_BINS) phist[l * ngroups + g] = lh[l];                                       \
   }
 Q_HIST_ATOMIC_KERNEL(q_hist_atomic, q_bin_guess(le, a, mbits))
 Q_HIST_ATOMIC_KERNEL(q_hist_atomic_exact, q_bin_search(le, a))

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cl/kernel_constants.h"
 #include "test_support.h"
 #include "util/philox.h"
 
@@ -138,6 +139,36 @@ static void test_device_profile_chosen(void) {
   CU_ASSERT(strstr(e.msg, "fast") != NULL && strstr(e.msg, "cpu, gpu") != NULL);
 }
 
+/* Host and kernels share their constants through one list (host/cl/kernel_constants.h): the
+ * build options carry every one with the host's value, and no kernel file defines one itself
+ * (a copy there could drift from the host's). */
+static void test_kernel_constants_one_source(void) {
+  char defs[512];
+  tq_cl_kernel_defines(defs, sizeof defs);
+  char want[64];
+  snprintf(want, sizeof want, " -DTQ_HIST_BINS=%d ", TQ_HIST_BINS);
+  CU_ASSERT(strstr(defs, want) != NULL);
+  snprintf(want, sizeof want, " -DTQ_MAX_LEVELS=%d ", TQ_MAX_LEVELS);
+  CU_ASSERT(strstr(defs, want) != NULL);
+  snprintf(want, sizeof want, " -DTQ_RNG_QUANTIZE=%d", (int)TQ_RNG_QUANTIZE);
+  CU_ASSERT(strstr(defs, want) != NULL);
+  char *src = NULL;
+  tq_err e = {0};
+  CU_ASSERT_FATAL(tq_cl_kernel_source(&src, &e) == TQ_OK);
+  int n = 0;
+  for (const char *const *name = tq_kernel_constant_names; *name; name++, n++) {
+    snprintf(want, sizeof want, " -D%s=", *name);
+    CU_ASSERT(strstr(defs, want) != NULL);
+    char def[96];
+    snprintf(def, sizeof def, "#define %s ", *name);
+    if (strstr(src, def)) fprintf(stderr, "\n  a kernel file defines %s itself\n", *name);
+    CU_ASSERT(strstr(src, def) == NULL);
+    CU_ASSERT(strstr(src, *name) != NULL); /* listed only if a kernel uses it */
+  }
+  CU_ASSERT(n >= 9);
+  free(src);
+}
+
 int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
   static const tq_test_case cases[] = {
@@ -149,6 +180,7 @@ int main(void) {
       {"build failure carries the build log", test_build_failure_gives_log},
       {"kernels build without warnings", test_kernels_build_clean},
       {"device profile from the device type", test_device_profile_chosen},
+      {"host/kernel constants from one source", test_kernel_constants_one_source},
       {NULL, NULL}};
   tq_test_add_suite("opencl runtime", cases);
   return tq_test_run();

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cl/cl_profile.h"
+#include "cl/kernel_constants.h"
 #include "cl/cl_tuning.h"
 #include "util/fileio.h"
 #include "util/text.h"
@@ -129,6 +130,22 @@ tq_status tq_cl_select_device(const char *spec, tq_cl_devinfo *chosen, tq_err *e
 }
 
 /* ---- kernel sources ---------------------------------------------------------------- */
+
+#define TQ_KC_NAME(n) #n,
+const char *const tq_kernel_constant_names[] = {TQ_KERNEL_CONSTANTS(TQ_KC_NAME) NULL};
+
+const char *tq_cl_kernel_defines(char *out, size_t cap) {
+  /* Values as integers, so a constant defined by an expression still gives one token. */
+#define TQ_KC_VALUE(n) (long long)(n),
+  static const long long values[] = {TQ_KERNEL_CONSTANTS(TQ_KC_VALUE)};
+  size_t used = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < sizeof values / sizeof values[0] && used < cap; i++) {
+    int w = snprintf(out + used, cap - used, " -D%s=%lld", tq_kernel_constant_names[i], values[i]);
+    used += w > 0 ? (size_t)w : 0;
+  }
+  return out;
+}
 
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
@@ -276,9 +293,11 @@ static tq_status build_program(tq_cl *cl, tq_err *e) {
    * otherwise (NVIDIA's default). Only valid where CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT is set. */
   cl_device_fp_config fp = 0;
   clGetDeviceInfo(cl->info.device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL);
-  char opts[256];
-  snprintf(opts, sizeof opts, "-cl-std=CL1.2%s %s",
-           (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) ? " -cl-fp32-correctly-rounded-divide-sqrt" : "",
+  char opts[1024], defines[512];
+  bool exact_div = (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) != 0;
+  snprintf(opts, sizeof opts, "-cl-std=CL1.2%s%s %s",
+           exact_div ? " -cl-fp32-correctly-rounded-divide-sqrt" : "",
+           tq_cl_kernel_defines(defines, sizeof defines),
            cl->profile ? cl->profile->build_options : "");
   rc = clBuildProgram(cl->program, 1, &cl->info.device, opts, NULL, NULL);
   size_t loglen = 0;

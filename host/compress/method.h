@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cl/kernel_constants.h"
 #include "util/err.h"
 
 typedef enum tq_method {
@@ -48,7 +49,8 @@ typedef struct tq_compress_cfg {
 
 #define TQ_DEFAULT_BUCKET 512u
 #define TQ_DEFAULT_MIN_ELEMS 1024u
-#define TQ_MAX_LEVELS 256 /* 2^8: the largest level table any method sends */
+/* TQ_MAX_LEVELS (2^8: the largest level table any method sends) is in cl/kernel_constants.h,
+ * which the kernels' build options come from. */
 
 /* Defaults: tnqsgd, 3 bits, bucket 512, power-law tail, bound rule, no zero level, no error
  * feedback, min 1024 elements, refit every iteration, seed 1. */

@@ -13,9 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TQ_HIST_BPD 16
-#define TQ_HIST_DECADES 7
-#define TQ_HIST_BINS (TQ_HIST_BPD * TQ_HIST_DECADES)
+#include "cl/kernel_constants.h" /* TQ_HIST_BPD, TQ_HIST_DECADES, TQ_HIST_BINS */
 
 typedef struct tq_tail_stats {
   uint64_t n;         /* elements */
