@@ -96,183 +96,221 @@ static bool is_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* Tokenises libconfig text far enough to find @include lines, key names with their group path,
- * and integer literals, which it checks: a plain integer must fit in 32 bits (libconfig would
- * wrap it), one with an L suffix in 64 bits. Strings and comments are skipped; syntax errors are
- * left to libconfig. */
-static tq_status scan(const char *path, const char *t, size_t n, scan_out *o, tq_err *e) {
-  enum { MAXF = 64 };
+/* The scanner's position in one file: the text, the line, and the stack of group frames
+ * (unique id and name per { ( [) that key paths are built from. */
+enum { SCAN_MAXF = 64 };
+typedef struct scanner {
+  const char *path, *t;
+  size_t n, i;
+  int line, depth, nframes;
   struct {
     int id;
     char name[128];
-  } fr[MAXF];
-  int depth = 0, nframes = 0, line = 1;
-  fr[0].id = 0;
-  fr[0].name[0] = '\0';
-  char pending[128] = ""; /* the last key before = or : */
-  char last_ident[128] = "";
-  bool line_start = true;
-  for (size_t i = 0; i < n;) {
-    char c = t[i];
-    if (c == '\n') {
-      line++;
+  } fr[SCAN_MAXF];
+  char pending[128];    /* the last key before = or : */
+  char last_ident[128]; /* the last identifier read */
+  scan_out *o;
+} scanner;
+
+/* "group.sub.name" of `name` at the current depth. */
+static void key_path(const scanner *sc, const char *name, char *out, size_t cap) {
+  size_t used = 0;
+  out[0] = '\0';
+  for (int d = 1; d <= sc->depth && used < cap; d++)
+    if (sc->fr[d].name[0]) used += (size_t)snprintf(out + used, cap - used, "%s.", sc->fr[d].name);
+  if (used < cap) snprintf(out + used, cap - used, "%s", name);
+}
+
+/* Comments (# // and block) and strings: skipped, counting lines. False if t[i] starts none. */
+static bool skip_comment_or_string(scanner *sc) {
+  const char *t = sc->t;
+  size_t n = sc->n, i = sc->i;
+  char c = t[i];
+  if (c == '#' || (c == '/' && i + 1 < n && t[i + 1] == '/')) {
+    while (i < n && t[i] != '\n') i++;
+  } else if (c == '/' && i + 1 < n && t[i + 1] == '*') {
+    for (i += 2; i < n && !(t[i] == '*' && i + 1 < n && t[i + 1] == '/'); i++)
+      if (t[i] == '\n') sc->line++;
+    i += 2;
+  } else if (c == '"') {
+    for (i++; i < n && t[i] != '"'; i++) {
+      if (t[i] == '\\' && i + 1 < n) i++;
+      if (t[i] == '\n') sc->line++;
+    }
+    i++;
+  } else
+    return false;
+  sc->i = i;
+  return true;
+}
+
+/* `@include "name"` at the start of a line: recorded with its byte range. *taken is false if
+ * the text there is not an include. */
+static tq_status scan_include(scanner *sc, bool *taken, tq_err *e) {
+  const char *t = sc->t;
+  size_t n = sc->n, i = sc->i;
+  *taken = false;
+  if (!(n - i > 8 && !strncmp(t + i, "@include", 8) && (t[i + 8] == ' ' || t[i + 8] == '\t')))
+    return TQ_OK;
+  size_t k = i + 8;
+  while (k < n && (t[k] == ' ' || t[k] == '\t')) k++;
+  if (!(k < n && t[k] == '"')) return TQ_OK;
+  inc_ref r = {.line = sc->line, .start = i};
+  size_t len = 0;
+  for (k++; k < n && t[k] != '"'; k++) {
+    if (t[k] == '\\' && k + 1 < n && (t[k + 1] == '\\' || t[k + 1] == '"')) k++;
+    if (t[k] == '\n') sc->line++;
+    if (len + 1 < sizeof r.name) r.name[len++] = t[k];
+  }
+  if (len + 1 >= sizeof r.name)
+    return tq_fail(e, TQ_EINPUT, "%s:%d: @include name longer than %zu characters", sc->path,
+                   r.line, sizeof r.name - 1);
+  r.name[len] = '\0';
+  r.end = k < n ? k + 1 : n;
+  scan_out *o = sc->o;
+  if (o->nincs == o->capincs) {
+    int nc = o->capincs ? 2 * o->capincs : 8;
+    inc_ref *p = realloc(o->incs, (size_t)nc * sizeof *p);
+    if (!p) return tq_fail(e, TQ_ENOMEM, "%s: out of memory", sc->path);
+    o->incs = p;
+    o->capincs = nc;
+  }
+  o->incs[o->nincs++] = r;
+  sc->i = r.end;
+  *taken = true;
+  return TQ_OK;
+}
+
+/* At = or :, the last identifier is a key: recorded with its frame, line and path. */
+static tq_status scan_key(scanner *sc, tq_err *e) {
+  snprintf(sc->pending, sizeof sc->pending, "%s", sc->last_ident);
+  scan_out *o = sc->o;
+  if (sc->pending[0]) {
+    if (o->nkeys == o->capkeys) {
+      int nc = o->capkeys ? 2 * o->capkeys : 64;
+      key_tok *p = realloc(o->keys, (size_t)nc * sizeof *p);
+      if (!p) return tq_fail(e, TQ_ENOMEM, "%s: out of memory", sc->path);
+      o->keys = p;
+      o->capkeys = nc;
+    }
+    key_tok *k = &o->keys[o->nkeys++];
+    k->frame = sc->fr[sc->depth].id;
+    k->line = sc->line;
+    snprintf(k->name, sizeof k->name, "%s", sc->pending);
+    key_path(sc, sc->pending, k->path, sizeof k->path);
+  }
+  sc->last_ident[0] = '\0';
+  sc->i++;
+  return TQ_OK;
+}
+
+/* A numeric literal at t[i] (sign included): floats are skipped; an integer must fit in 32 bits
+ * (libconfig would wrap it), one with an L suffix in 64 bits. */
+static tq_status scan_number(scanner *sc, tq_err *e) {
+  const char *t = sc->t;
+  size_t n = sc->n, i = sc->i;
+  char c = t[i];
+  size_t j = i + (c == '-' || c == '+');
+  bool hex = t[j] == '0' && j + 1 < n && (t[j + 1] == 'x' || t[j + 1] == 'X') && j + 2 < n &&
+             is_hex(t[j + 2]);
+  size_t d0 = hex ? j + 2 : j, d1 = d0;
+  while (d1 < n && (hex ? is_hex(t[d1]) : (t[d1] >= '0' && t[d1] <= '9'))) d1++;
+  bool flt = !hex && d1 < n && (t[d1] == '.' || t[d1] == 'e' || t[d1] == 'E');
+  if (flt) {
+    i = d1 + 1;
+    while (i < n && (is_ident(t[i]) || t[i] == '.' ||
+                     ((t[i] == '-' || t[i] == '+') && (t[i - 1] == 'e' || t[i - 1] == 'E'))))
       i++;
+    sc->i = i;
+    return TQ_OK;
+  }
+  size_t end = d1;
+  bool l64 = end < n && t[end] == 'L';
+  if (l64) end += (end + 1 < n && t[end + 1] == 'L') ? 2 : 1;
+  char lit[96];
+  snprintf(lit, sizeof lit, "%.*s", (int)(d1 - i < 90 ? d1 - i : 90), t + i);
+  errno = 0;
+  bool neg = c == '-';
+  unsigned long long mag = strtoull(t + d0 - (hex ? 2 : 0), NULL, hex ? 16 : 10);
+  bool over = errno == ERANGE;
+  char key[300];
+  if (sc->pending[0])
+    key_path(sc, sc->pending, key, sizeof key);
+  else
+    snprintf(key, sizeof key, "(a value)");
+  if (l64) {
+    if (over || (!hex && mag > (neg ? 9223372036854775808ull : 9223372036854775807ull)))
+      return tq_fail(e, TQ_EINPUT, "%s:%d: '%s' = %s is out of range (beyond 64-bit integers)",
+                     sc->path, sc->line, key, lit);
+  } else {
+    unsigned long long lim = hex ? 0x7fffffffull : (neg ? 2147483648ull : 2147483647ull);
+    if (over || mag > lim)
+      return tq_fail(e, TQ_EINPUT,
+                     "%s:%d: '%s' = %s is out of range: a plain integer must lie in "
+                     "-2147483648..2147483647 (libconfig would silently wrap it); no "
+                     "tailquant key takes a value this large",
+                     sc->path, sc->line, key, lit);
+  }
+  sc->i = end;
+  return TQ_OK;
+}
+
+/* Group brackets { ( [ push a frame named by the pending key; } ) ] pop one. */
+static void scan_bracket(scanner *sc, char c) {
+  if (c == '{' || c == '(' || c == '[') {
+    if (sc->depth + 1 < SCAN_MAXF) {
+      sc->depth++;
+      sc->fr[sc->depth].id = ++sc->nframes;
+      snprintf(sc->fr[sc->depth].name, sizeof sc->fr[sc->depth].name, "%s", sc->pending);
+    }
+  } else if (sc->depth > 0)
+    sc->depth--;
+  sc->pending[0] = sc->last_ident[0] = '\0';
+  sc->i++;
+}
+
+/* Tokenises libconfig text far enough to find @include lines, key names with their group path,
+ * and integer literals, which it checks (scan_number). Strings and comments are skipped; syntax
+ * errors are left to libconfig. */
+static tq_status scan(const char *path, const char *t, size_t n, scan_out *o, tq_err *e) {
+  scanner *sc = calloc(1, sizeof *sc);
+  if (!sc) return tq_fail(e, TQ_ENOMEM, "%s: out of memory", path);
+  *sc = (scanner){.path = path, .t = t, .n = n, .line = 1, .o = o};
+  bool line_start = true;
+  tq_status s = TQ_OK;
+  while (s == TQ_OK && sc->i < n) {
+    char c = t[sc->i];
+    if (c == '\n') {
+      sc->line++;
+      sc->i++;
       line_start = true;
       continue;
     }
     if (c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v') {
-      i++;
+      sc->i++;
       continue;
     }
-    bool at_start = line_start;
+    bool at_start = line_start, taken = false;
     line_start = false;
-    if (c == '#' || (c == '/' && i + 1 < n && t[i + 1] == '/')) {
-      while (i < n && t[i] != '\n') i++;
-      continue;
-    }
-    if (c == '/' && i + 1 < n && t[i + 1] == '*') {
-      for (i += 2; i < n && !(t[i] == '*' && i + 1 < n && t[i + 1] == '/'); i++)
-        if (t[i] == '\n') line++;
-      i += 2;
-      continue;
-    }
-    if (c == '"') {
-      for (i++; i < n && t[i] != '"'; i++) {
-        if (t[i] == '\\' && i + 1 < n) i++;
-        if (t[i] == '\n') line++;
-      }
-      i++;
-      continue;
-    }
-    if (c == '@' && at_start && n - i > 8 && !strncmp(t + i, "@include", 8) &&
-        (t[i + 8] == ' ' || t[i + 8] == '\t')) {
-      size_t k = i + 8;
-      while (k < n && (t[k] == ' ' || t[k] == '\t')) k++;
-      if (k < n && t[k] == '"') {
-        inc_ref r = {.line = line, .start = i};
-        size_t len = 0;
-        for (k++; k < n && t[k] != '"'; k++) {
-          if (t[k] == '\\' && k + 1 < n && (t[k + 1] == '\\' || t[k + 1] == '"')) k++;
-          if (t[k] == '\n') line++;
-          if (len + 1 < sizeof r.name) r.name[len++] = t[k];
-        }
-        if (len + 1 >= sizeof r.name)
-          return tq_fail(e, TQ_EINPUT, "%s:%d: @include name longer than %zu characters", path,
-                         r.line, sizeof r.name - 1);
-        r.name[len] = '\0';
-        r.end = k < n ? k + 1 : n;
-        if (o->nincs == o->capincs) {
-          int nc = o->capincs ? 2 * o->capincs : 8;
-          inc_ref *p = realloc(o->incs, (size_t)nc * sizeof *p);
-          if (!p) return tq_fail(e, TQ_ENOMEM, "%s: out of memory", path);
-          o->incs = p;
-          o->capincs = nc;
-        }
-        o->incs[o->nincs++] = r;
-        i = r.end;
-        continue;
-      }
-    }
+    if (skip_comment_or_string(sc)) continue;
+    if (c == '@' && at_start && ((s = scan_include(sc, &taken, e)) != TQ_OK || taken)) continue;
     if (is_ident_start(c)) {
-      size_t j = i;
+      size_t j = sc->i;
       while (j < n && is_ident(t[j])) j++;
-      snprintf(last_ident, sizeof last_ident, "%.*s", (int)(j - i), t + i);
-      i = j;
-      continue;
-    }
-    if (c == '=' || c == ':') {
-      snprintf(pending, sizeof pending, "%s", last_ident);
-      if (pending[0]) {
-        if (o->nkeys == o->capkeys) {
-          int nc = o->capkeys ? 2 * o->capkeys : 64;
-          key_tok *p = realloc(o->keys, (size_t)nc * sizeof *p);
-          if (!p) return tq_fail(e, TQ_ENOMEM, "%s: out of memory", path);
-          o->keys = p;
-          o->capkeys = nc;
-        }
-        key_tok *k = &o->keys[o->nkeys++];
-        k->frame = fr[depth].id;
-        k->line = line;
-        snprintf(k->name, sizeof k->name, "%s", pending);
-        size_t used = 0;
-        k->path[0] = '\0';
-        for (int d = 1; d <= depth && used < sizeof k->path; d++)
-          if (fr[d].name[0])
-            used += (size_t)snprintf(k->path + used, sizeof k->path - used, "%s.", fr[d].name);
-        if (used < sizeof k->path) snprintf(k->path + used, sizeof k->path - used, "%s", pending);
-      }
-      last_ident[0] = '\0';
-      i++;
-      continue;
-    }
-    if (c == '{' || c == '(' || c == '[') {
-      if (depth + 1 < MAXF) {
-        depth++;
-        fr[depth].id = ++nframes;
-        snprintf(fr[depth].name, sizeof fr[depth].name, "%s", pending);
-      }
-      pending[0] = last_ident[0] = '\0';
-      i++;
-      continue;
-    }
-    if (c == '}' || c == ')' || c == ']') {
-      if (depth > 0) depth--;
-      pending[0] = last_ident[0] = '\0';
-      i++;
-      continue;
-    }
-    if ((c >= '0' && c <= '9') || ((c == '-' || c == '+') && i + 1 < n && t[i + 1] >= '0' &&
-                                   t[i + 1] <= '9')) {
-      size_t j = i + (c == '-' || c == '+');
-      bool hex = t[j] == '0' && j + 1 < n && (t[j + 1] == 'x' || t[j + 1] == 'X') && j + 2 < n &&
-                 is_hex(t[j + 2]);
-      size_t d0 = hex ? j + 2 : j, d1 = d0;
-      while (d1 < n && (hex ? is_hex(t[d1]) : (t[d1] >= '0' && t[d1] <= '9'))) d1++;
-      bool flt = !hex && d1 < n && (t[d1] == '.' || t[d1] == 'e' || t[d1] == 'E');
-      if (flt) {
-        i = d1 + 1;
-        while (i < n && (is_ident(t[i]) || t[i] == '.' ||
-                         ((t[i] == '-' || t[i] == '+') && (t[i - 1] == 'e' || t[i - 1] == 'E'))))
-          i++;
-        continue;
-      }
-      size_t end = d1;
-      bool l64 = end < n && t[end] == 'L';
-      if (l64) end += (end + 1 < n && t[end + 1] == 'L') ? 2 : 1;
-      char lit[96];
-      snprintf(lit, sizeof lit, "%.*s", (int)(d1 - i < 90 ? d1 - i : 90), t + i);
-      errno = 0;
-      bool neg = c == '-';
-      unsigned long long mag = strtoull(t + d0 - (hex ? 2 : 0), NULL, hex ? 16 : 10);
-      bool over = errno == ERANGE;
-      char key[300];
-      if (pending[0]) {
-        size_t used = 0;
-        key[0] = '\0';
-        for (int d = 1; d <= depth && used < sizeof key; d++)
-          if (fr[d].name[0]) used += (size_t)snprintf(key + used, sizeof key - used, "%s.", fr[d].name);
-        if (used < sizeof key) snprintf(key + used, sizeof key - used, "%s", pending);
-      } else
-        snprintf(key, sizeof key, "(a value)");
-      if (l64) {
-        if (over || (!hex && mag > (neg ? 9223372036854775808ull : 9223372036854775807ull)))
-          return tq_fail(e, TQ_EINPUT, "%s:%d: '%s' = %s is out of range (beyond 64-bit integers)",
-                         path, line, key, lit);
-      } else {
-        unsigned long long lim = hex ? 0x7fffffffull : (neg ? 2147483648ull : 2147483647ull);
-        if (over || mag > lim)
-          return tq_fail(e, TQ_EINPUT,
-                         "%s:%d: '%s' = %s is out of range: a plain integer must lie in "
-                         "-2147483648..2147483647 (libconfig would silently wrap it); no "
-                         "tailquant key takes a value this large",
-                         path, line, key, lit);
-      }
-      i = end;
-      continue;
-    }
-    i++;
+      snprintf(sc->last_ident, sizeof sc->last_ident, "%.*s", (int)(j - sc->i), t + sc->i);
+      sc->i = j;
+    } else if (c == '=' || c == ':')
+      s = scan_key(sc, e);
+    else if (c && strchr("{([})]", c))
+      scan_bracket(sc, c);
+    else if ((c >= '0' && c <= '9') ||
+             ((c == '-' || c == '+') && sc->i + 1 < n && t[sc->i + 1] >= '0' && t[sc->i + 1] <= '9'))
+      s = scan_number(sc, e);
+    else
+      sc->i++;
   }
-  return TQ_OK;
+  free(sc);
+  return s;
 }
 
 static tq_status copy_setting(config_setting_t *dst_parent, const config_setting_t *src,
