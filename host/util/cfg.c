@@ -121,6 +121,17 @@ static void key_path(const scanner *sc, const char *name, char *out, size_t cap)
   if (used < cap) snprintf(out + used, cap - used, "%s", name);
 }
 
+/* Makes room for element n of the array *p (capacity *cap, doubling from `first`). */
+static bool room_for_one(void **p, int n, int *cap, size_t elem, int first) {
+  if (n < *cap) return true;
+  int nc = *cap ? 2 * *cap : first;
+  void *q = realloc(*p, (size_t)nc * elem);
+  if (!q) return false;
+  *p = q;
+  *cap = nc;
+  return true;
+}
+
 /* Comments (# // and block) and strings: skipped, counting lines. False if t[i] starts none. */
 static bool skip_comment_or_string(scanner *sc) {
   const char *t = sc->t;
@@ -168,13 +179,8 @@ static tq_status scan_include(scanner *sc, bool *taken, tq_err *e) {
   r.name[len] = '\0';
   r.end = k < n ? k + 1 : n;
   scan_out *o = sc->o;
-  if (o->nincs == o->capincs) {
-    int nc = o->capincs ? 2 * o->capincs : 8;
-    inc_ref *p = realloc(o->incs, (size_t)nc * sizeof *p);
-    if (!p) return tq_fail(e, TQ_ENOMEM, "%s: out of memory", sc->path);
-    o->incs = p;
-    o->capincs = nc;
-  }
+  if (!room_for_one((void **)&o->incs, o->nincs, &o->capincs, sizeof *o->incs, 8))
+    return tq_fail(e, TQ_ENOMEM, "%s: out of memory", sc->path);
   o->incs[o->nincs++] = r;
   sc->i = r.end;
   *taken = true;
@@ -186,13 +192,8 @@ static tq_status scan_key(scanner *sc, tq_err *e) {
   snprintf(sc->pending, sizeof sc->pending, "%s", sc->last_ident);
   scan_out *o = sc->o;
   if (sc->pending[0]) {
-    if (o->nkeys == o->capkeys) {
-      int nc = o->capkeys ? 2 * o->capkeys : 64;
-      key_tok *p = realloc(o->keys, (size_t)nc * sizeof *p);
-      if (!p) return tq_fail(e, TQ_ENOMEM, "%s: out of memory", sc->path);
-      o->keys = p;
-      o->capkeys = nc;
-    }
+    if (!room_for_one((void **)&o->keys, o->nkeys, &o->capkeys, sizeof *o->keys, 64))
+      return tq_fail(e, TQ_ENOMEM, "%s: out of memory", sc->path);
     key_tok *k = &o->keys[o->nkeys++];
     k->frame = sc->fr[sc->depth].id;
     k->line = sc->line;
