@@ -1,0 +1,171 @@
+/* TPQSGD's pieces (host/compress/design_tp.h, docs/math.md §15): the level table every machine
+ * rebuilds alike, the 16-bit scale rounding, the design's choice against QSGDinf on heavy-tailed
+ * data at equal bits, and the device's scale kernel against the C reference. */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compress/design_tp.h"
+#include "compress/quant_ref.h"
+#include "test_support.h"
+
+static uint32_t bits_of(float v) {
+  uint32_t u;
+  memcpy(&u, &v, 4);
+  return u;
+}
+
+/* The table is a fixed function of (b, k): pinned bit patterns catch a change of arithmetic
+ * (the decoder on another machine must rebuild the encoder's table exactly). */
+static void test_levels_fixed(void) {
+  float mag[TQ_MAX_LEVELS];
+  tq_tp_levels(3, 6, mag); /* p = 1.5 on {0, 1/3, 2/3, 1} */
+  CU_ASSERT_EQUAL(mag[0], 0.0f);
+  CU_ASSERT_EQUAL(mag[3], 1.0f);
+  CU_ASSERT_EQUAL(bits_of(mag[1]), bits_of((float)0.19245008972987526));
+  CU_ASSERT_EQUAL(bits_of(mag[2]), bits_of((float)0.5443310539518174));
+  tq_tp_levels(2, 9, mag);
+  CU_ASSERT(mag[0] == 0.0f && mag[1] == 1.0f);
+  for (int b = 2; b <= 8; b++)
+    for (int k = TQ_TP_K_MIN; k <= TQ_TP_K_MAX; k++) {
+      tq_tp_levels(b, k, mag);
+      int nlev = 1 << (b - 1);
+      bool rising = true, close = true;
+      for (int j = 1; j < nlev; j++) {
+        rising &= mag[j] > mag[j - 1];
+        double want = pow((double)j / (nlev - 1), k / 4.0);
+        close &= fabs(mag[j] - want) <= 2e-7 * (want > 1e-3 ? want : 1e-3);
+      }
+      CU_ASSERT(rising);
+      CU_ASSERT(close);
+      if (k == 4) /* p = 1: QSGDinf's uniform grid, exactly */
+        for (int j = 0; j < nlev; j++) CU_ASSERT_EQUAL(mag[j], (float)((double)j / (nlev - 1)));
+    }
+}
+
+static void test_up16(void) {
+  CU_ASSERT_EQUAL(tq_tp_up16(0.0f), 0.0f);
+  CU_ASSERT_EQUAL(tq_tp_up16(1.0f), 1.0f);
+  CU_ASSERT_EQUAL(tq_tp_up16(nextafterf(1.0f, 2.0f)), 1.0078125f);
+  CU_ASSERT_EQUAL(bits_of(tq_tp_up16(FLT_MAX)), 0x7f7f0000u);
+  tq_test_rng r = {7};
+  bool ok = true;
+  for (int i = 0; i < 100000; i++) {
+    float v = (float)((0.5 + tq_test_uniform(&r)) * pow(10.0, 60 * tq_test_uniform(&r) - 30));
+    float u = tq_tp_up16(v);
+    ok &= u >= v && (bits_of(u) & 0xffffu) == 0 && (double)u - v <= v / 128.0; /* normals */
+  }
+  CU_ASSERT(ok);
+}
+
+/* Heavy-tailed data with exact zeros, as real gradients: Student-t(3) body, 60 % zeros, a
+ * different spread per bucket. */
+static float *heavy_tailed(size_t n, uint64_t seed) {
+  float *x = malloc(n * sizeof *x);
+  tq_test_rng r = {seed};
+  for (size_t i = 0; i < n; i++) {
+    double z = tq_test_normal(&r), c = 0;
+    for (int j = 0; j < 3; j++) {
+      double w = tq_test_normal(&r);
+      c += w * w;
+    }
+    double spread = 1.0 + 3.0 * (double)((i / 512) % 5);
+    x[i] = tq_test_uniform(&r) < 0.6 ? 0.0f : (float)(1e-3 * spread * z / sqrt(c / 3.0));
+  }
+  return x;
+}
+
+/* The acceptance claim of the design on data we control: lower exact MSE than QSGDinf at
+ * b = 2, 3, 4 with no more bits (16-bit scales against 32-bit ones pay for k and alpha). */
+static void test_beats_qsgdinf(void) {
+  const size_t n = 1u << 16;
+  const uint32_t bucket = 512;
+  size_t nb = n / bucket;
+  float *x = heavy_tailed(n, 3), *sq = malloc(nb * 4), *st = malloc(nb * 4);
+  tq_tail_stats stats;
+  tq_tail_stats_ref(x, n, true, &stats);
+  tq_ref_bucket_norms(x, n, bucket, true, sq);
+  for (int b = 2; b <= 4; b++) {
+    int nlev = 1 << (b - 1);
+    float uni[TQ_MAX_LEVELS], mag[TQ_MAX_LEVELS];
+    tq_tp_levels(b, 4, uni);
+    double q = tq_exact_mse_bucketed(x, n, uni, nlev, bucket, sq);
+    tq_tp_design d = tq_tp_design_levels(&stats, b);
+    CU_ASSERT(d.k >= TQ_TP_K_MIN && d.k <= TQ_TP_K_MAX && d.a >= TQ_TP_A_MIN &&
+              d.a <= TQ_HIST_BINS);
+    tq_tp_levels(b, d.k, mag);
+    memcpy(st, sq, nb * 4);
+    tq_tp_cap_scales(st, nb, d.alpha);
+    double m = tq_tp_exact_mse(x, n, mag, nlev, bucket, st);
+    /* With no truncation and p = 1 the error is QSGDinf's but for the rounded-up scales. */
+    CU_ASSERT(m < 0.9 * q);
+    fprintf(stderr, "\n  b=%d: QSGDinf %.4e, TPQSGD %.4e (k=%d, alpha=%.3g of max)", b, q, m,
+            d.k, d.alpha / stats.max_abs);
+  }
+  free(x);
+  free(sq);
+  free(st);
+}
+
+static void test_all_zero_design(void) {
+  tq_tail_stats st;
+  float z[2048] = {0};
+  tq_tail_stats_ref(z, 2048, true, &st);
+  tq_tp_design d = tq_tp_design_levels(&st, 3);
+  CU_ASSERT_EQUAL(d.k, TQ_TP_K_MIN);
+  CU_ASSERT_EQUAL(d.a, TQ_HIST_BINS);
+}
+
+/* q_norm_cap == tq_tp_cap_scales, bit for bit, edge values included. */
+static void test_cap_kernel(void) {
+  tq_cl *cl = tq_test_cl();
+  tq_err e = {0};
+  enum { NB = 1000 };
+  float s[NB], want[NB], got[NB], inv[NB];
+  tq_test_rng r = {11};
+  for (int i = 0; i < NB; i++) s[i] = (float)(tq_test_uniform(&r) * pow(10.0, 8 * tq_test_uniform(&r) - 6));
+  s[0] = 0.0f;
+  s[1] = FLT_MAX;
+  s[2] = 1e-42f; /* subnormal */
+  s[3] = 1.0f;
+  s[4] = 0.25f; /* alpha itself */
+  float alpha = 0.25f;
+  memcpy(want, s, sizeof s);
+  tq_tp_cap_scales(want, NB, alpha);
+  cl_mem ds = NULL, di = NULL;
+  cl_kernel k = NULL;
+  TQ_ASSERT_OK(tq_cl_kernel(cl, "q_norm_cap", &k, &e), &e);
+  TQ_ASSERT_OK(tq_cl_alloc(cl, sizeof s, &ds, &e), &e);
+  TQ_ASSERT_OK(tq_cl_alloc(cl, sizeof s, &di, &e), &e);
+  TQ_ASSERT_OK(tq_cl_write(cl, ds, 0, sizeof s, s, &e), &e);
+  cl_uint nb = NB;
+  tq_karg a[] = {TQ_ARG(ds), TQ_ARG(di), TQ_ARG(nb), TQ_ARG(alpha)};
+  TQ_ASSERT_OK(tq_cl_run1d(cl, k, NB, tq_cl_group1d(cl, k, 64), a, TQ_NARGS(a), "q_norm_cap", &e),
+               &e);
+  TQ_ASSERT_OK(tq_cl_read(cl, ds, 0, sizeof got, got, &e), &e);
+  TQ_ASSERT_OK(tq_cl_read(cl, di, 0, sizeof inv, inv, &e), &e);
+  int bad = 0;
+  for (int i = 0; i < NB; i++) {
+    bad += bits_of(got[i]) != bits_of(want[i]);
+    bad += bits_of(inv[i]) != bits_of(want[i] > 0.0f ? 1.0f / want[i] : 0.0f);
+  }
+  CU_ASSERT_EQUAL(bad, 0);
+  tq_cl_release(&ds);
+  tq_cl_release(&di);
+  clReleaseKernel(k);
+}
+
+int main(void) {
+  if (CU_initialize_registry() != CUE_SUCCESS) return 1;
+  static const tq_test_case cases[] = {
+      {"level table fixed and rising", test_levels_fixed},
+      {"16-bit scales round up", test_up16},
+      {"design beats QSGDinf at equal bits", test_beats_qsgdinf},
+      {"all-zero tensor falls back", test_all_zero_design},
+      {"device scale kernel == reference", test_cap_kernel},
+      {NULL, NULL}};
+  tq_test_add_suite("tpqsgd", cases);
+  return tq_test_run();
+}
