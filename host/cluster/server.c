@@ -175,7 +175,8 @@ static int sort_workers(const tq_cluster *c, uint32_t iteration, bool *use, tq_s
 static tq_status apply_policies(tq_cluster *c, uint32_t iteration, const bool *use, int used,
                                 const tq_step_out *out, tq_err *e) {
   if (out->missing && c->cfg.on_missing == TQ_FAULT_STOP)
-    return tq_fail(e, TQ_ETIMEOUT, "iteration %u: %s (workers.timeout_s = %g s, workers.on_missing = stop)",
+    return tq_fail(e, TQ_ETIMEOUT,
+                   "iteration %u: %s (workers.timeout_s = %g s, workers.on_missing = stop)",
                    iteration, out->events, c->cfg.msg_timeout_s);
   if (out->unusable && c->cfg.on_invalid == TQ_FAULT_STOP)
     return tq_fail(e, TQ_EINPUT, "iteration %u: %s (workers.on_invalid = stop)", iteration,

@@ -76,7 +76,8 @@ static int format_value(const column *c, const tq_metrics_row *row, char *buf, s
   case COL_ULL: return snprintf(buf, cap, c->fmt, *(const unsigned long long *)p);
   case COL_DOUBLE: return snprintf(buf, cap, c->fmt, *(const double *)p);
   case COL_AT_EVAL:
-    return row->evaluated ? snprintf(buf, cap, c->fmt, *(const double *)p) : snprintf(buf, cap, "%s", "");
+    return row->evaluated ? snprintf(buf, cap, c->fmt, *(const double *)p)
+                          : snprintf(buf, cap, "%s", "");
   case COL_IF_FINITE:
     return isfinite(*(const double *)p) ? snprintf(buf, cap, c->fmt, *(const double *)p)
                                         : snprintf(buf, cap, "%s", "");
@@ -112,7 +113,8 @@ bool tq_metrics_format(const tq_metrics_row *row, char *buf, size_t cap) {
 tq_status tq_metrics_open(tq_metrics *m, const char *dir, tq_err *e) {
   char header[1024];
   if (!tq_metrics_header(header, sizeof header))
-    return tq_fail(e, TQ_EINTERNAL, "metrics.csv: the header is over %zu characters", sizeof header);
+    return tq_fail(e, TQ_EINTERNAL, "metrics.csv: the header is over %zu characters",
+                   sizeof header);
   snprintf(m->partial, sizeof m->partial, "%s/metrics.csv.partial", dir);
   snprintf(m->final, sizeof m->final, "%s/metrics.csv", dir);
   remove(m->final); /* a previous run's file must not pass for this run's */

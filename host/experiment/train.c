@@ -684,7 +684,8 @@ static tq_status resume_completed(trainer *t, tq_train_result *r, long total, tq
     return tq_fail(e, TQ_EINPUT, "%s: this run is complete; nothing to resume", t->dir);
   if (rename(partial, final) != 0)
     return tq_fail(e, TQ_EIO, "%s: cannot rename to metrics.csv: %s", partial, strerror(errno));
-  if (!t->o->quiet) fprintf(stderr, "tailquant: %s was complete but for metrics.csv; now it is\n", t->dir);
+  if (!t->o->quiet)
+    fprintf(stderr, "tailquant: %s was complete but for metrics.csv; now it is\n", t->dir);
   r->complete = true;
   r->iterations = total;
   snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
@@ -736,9 +737,11 @@ static void announce(trainer *t, run_state *rs) {
   tq_progress *prog = &rs->prog;
   tq_progress_start(prog, rs->total, o->quiet);
   tq_progress_plan(prog, rs->start, x->eval_every, (long)t->test.n);
-  if (o->sweep_count > 1) snprintf(prog->prefix, sizeof prog->prefix, "[%d/%d] ", o->sweep_index + 1, o->sweep_count);
+  if (o->sweep_count > 1)
+    snprintf(prog->prefix, sizeof prog->prefix, "[%d/%d] ", o->sweep_index + 1, o->sweep_count);
   char method[48] = "no compression", devlist[512], line[1024];
-  if (strcmp(x->method, "none")) snprintf(method, sizeof method, "%s at %d bits", x->method, x->bits);
+  if (strcmp(x->method, "none"))
+    snprintf(method, sizeof method, "%s at %d bits", x->method, x->bits);
   tq_cluster_describe_devices(t->cluster, devlist, sizeof devlist);
   snprintf(line, sizeof line,
            "tailquant: %s%s%s: %s (%zu parameters), %d worker%s x batch %d on %s, %s, %ld "
@@ -767,7 +770,8 @@ static void profile_phases(const run_state *rs, long it, const tq_step_out *so, 
  * target follow. */
 static tq_status evaluate(trainer *t, run_state *rs, long it, tq_err *e) {
   tq_progress_eval_begin(&rs->prog, it);
-  tq_status s = tq_cluster_evaluate(t->cluster, &t->test, t->norm, &rs->test_loss, &rs->test_acc, e);
+  tq_status s =
+      tq_cluster_evaluate(t->cluster, &t->test, t->norm, &rs->test_loss, &rs->test_acc, e);
   tq_progress_eval_end(&rs->prog);
   TQ_TRY(s);
   if (rs->test_acc > rs->tot.best_test_accuracy) rs->tot.best_test_accuracy = rs->test_acc;
@@ -832,7 +836,8 @@ static tq_status maybe_stop(trainer *t, run_state *rs, long it, step_plan p, tq_
   if (p.stop) {
     tq_progress_end(&rs->prog);
     if (!t->o->quiet)
-      fprintf(stderr, "tailquant: stopped after iteration %ld as asked; continue with --resume %s\n", it, t->dir);
+      fprintf(stderr, "tailquant: stopped after iteration %ld as asked; continue with --resume %s\n",
+              it, t->dir);
     r->complete = false;
     r->iterations = it;
     snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
@@ -862,7 +867,8 @@ static tq_status lead_step(trainer *t, run_state *rs, long it, tq_train_result *
   }
   double loss = so.loss_sum / (double)so.samples;
   if (!isfinite(loss))
-    return tq_fail(e, TQ_EINPUT, "the loss became %g at iteration %ld: training diverged (lower train.lr, now %g)",
+    return tq_fail(e, TQ_EINPUT,
+                   "the loss became %g at iteration %ld: training diverged (lower train.lr, now %g)",
                    loss, it, (double)in.lr);
   /* The step's own time: evaluation, dumps and checkpoints are not part of it. */
   double step = tq_now_seconds() - ts;
@@ -898,7 +904,8 @@ static tq_status finish_run(trainer *t, const run_state *rs, tq_train_result *r,
   r->sim_wall = rs->tot.sim_wall;
   r->time_to_target = rs->tot.time_to_target;
   double n = rs->steps ? (double)rs->steps : 1;
-  double *phase[6] = {&r->t_compute, &r->t_encode, &r->t_queue, &r->t_decode, &r->t_update, &r->t_step};
+  double *phase[6] = {&r->t_compute, &r->t_encode, &r->t_queue,
+                      &r->t_decode,  &r->t_update, &r->t_step};
   for (int k = 0; k < 6; k++) *phase[k] = rs->sums[k] / n;
   r->images_per_s = (double)x->workers * x->batch_size / r->t_step;
   r->mpi_bytes = o->mpi ? (double)o->mpi->total_bytes : 0;
