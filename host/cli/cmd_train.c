@@ -208,102 +208,103 @@ static int refuse_mpirun_without_mpi(void) {
   return 0;
 }
 
-int tq_cmd_train(int argc, char **argv) {
-  const char *config = NULL, *device = NULL, *resume = NULL, *transport = "inproc";
-  bool quiet = false, profile = false, force = false;
-  long stop_after = 0, dumps[64];
-  int ndump = 0;
-  const char **sets = calloc((size_t)argc + 8, sizeof *sets);
-  int nsets = 0, rc = 0;
+/* What the command line asks for. */
+typedef struct train_args {
+  const char *config, *device, *resume, *transport;
+  bool quiet, profile, force;
+  long stop_after, dumps[64];
+  int ndump;
+  const char **sets; /* [argc]: the --set values */
+  int nsets;
+} train_args;
+
+/* Reads the options into *a; returns 0, or the exit code after printing why (2), or -1 after
+ * --help (exit 0). */
+static int parse_args(int argc, char **argv, train_args *a) {
+  int rc = 0;
   for (int i = 1; i < argc && rc == 0; i++) {
-    const char *a = argv[i];
-    bool takes = !strcmp(a, "--set") || !strcmp(a, "--device") || !strcmp(a, "--resume") ||
-                 !strcmp(a, "--stop-after") || !strcmp(a, "--dump-gradients") ||
-                 !strcmp(a, "--transport");
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    const char *s = argv[i];
+    bool takes = !strcmp(s, "--set") || !strcmp(s, "--device") || !strcmp(s, "--resume") ||
+                 !strcmp(s, "--stop-after") || !strcmp(s, "--dump-gradients") ||
+                 !strcmp(s, "--transport");
+    if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
       usage(stdout);
-      free(sets);
-      return 0;
+      return -1;
     } else if (takes && i + 1 >= argc) {
-      fprintf(stderr, "tailquant train: %s needs a value\n", a);
+      fprintf(stderr, "tailquant train: %s needs a value\n", s);
       rc = 2;
-    } else if (!strcmp(a, "--set")) {
-      sets[nsets++] = argv[++i];
-    } else if (!strcmp(a, "--device")) {
-      device = argv[++i];
-    } else if (!strcmp(a, "--resume")) {
-      resume = argv[++i];
-    } else if (!strcmp(a, "--stop-after")) {
-      rc = parse_long(a, argv[++i], 1, &stop_after);
-    } else if (!strcmp(a, "--transport")) {
-      transport = argv[++i];
-      if (strcmp(transport, "inproc") && strcmp(transport, "mpi")) {
-        fprintf(stderr, "tailquant train: --transport '%s': use inproc or mpi\n", transport);
+    } else if (!strcmp(s, "--set")) {
+      a->sets[a->nsets++] = argv[++i];
+    } else if (!strcmp(s, "--device")) {
+      a->device = argv[++i];
+    } else if (!strcmp(s, "--resume")) {
+      a->resume = argv[++i];
+    } else if (!strcmp(s, "--stop-after")) {
+      rc = parse_long(s, argv[++i], 1, &a->stop_after);
+    } else if (!strcmp(s, "--transport")) {
+      a->transport = argv[++i];
+      if (strcmp(a->transport, "inproc") && strcmp(a->transport, "mpi")) {
+        fprintf(stderr, "tailquant train: --transport '%s': use inproc or mpi\n", a->transport);
         rc = 2;
       }
-    } else if (!strcmp(a, "--dump-gradients")) {
-      rc = parse_dumps(argv[++i], dumps, 64, &ndump);
-    } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-      quiet = true;
-    } else if (!strcmp(a, "--profile")) {
-      profile = true;
-    } else if (!strcmp(a, "--force")) {
-      force = true;
-    } else if (a[0] == '-') {
-      fprintf(stderr, "tailquant train: unknown option '%s'\n", a);
+    } else if (!strcmp(s, "--dump-gradients")) {
+      rc = parse_dumps(argv[++i], a->dumps, 64, &a->ndump);
+    } else if (!strcmp(s, "--quiet") || !strcmp(s, "-q")) {
+      a->quiet = true;
+    } else if (!strcmp(s, "--profile")) {
+      a->profile = true;
+    } else if (!strcmp(s, "--force")) {
+      a->force = true;
+    } else if (s[0] == '-') {
+      fprintf(stderr, "tailquant train: unknown option '%s'\n", s);
       rc = 2;
-    } else if (config) {
-      fprintf(stderr, "tailquant train: one CONFIG only (got '%s' and '%s')\n", config, a);
+    } else if (a->config) {
+      fprintf(stderr, "tailquant train: one CONFIG only (got '%s' and '%s')\n", a->config, s);
       rc = 2;
     } else {
-      config = a;
+      a->config = s;
     }
   }
-  if (rc == 0 && !config == !resume) {
-    if (config && resume)
+  if (rc == 0 && !a->config == !a->resume) {
+    if (a->config && a->resume)
       fprintf(stderr, "tailquant train: give a CONFIG or --resume RUN_DIR, not both\n");
     else
       usage(stderr);
     rc = 2;
   }
-  if (rc == 0 && resume && nsets > 0) {
+  if (rc == 0 && a->resume && a->nsets > 0) {
     fprintf(stderr, "tailquant train: --set cannot change a run being resumed\n");
     rc = 2;
   }
-  if (rc != 0) {
-    free(sets);
-    return rc;
-  }
+  return rc;
+}
+
+/* Sets up the transport, trains, and reports a failure; returns the exit code. */
+static int train(int argc, char **argv, train_args *a) {
   tq_err e = {0};
   tq_mpi mpi;
-  bool use_mpi = !strcmp(transport, "mpi");
+  bool use_mpi = !strcmp(a->transport, "mpi");
   if (!use_mpi) {
-    rc = refuse_mpirun_without_mpi();
-    if (rc != 0) {
-      free(sets);
-      return rc;
-    }
+    int rc = refuse_mpirun_without_mpi();
+    if (rc != 0) return rc;
   }
   if (use_mpi) {
     /* Before anything opens an OpenCL context. */
     tq_status ms = tq_mpi_init(&argc, &argv, &mpi, &e);
-    if (ms != TQ_OK) {
-      free(sets);
-      return tq_cli_report("train", ms, e.msg);
-    }
-    if (mpi.rank != 0) quiet = true; /* rank 0 speaks for the job */
+    if (ms != TQ_OK) return tq_cli_report("train", ms, e.msg);
+    if (mpi.rank != 0) a->quiet = true; /* rank 0 speaks for the job */
   }
   char command[4096];
   command_line(argc, argv, command, sizeof command);
-  tq_train_opts o = {.command_line = command, .device = device, .quiet = quiet, .resume_dir = resume,
-                     .stop_after = stop_after, .dump_iters = dumps, .ndump = ndump,
-                     .mpi = use_mpi ? &mpi : NULL, .profile = profile, .force = force};
+  tq_train_opts o = {.command_line = command, .device = a->device, .quiet = a->quiet,
+                     .resume_dir = a->resume, .stop_after = a->stop_after, .dump_iters = a->dumps,
+                     .ndump = a->ndump, .mpi = use_mpi ? &mpi : NULL, .profile = a->profile,
+                     .force = a->force};
   /* Ctrl-C finishes the step and leaves a checkpoint (in-process; under MPI mpirun owns the
    * signals and the default applies). */
   if (!use_mpi) tq_train_handle_signals();
   bool reported = false;
-  int code = run_all(config, resume, sets, nsets, &o, &reported, &e);
-  free(sets);
+  int code = run_all(a->config, a->resume, a->sets, a->nsets, &o, &reported, &e);
   if (code != 0 && !reported) {
     /* A failure during training may be one rank's alone: that rank ends the whole job, naming
      * itself, so no other rank waits forever in a collective. */
@@ -312,4 +313,14 @@ int tq_cmd_train(int argc, char **argv) {
   }
   if (use_mpi) tq_mpi_finalize();
   return code;
+}
+
+int tq_cmd_train(int argc, char **argv) {
+  train_args a = {.transport = "inproc"};
+  a.sets = calloc((size_t)argc + 8, sizeof *a.sets);
+  if (!a.sets) return tq_cli_report("train", TQ_ENOMEM, "out of memory");
+  int rc = parse_args(argc, argv, &a);
+  if (rc == 0) rc = train(argc, argv, &a);
+  free(a.sets);
+  return rc < 0 ? 0 : rc;
 }

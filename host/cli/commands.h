@@ -1,6 +1,9 @@
 /* One function per `tailquant VERB`. Each returns a process exit code (tq_exit_code): 0 success,
  * 2 bad input (a message naming the file, line, key or value was printed), 130 a run stopped by
- * SIGINT/SIGTERM after writing a checkpoint, 1 anything else. */
+ * SIGINT/SIGTERM after writing a checkpoint, 1 anything else (a worker that missed the
+ * deadline, TQ_ETIMEOUT, included). Messages start "tailquant VERB: " (tq_cli_report), except
+ * a failure during training under MPI, which the failing rank prints as "tailquant: rank R of
+ * N (host): " before it ends the job (tq_mpi_abort). */
 #ifndef TQ_CLI_COMMANDS_H
 #define TQ_CLI_COMMANDS_H
 

@@ -9,7 +9,12 @@
  * order they arrive in, so a run is bit-identical under any thread schedule.
  *
  * Devices: a comma-separated list of specs ("gpu,cpu"); worker w runs on device w mod count,
- * the server on the first. Each distinct device is opened once; every worker has its own queue. */
+ * the server on the first. Each distinct device is opened once; every worker has its own queue.
+ *
+ * What travels from a worker to the server is one of the kinds in cluster/messages.h. The code:
+ * cluster.c (create, free, evaluation, state), cluster_devices.c (devices, memory admission),
+ * worker.c (threads, a worker's step), fault_inject.c (cfg.faults), server.c (filing,
+ * deadline, policies, the update); cluster_internal.h holds the state they share. */
 #ifndef TQ_CLUSTER_CLUSTER_H
 #define TQ_CLUSTER_CLUSTER_H
 
@@ -97,9 +102,9 @@ typedef struct tq_step_out {
   double bits_fp32;         /* what fp32 messages would have cost */
   double max_worker_bits;   /* the largest one worker sent (for the link model) */
   double quant_mse;         /* per element, decoded mean vs raw mean gradient; NaN if off */
-  /* the fit and alpha of the model's largest tensor by the first worker averaged into this
-   * step (worker 0 unless it was left out of the step); NaN if none, or if that tensor is not
-   * compressed by the truncated family */
+  /* the fit and alpha of the model's largest tensor as reported by the lowest-numbered worker
+   * whose gradient this step averaged (worker 0 unless it was missing or unusable); NaN if
+   * that tensor is not compressed by the truncated family */
   double gamma, g_min, alpha;
   /* seconds: mean over workers of forward+backward (compute) and compression (encode); mean
    * time a message waited in the queue; the server's decode and update */

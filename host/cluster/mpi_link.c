@@ -7,12 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster/messages.h"
 #include "compress/compressor.h"
 #include "util/fileio.h"
 
-enum { REC_REPORT = 1, REC_MESSAGE = 2 };
-
-/* A record in a rank's step blob: header, then `len` bytes. */
+/* A record in a rank's step blob: header, then `len` bytes. kind is TQ_MSG_REPORT (a
+ * tq_worker_report) or TQ_MSG_GRADIENT (one tensor's wire-format message): cluster/messages.h. */
 typedef struct rec_hdr {
   uint32_t kind, worker;
   int32_t tensor;
@@ -62,13 +62,13 @@ static tq_status pack(tq_cluster *c, const tq_mpi *m, int nworkers, tq_buf *blob
   int T = tq_cluster_tensor_count(c);
   for (int w = 0; w < nworkers; w++) {
     if (w % m->size != m->rank) continue;
-    rec_hdr h = {REC_REPORT, (uint32_t)w, -1, sizeof(tq_worker_report)};
+    rec_hdr h = {TQ_MSG_REPORT, (uint32_t)w, -1, sizeof(tq_worker_report)};
     TQ_TRY(append(blob, &h, sizeof h, e));
     TQ_TRY(append(blob, tq_cluster_report(c, w), sizeof(tq_worker_report), e));
     for (int t = 0; t < T; t++) {
       size_t len;
       const uint8_t *msg = tq_cluster_message(c, w, t, &len);
-      rec_hdr mh = {REC_MESSAGE, (uint32_t)w, t, (uint32_t)len};
+      rec_hdr mh = {TQ_MSG_GRADIENT, (uint32_t)w, t, (uint32_t)len};
       TQ_TRY(append(blob, &mh, sizeof mh, e));
       TQ_TRY(append(blob, msg, len, e));
     }
@@ -96,7 +96,7 @@ static tq_status unpack(tq_cluster *c, const tq_mpi *m, int from, const uint8_t 
     if (h.worker >= (uint32_t)nworkers || (int)(h.worker % (uint32_t)m->size) != from)
       return tq_fail(e, TQ_EINPUT, "rank %d sent a record for worker %u, which it does not run",
                      from, h.worker);
-    if (h.kind == REC_REPORT) {
+    if (h.kind == TQ_MSG_REPORT) {
       tq_worker_report r;
       if (h.len != sizeof r)
         return tq_fail(e, TQ_EINPUT, "rank %d: report of %u bytes, expected %zu", from, h.len, sizeof r);
@@ -105,12 +105,13 @@ static tq_status unpack(tq_cluster *c, const tq_mpi *m, int from, const uint8_t 
         return tq_fail(e, TQ_EINPUT, "rank %d: report for worker %u filed as worker %u", from,
                        r.worker, h.worker);
       TQ_TRY(tq_cluster_file_report(c, &r, e));
-    } else if (h.kind == REC_MESSAGE) {
+    } else if (h.kind == TQ_MSG_GRADIENT) {
       uint8_t *copy = malloc(h.len ? h.len : 1);
       if (!copy) return tq_fail(e, TQ_ENOMEM, "out of memory for rank %d's message", from);
       memcpy(copy, p + off, h.len);
       tq_cluster_file_message(c, h.worker, h.tensor, copy, h.len, iteration, rejected);
     } else {
+      /* TQ_MSG_FAILED and TQ_MSG_NONFINITE never travel between ranks: a failing rank aborts */
       return tq_fail(e, TQ_EINPUT, "rank %d sent a record of unknown kind %u", from, h.kind);
     }
     off += h.len;

@@ -44,7 +44,6 @@ tq_status tq_queue_push(tq_queue *q, tq_msg *m, tq_err *e) {
   m->t_push = tq_now_seconds();
   q->ring[(q->head + q->count) % q->cap] = *m;
   q->count++;
-  q->pushed++;
   if (q->count > q->high_water) q->high_water = q->count;
   m->data = NULL; /* ownership moved */
   pthread_cond_signal(&q->not_empty);
@@ -81,7 +80,6 @@ int tq_queue_pop(tq_queue *q, tq_msg *out, double timeout_s) {
   *out = q->ring[q->head];
   q->head = (q->head + 1) % q->cap;
   q->count--;
-  q->popped++;
   pthread_cond_signal(&q->not_full);
   pthread_mutex_unlock(&q->mu);
   return 1;

@@ -9,13 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cluster/messages.h"
 #include "util/err.h"
 
 typedef struct tq_msg {
+  tq_msg_kind kind; /* TQ_MSG_GRADIENT, TQ_MSG_FAILED or TQ_MSG_NONFINITE */
   uint8_t *data; /* owned by the message: malloc'd by the producer, freed by the consumer */
   size_t len;
   uint32_t worker, iteration;
-  int tensor;
+  int tensor; /* TQ_MSG_GRADIENT: which tensor */
   double t_push; /* tq_now_seconds() when pushed: the server measures time spent queued */
 } tq_msg;
 
@@ -25,9 +27,7 @@ typedef struct tq_queue {
   tq_msg *ring;
   size_t cap, head, count;
   int closed;
-  /* statistics */
-  uint64_t pushed, popped;
-  size_t high_water;
+  size_t high_water; /* the most messages ever queued at once (tests check the bound) */
 } tq_queue;
 
 tq_status tq_queue_init(tq_queue *q, size_t capacity, tq_err *e);

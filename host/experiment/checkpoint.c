@@ -76,51 +76,83 @@ static tq_status read_exact(int fd, const char *path, void *buf, size_t len, siz
   return TQ_OK;
 }
 
+/* The magic, the version, and the header against the run and the file's length: *want is
+ * the length the header gives, which must be the file's. */
+static tq_status read_header(int fd, const char *path, size_t len, uint64_t expect_nparams,
+                             uint32_t expect_workers, tq_ckpt_header *h, size_t *want, tq_err *e) {
+  uint8_t head[sizeof magic + sizeof(tq_ckpt_header)];
+  const size_t need = sizeof head + 4;
+  if (len < sizeof magic)
+    return tq_fail(e, TQ_EINPUT, "%s: truncated: %zu bytes, fewer than the 8-byte magic of a "
+                   "tailquant checkpoint", path, len);
+  TQ_TRY(read_exact(fd, path, head, len < sizeof head ? sizeof magic : sizeof head, 0, e));
+  if (memcmp(head, magic, 6) != 0)
+    return tq_fail(e, TQ_EINPUT, "%s: not a tailquant checkpoint (it does not start with TQCKPT)",
+                   path);
+  if (memcmp(head + 6, magic + 6, 2) != 0)
+    return tq_fail(e, TQ_EINPUT, "%s: checkpoint format version %u.%u, this build reads %u.%u",
+                   path, head[6], head[7], magic[6], magic[7]);
+  if (len < need)
+    return tq_fail(e, TQ_EINPUT, "%s: truncated: %zu bytes, fewer than the %zu of a checkpoint's "
+                   "header", path, len, need);
+  memcpy(h, head + sizeof magic, sizeof *h);
+  if (h->nparams != expect_nparams || h->workers != expect_workers)
+    return tq_fail(e, TQ_EINPUT,
+                   "%s: checkpoint of %llu parameters and %u workers, but the run has %llu and %u",
+                   path, (unsigned long long)h->nparams, h->workers,
+                   (unsigned long long)expect_nparams, expect_workers);
+  if (h->has_residuals > 1 || h->config_bytes > TQ_CKPT_MAX_CONFIG)
+    return tq_fail(e, TQ_EINPUT, "%s: corrupt header (residual flag %u, fingerprint text %u bytes)",
+                   path, h->has_residuals, h->config_bytes);
+  if (!file_size(h, want)) return tq_fail(e, TQ_EINPUT, "%s: corrupt header (sizes overflow)", path);
+  if (len < *want)
+    return tq_fail(e, TQ_EINPUT, "%s: truncated: %zu bytes of the %zu a checkpoint of %llu "
+                   "parameters and %u workers takes (cut short, e.g. by a full disk or a copy)",
+                   path, len, *want, (unsigned long long)h->nparams, h->workers);
+  if (len > *want)
+    return tq_fail(e, TQ_EINPUT, "%s: %zu bytes, %zu more than the %zu its header gives (corrupt)",
+                   path, len, len - *want, *want);
+  return TQ_OK;
+}
+
+/* The sections after the header, from the whole file's bytes (checksum already verified). */
+static tq_status unpack(const char *path, const uint8_t *data, tq_checkpoint *c, tq_err *e) {
+  size_t np = (size_t)c->h.nparams, w = c->h.workers, tl = c->h.config_bytes;
+  const uint8_t *q = data + sizeof magic + sizeof c->h;
+  c->config_text = malloc(tl + 1);
+  c->params = malloc(np * sizeof(float) + 1);
+  c->momentum = malloc(np * sizeof(float) + 1);
+  c->state = malloc((size_t)c->h.nstate * sizeof(float) + 1);
+  c->workers = malloc(w * sizeof(tq_ckpt_worker) + 1);
+  if (c->h.has_residuals) c->residuals = malloc(w * np * sizeof(float) + 1);
+  if (!c->config_text || !c->params || !c->momentum || !c->state || !c->workers ||
+      (c->h.has_residuals && !c->residuals))
+    return tq_fail(e, TQ_ENOMEM, "%s: out of memory", path);
+  tq_status s = TQ_OK;
+  memcpy(c->config_text, q, tl);
+  c->config_text[tl] = '\0';
+  q += tl;
+  if (strlen(c->config_text) != tl || tq_fnv1a64(c->config_text, tl) != c->h.fingerprint)
+    s = tq_fail(e, TQ_EINPUT, "%s: corrupt fingerprint", path);
+  memcpy(c->params, q, np * sizeof(float));
+  q += np * sizeof(float);
+  memcpy(c->momentum, q, np * sizeof(float));
+  q += np * sizeof(float);
+  memcpy(c->state, q, (size_t)c->h.nstate * sizeof(float));
+  q += (size_t)c->h.nstate * sizeof(float);
+  memcpy(c->workers, q, w * sizeof(tq_ckpt_worker));
+  q += w * sizeof(tq_ckpt_worker);
+  if (c->h.has_residuals) memcpy(c->residuals, q, w * np * sizeof(float));
+  return s;
+}
+
 tq_status tq_checkpoint_read(const char *path, uint64_t expect_nparams, uint32_t expect_workers,
                              tq_checkpoint *c, tq_err *e) {
   memset(c, 0, sizeof *c);
   int fd;
-  size_t len;
+  size_t len, want = 0;
   TQ_TRY(tq_open_regular(path, "checkpoint", SIZE_MAX, &fd, &len, e));
-  uint8_t head[sizeof magic + sizeof(tq_ckpt_header)];
-  const size_t need = sizeof head + 4;
-  tq_status s = TQ_OK;
-  if (len < sizeof magic) {
-    s = tq_fail(e, TQ_EINPUT, "%s: truncated: %zu bytes, fewer than the 8-byte magic of a "
-                "tailquant checkpoint", path, len);
-  } else {
-    s = read_exact(fd, path, head, len < sizeof head ? sizeof magic : sizeof head, 0, e);
-    if (s == TQ_OK && memcmp(head, magic, 6) != 0)
-      s = tq_fail(e, TQ_EINPUT, "%s: not a tailquant checkpoint (it does not start with TQCKPT)",
-                  path);
-    else if (s == TQ_OK && memcmp(head + 6, magic + 6, 2) != 0)
-      s = tq_fail(e, TQ_EINPUT, "%s: checkpoint format version %u.%u, this build reads %u.%u",
-                  path, head[6], head[7], magic[6], magic[7]);
-    else if (s == TQ_OK && len < need)
-      s = tq_fail(e, TQ_EINPUT, "%s: truncated: %zu bytes, fewer than the %zu of a checkpoint's "
-                  "header", path, len, need);
-  }
-  size_t want = 0;
-  if (s == TQ_OK) {
-    memcpy(&c->h, head + sizeof magic, sizeof c->h);
-    if (c->h.nparams != expect_nparams || c->h.workers != expect_workers)
-      s = tq_fail(e, TQ_EINPUT,
-                  "%s: checkpoint of %llu parameters and %u workers, but the run has %llu and %u",
-                  path, (unsigned long long)c->h.nparams, c->h.workers,
-                  (unsigned long long)expect_nparams, expect_workers);
-    else if (c->h.has_residuals > 1 || c->h.config_bytes > TQ_CKPT_MAX_CONFIG)
-      s = tq_fail(e, TQ_EINPUT, "%s: corrupt header (residual flag %u, fingerprint text %u bytes)",
-                  path, c->h.has_residuals, c->h.config_bytes);
-    else if (!file_size(&c->h, &want))
-      s = tq_fail(e, TQ_EINPUT, "%s: corrupt header (sizes overflow)", path);
-    else if (len < want)
-      s = tq_fail(e, TQ_EINPUT, "%s: truncated: %zu bytes of the %zu a checkpoint of %llu "
-                  "parameters and %u workers takes (cut short, e.g. by a full disk or a copy)",
-                  path, len, want, (unsigned long long)c->h.nparams, c->h.workers);
-    else if (len > want)
-      s = tq_fail(e, TQ_EINPUT, "%s: %zu bytes, %zu more than the %zu its header gives (corrupt)",
-                  path, len, len - want, want);
-  }
+  tq_status s = read_header(fd, path, len, expect_nparams, expect_workers, &c->h, &want, e);
   uint8_t *data = NULL;
   if (s == TQ_OK) {
     data = malloc(want);
@@ -134,35 +166,7 @@ tq_status tq_checkpoint_read(const char *path, uint64_t expect_nparams, uint32_t
     if (crc != tq_crc32(data, want - 4))
       s = tq_fail(e, TQ_EINPUT, "%s: checksum mismatch (corrupt)", path);
   }
-  if (s == TQ_OK) {
-    size_t np = (size_t)c->h.nparams, w = c->h.workers, tl = c->h.config_bytes;
-    const uint8_t *q = data + sizeof head;
-    c->config_text = malloc(tl + 1);
-    c->params = malloc(np * sizeof(float) + 1);
-    c->momentum = malloc(np * sizeof(float) + 1);
-    c->state = malloc((size_t)c->h.nstate * sizeof(float) + 1);
-    c->workers = malloc(w * sizeof(tq_ckpt_worker) + 1);
-    if (c->h.has_residuals) c->residuals = malloc(w * np * sizeof(float) + 1);
-    if (!c->config_text || !c->params || !c->momentum || !c->state || !c->workers ||
-        (c->h.has_residuals && !c->residuals)) {
-      s = tq_fail(e, TQ_ENOMEM, "%s: out of memory", path);
-    } else {
-      memcpy(c->config_text, q, tl);
-      c->config_text[tl] = '\0';
-      q += tl;
-      if (strlen(c->config_text) != tl || tq_fnv1a64(c->config_text, tl) != c->h.fingerprint)
-        s = tq_fail(e, TQ_EINPUT, "%s: corrupt fingerprint", path);
-      memcpy(c->params, q, np * sizeof(float));
-      q += np * sizeof(float);
-      memcpy(c->momentum, q, np * sizeof(float));
-      q += np * sizeof(float);
-      memcpy(c->state, q, (size_t)c->h.nstate * sizeof(float));
-      q += (size_t)c->h.nstate * sizeof(float);
-      memcpy(c->workers, q, w * sizeof(tq_ckpt_worker));
-      q += w * sizeof(tq_ckpt_worker);
-      if (c->h.has_residuals) memcpy(c->residuals, q, w * np * sizeof(float));
-    }
-  }
+  if (s == TQ_OK) s = unpack(path, data, c, e);
   free(data);
   if (s != TQ_OK) tq_checkpoint_free(c);
   return s;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,7 +11,110 @@
 
 #include "util/fileio.h"
 
-tq_status tq_metrics_open(tq_metrics *m, const char *dir, const char *header, tq_err *e) {
+/* How a column's value is written. */
+typedef enum col_kind {
+  COL_LONG,       /* long, with the column's format */
+  COL_UINT,       /* unsigned */
+  COL_INT,        /* int */
+  COL_ULL,        /* unsigned long long */
+  COL_DOUBLE,     /* double, with the column's format */
+  COL_AT_EVAL,    /* double, written only when the row's `evaluated` is set, else empty */
+  COL_IF_FINITE,  /* double as %.6g, empty when NaN or infinite (not measured) */
+} col_kind;
+
+typedef struct column {
+  const char *name;
+  col_kind kind;
+  const char *fmt;
+  size_t offset; /* of the value in tq_metrics_row */
+} column;
+
+#define COL(name, kind, fmt, field) {name, kind, fmt, offsetof(tq_metrics_row, field)}
+
+/* metrics.csv, left to right: report.c, tools/ and people read the columns by name, so a new
+ * one goes at the end. */
+static const column columns[] = {
+    COL("iteration", COL_LONG, "%ld", iteration),
+    COL("epoch", COL_UINT, "%u", epoch),
+    COL("loss", COL_DOUBLE, "%.6f", loss),
+    COL("train_accuracy", COL_DOUBLE, "%.6f", train_accuracy),
+    COL("test_loss", COL_AT_EVAL, "%.6f", test_loss),
+    COL("test_accuracy", COL_AT_EVAL, "%.6f", test_accuracy),
+    COL("lr", COL_DOUBLE, "%.6g", lr),
+    COL("bits", COL_DOUBLE, "%.0f", bits),
+    COL("bits_total", COL_DOUBLE, "%.0f", bits_total),
+    COL("compression_ratio", COL_DOUBLE, "%.4f", compression_ratio),
+    COL("quant_mse", COL_IF_FINITE, "%.6g", quant_mse),
+    COL("gamma", COL_IF_FINITE, "%.6g", gamma),
+    COL("g_min", COL_IF_FINITE, "%.6g", g_min),
+    COL("alpha", COL_IF_FINITE, "%.6g", alpha),
+    COL("rejected", COL_LONG, "%ld", rejected),
+    COL("sim_comm_s", COL_DOUBLE, "%.6f", sim_comm_s),
+    COL("t_compute", COL_DOUBLE, "%.6f", t_compute),
+    COL("t_encode", COL_DOUBLE, "%.6f", t_encode),
+    COL("t_queue", COL_DOUBLE, "%.6f", t_queue),
+    COL("t_decode", COL_DOUBLE, "%.6f", t_decode),
+    COL("t_update", COL_DOUBLE, "%.6f", t_update),
+    COL("t_step", COL_DOUBLE, "%.6f", t_step),
+    COL("sim_wall_s", COL_DOUBLE, "%.4f", sim_wall_s),
+    COL("images_per_s", COL_DOUBLE, "%.1f", images_per_s),
+    COL("seconds", COL_DOUBLE, "%.3f", seconds),
+    COL("mpi_bytes", COL_ULL, "%llu", mpi_bytes),
+    COL("workers_used", COL_INT, "%d", workers_used),
+    COL("missing", COL_INT, "%d", missing),
+    COL("unusable", COL_INT, "%d", unusable),
+};
+#define NCOLUMNS (sizeof columns / sizeof columns[0])
+
+/* One value as the column writes it; the number of characters, or < 0. */
+static int format_value(const column *c, const tq_metrics_row *row, char *buf, size_t cap) {
+  const char *p = (const char *)row + c->offset;
+  switch (c->kind) {
+  case COL_LONG: return snprintf(buf, cap, c->fmt, *(const long *)p);
+  case COL_UINT: return snprintf(buf, cap, c->fmt, *(const unsigned *)p);
+  case COL_INT: return snprintf(buf, cap, c->fmt, *(const int *)p);
+  case COL_ULL: return snprintf(buf, cap, c->fmt, *(const unsigned long long *)p);
+  case COL_DOUBLE: return snprintf(buf, cap, c->fmt, *(const double *)p);
+  case COL_AT_EVAL:
+    return row->evaluated ? snprintf(buf, cap, c->fmt, *(const double *)p)
+                          : snprintf(buf, cap, "%s", "");
+  case COL_IF_FINITE:
+    return isfinite(*(const double *)p) ? snprintf(buf, cap, c->fmt, *(const double *)p)
+                                        : snprintf(buf, cap, "%s", "");
+  }
+  return -1;
+}
+
+bool tq_metrics_header(char *buf, size_t cap) {
+  size_t used = 0;
+  for (size_t i = 0; i < NCOLUMNS; i++) {
+    int n = snprintf(buf + used, cap - used, "%s%s", i ? "," : "", columns[i].name);
+    if (n < 0 || (size_t)n >= cap - used) return false;
+    used += (size_t)n;
+  }
+  return true;
+}
+
+bool tq_metrics_format(const tq_metrics_row *row, char *buf, size_t cap) {
+  size_t used = 0;
+  for (size_t i = 0; i < NCOLUMNS; i++) {
+    if (i) {
+      if (used + 1 >= cap) return false;
+      buf[used++] = ',';
+      buf[used] = '\0';
+    }
+    int n = format_value(&columns[i], row, buf + used, cap - used);
+    if (n < 0 || (size_t)n >= cap - used) return false;
+    used += (size_t)n;
+  }
+  return true;
+}
+
+tq_status tq_metrics_open(tq_metrics *m, const char *dir, tq_err *e) {
+  char header[1024];
+  if (!tq_metrics_header(header, sizeof header))
+    return tq_fail(e, TQ_EINTERNAL, "metrics.csv: the header is over %zu characters",
+                   sizeof header);
   snprintf(m->partial, sizeof m->partial, "%s/metrics.csv.partial", dir);
   snprintf(m->final, sizeof m->final, "%s/metrics.csv", dir);
   remove(m->final); /* a previous run's file must not pass for this run's */
@@ -53,8 +157,11 @@ tq_status tq_metrics_tell(tq_metrics *m, long long *bytes, tq_err *e) {
   return TQ_OK;
 }
 
-tq_status tq_metrics_row(tq_metrics *m, const char *row, tq_err *e) {
-  if (fprintf(m->f, "%s\n", row) < 0) return tq_fail(e, TQ_EIO, "%s: write failed", m->partial);
+tq_status tq_metrics_write(tq_metrics *m, const tq_metrics_row *row, tq_err *e) {
+  char line[1024];
+  if (!tq_metrics_format(row, line, sizeof line))
+    return tq_fail(e, TQ_EINTERNAL, "%s: a row over %zu characters", m->partial, sizeof line);
+  if (fprintf(m->f, "%s\n", line) < 0) return tq_fail(e, TQ_EIO, "%s: write failed", m->partial);
   return TQ_OK;
 }
 

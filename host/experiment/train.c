@@ -519,19 +519,6 @@ static tq_status load_checkpoint(trainer *t, tq_ckpt_header *totals, tq_err *e) 
   return s;
 }
 
-static const char *metrics_header =
-    "iteration,epoch,loss,train_accuracy,test_loss,test_accuracy,lr,bits,bits_total,"
-    "compression_ratio,quant_mse,gamma,g_min,alpha,rejected,sim_comm_s,"
-    "t_compute,t_encode,t_queue,t_decode,t_update,t_step,sim_wall_s,images_per_s,seconds,mpi_bytes,"
-    "workers_used,missing,unusable";
-
-static void fmt_opt(char *out, size_t cap, double v) {
-  if (isfinite(v))
-    snprintf(out, cap, "%.6g", v);
-  else
-    out[0] = '\0';
-}
-
 static tq_status write_summary(trainer *t, const tq_train_result *r, const tq_ckpt_header *tot,
                                tq_err *e) {
   const tq_experiment *x = t->x;
@@ -626,271 +613,366 @@ static void maybe_exit(const trainer *t, long it) {
   }
 }
 
-static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
+/* ---- the schedule ---------------------------------------------------------------------------- */
+
+/* What iteration `it` of `total` asks for, after its step: the one place the run's schedule
+ * lives. Every rank computes it alike: under MPI the followers run the same dumps and
+ * checkpoints (they take part in their collectives) and stop where the leader stops; only the
+ * leader evaluates. */
+typedef struct step_plan {
+  bool evaluate;   /* train.eval_every divides it, or the last iteration */
+  bool dump;       /* --dump-gradients names it */
+  bool checkpoint; /* checkpoint.every divides it, the last iteration, --stop-after, interrupt */
+  bool interrupt;  /* SIGINT/SIGTERM came and it is a multiple of compression.refit_every (level
+                      designs are reused in between): checkpoint and stop (TQ_EINTR) */
+  bool finishing;  /* a signal came but it is not such a multiple: run on to the next one */
+  bool stop;       /* --stop-after: stop here, resumable, before the last iteration */
+} step_plan;
+
+static step_plan plan_step(const trainer *t, long it, long total) {
   const tq_experiment *x = t->x;
   const tq_train_opts *o = t->o;
-  const int N = x->workers, B = x->batch_size;
-  const long total = total_iterations(t);
-  char path[TQ_PATH_MAX + 300], line[1024];
+  step_plan p = {0};
+  p.evaluate = (x->eval_every > 0 && it % x->eval_every == 0) || it == total;
+  for (int k = 0; k < o->ndump; k++) p.dump |= o->dump_iters[k] == it;
+  /* a signal reaches the loop only in one process (in_loop; under MPI mpirun owns signals) */
+  bool signalled = stop_signal && it < total;
+  p.interrupt = signalled && it % x->refit_every == 0;
+  p.finishing = signalled && !p.interrupt;
+  p.checkpoint = (x->checkpoint_every > 0 && it % x->checkpoint_every == 0) || it == total ||
+                 it == o->stop_after || p.interrupt;
+  p.stop = it == o->stop_after && it < total;
+  return p;
+}
 
+/* The part of an iteration every rank runs alike: the fault hook, each worker's next batch
+ * (its data position before it into before[w], when given), and the step over the transport. */
+static tq_status run_step(trainer *t, long it, long total, tq_ckpt_worker *before, tq_step_in *in,
+                          tq_step_out *so, tq_err *e) {
+  const tq_experiment *x = t->x;
+  maybe_exit(t, it);
+  for (int w = 0; w < x->workers; w++) {
+    if (before) before[w] = (tq_ckpt_worker){t->streams[w].pass, t->streams[w].pos};
+    stream_next(&t->streams[w], x->batch_size, (uint32_t)x->seed, (uint32_t)w);
+  }
+  *in = step_input(t, it, total);
+  return t->o->mpi ? tq_mpi_step(t->o->mpi, t->cluster, in, so, e)
+                   : tq_cluster_step(t->cluster, in, so, e);
+}
+
+/* ---- the leader's run: open, steps, finish --------------------------------------------------- */
+
+/* What the leader carries from step to step. */
+typedef struct run_state {
+  long start, total;
+  tq_ckpt_header tot; /* running totals, saved with every checkpoint */
+  tq_progress prog;
+  double t0, ema_ips, test_loss, test_acc;
+  double sum_mse, sums[6]; /* per-phase seconds: compute, encode, queue, decode, update, step */
+  long n_mse, steps, faults;
+  tq_ckpt_worker *before; /* each worker's data position before the current step */
+  bool said_finishing;
+} run_state;
+
+/* --resume of a run whose summary.json exists: complete, or stopped between writing the
+ * summary and renaming the metrics, which this finishes (*done). */
+static tq_status resume_completed(trainer *t, tq_train_result *r, long total, tq_err *e) {
+  char partial[TQ_PATH_MAX + 300], final[TQ_PATH_MAX + 300];
+  snprintf(partial, sizeof partial, "%s/metrics.csv.partial", t->dir);
+  snprintf(final, sizeof final, "%s/metrics.csv", t->dir);
+  if (access(partial, F_OK) != 0 || access(final, F_OK) == 0)
+    return tq_fail(e, TQ_EINPUT, "%s: this run is complete; nothing to resume", t->dir);
+  if (rename(partial, final) != 0)
+    return tq_fail(e, TQ_EIO, "%s: cannot rename to metrics.csv: %s", partial, strerror(errno));
+  if (!t->o->quiet)
+    fprintf(stderr, "tailquant: %s was complete but for metrics.csv; now it is\n", t->dir);
+  r->complete = true;
+  r->iterations = total;
+  snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
+  return TQ_OK;
+}
+
+/* Takes the run folder (lock, checks), then either continues from its checkpoint or writes a
+ * new run's config.cfg and metrics header. *done: a resumed run needed only its last rename. */
+static tq_status open_run(trainer *t, run_state *rs, tq_train_result *r, bool *done, tq_err *e) {
+  const tq_experiment *x = t->x;
+  const tq_train_opts *o = t->o;
+  char path[TQ_PATH_MAX + 300];
+  *done = false;
   /* Before anything is read or written in the folder: this process alone works in it. */
   TQ_TRY(lock_run(t, !o->resume_dir, e));
-  TQ_TRY(check_plan(t, total, e));
+  TQ_TRY(check_plan(t, rs->total, e));
   if (!o->resume_dir) TQ_TRY(check_run_folder(t->dir, o->force, e));
   snprintf(path, sizeof path, "%s/summary.json", t->dir);
   if (o->resume_dir && access(path, F_OK) == 0) {
-    char partial[TQ_PATH_MAX + 300], final[TQ_PATH_MAX + 300];
-    snprintf(partial, sizeof partial, "%s/metrics.csv.partial", t->dir);
-    snprintf(final, sizeof final, "%s/metrics.csv", t->dir);
-    if (access(partial, F_OK) == 0 && access(final, F_OK) != 0) {
-      /* stopped between writing the summary and renaming the metrics: finish that */
-      if (rename(partial, final) != 0)
-        return tq_fail(e, TQ_EIO, "%s: cannot rename to metrics.csv: %s", partial, strerror(errno));
-      if (!o->quiet) fprintf(stderr, "tailquant: %s was complete but for metrics.csv; now it is\n", t->dir);
-      r->complete = true;
-      r->iterations = total;
-      snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
-      return TQ_OK;
-    }
-    return tq_fail(e, TQ_EINPUT, "%s: this run is complete; nothing to resume", t->dir);
+    TQ_TRY(resume_completed(t, r, rs->total, e));
+    *done = true;
+    return TQ_OK;
   }
   remove(path); /* only a finished run has one (--force: the replaced run's) */
-  tq_ckpt_header tot = {0};
-  tot.time_to_target = -1;
-  tot.best_test_accuracy = -1;
-  long start = 1;
+  rs->tot = (tq_ckpt_header){.time_to_target = -1, .best_test_accuracy = -1};
+  rs->start = 1;
   const char *devs = o->device ? o->device : (x->worker_devices[0] ? x->worker_devices : x->device);
   TQ_TRY(tq_provenance_collect(&t->prov, x, devs, o->command_line, e));
   if (o->resume_dir) {
-    TQ_TRY(load_checkpoint(t, &tot, e));
-    start = (long)tot.iteration + 1;
-  } else {
-    TQ_TRY(tq_mkdirs(t->dir, e));
-    snprintf(path, sizeof path, "%s/config.cfg", t->dir);
-    TQ_TRY(tq_experiment_write(x, path, e));
-    TQ_TRY(tq_provenance_append_cfg(&t->prov, path, e));
-    snprintf(path, sizeof path, "%s/checkpoint.bin", t->dir);
-    remove(path);
-    TQ_TRY(tq_metrics_open(&t->met, t->dir, metrics_header, e));
-    t->met_open = true;
+    TQ_TRY(load_checkpoint(t, &rs->tot, e));
+    rs->start = (long)rs->tot.iteration + 1;
+    return TQ_OK;
   }
+  TQ_TRY(tq_mkdirs(t->dir, e));
+  snprintf(path, sizeof path, "%s/config.cfg", t->dir);
+  TQ_TRY(tq_experiment_write(x, path, e));
+  TQ_TRY(tq_provenance_append_cfg(&t->prov, path, e));
+  snprintf(path, sizeof path, "%s/checkpoint.bin", t->dir);
+  remove(path);
+  TQ_TRY(tq_metrics_open(&t->met, t->dir, e));
+  t->met_open = true;
+  return TQ_OK;
+}
 
-  tq_progress prog;
-  tq_progress_start(&prog, total, o->quiet);
-  tq_progress_plan(&prog, start, x->eval_every, (long)t->test.n);
-  if (o->sweep_count > 1) snprintf(prog.prefix, sizeof prog.prefix, "[%d/%d] ", o->sweep_index + 1, o->sweep_count);
-  char method[48] = "no compression";
-  if (strcmp(x->method, "none")) snprintf(method, sizeof method, "%s at %d bits", x->method, x->bits);
-  char devlist[512];
+/* Progress on stderr, starting with what the run is. */
+static void announce(trainer *t, run_state *rs) {
+  const tq_experiment *x = t->x;
+  const tq_train_opts *o = t->o;
+  tq_progress *prog = &rs->prog;
+  tq_progress_start(prog, rs->total, o->quiet);
+  tq_progress_plan(prog, rs->start, x->eval_every, (long)t->test.n);
+  if (o->sweep_count > 1)
+    snprintf(prog->prefix, sizeof prog->prefix, "[%d/%d] ", o->sweep_index + 1, o->sweep_count);
+  char method[48] = "no compression", devlist[512], line[1024];
+  if (strcmp(x->method, "none"))
+    snprintf(method, sizeof method, "%s at %d bits", x->method, x->bits);
   tq_cluster_describe_devices(t->cluster, devlist, sizeof devlist);
   snprintf(line, sizeof line,
            "tailquant: %s%s%s: %s (%zu parameters), %d worker%s x batch %d on %s, %s, %ld "
            "iterations%s",
-           x->name, x->variant[0] ? "/" : "", x->variant, t->model.name, t->model.nparams, N,
-           N > 1 ? "s" : "", B, devlist, method, total,
+           x->name, x->variant[0] ? "/" : "", x->variant, t->model.name, t->model.nparams,
+           x->workers, x->workers > 1 ? "s" : "", x->batch_size, devlist, method, rs->total,
            o->resume_dir ? " (resumed)" : "");
-  tq_progress_say(&prog, line);
+  tq_progress_say(prog, line);
+}
 
-  double t0 = tq_now_seconds() - tot.seconds, ema_ips = 0, test_loss = NAN, test_acc = -1;
-  double sum_mse = 0, sums[6] = {0};
-  long n_mse = 0, steps = 0, it, tot_faults = 0;
-  const double bw = x->bandwidth_mbps * 1e6, lat = x->latency_ms * 1e-3;
-  tq_status s = TQ_OK;
-  tq_ckpt_worker *before = calloc((size_t)N, sizeof *before);
-  if (!before) return tq_fail(e, TQ_ENOMEM, "out of memory");
-  bool said_finishing = false;
-  in_loop = !o->mpi;
-  for (it = start; it <= total && s == TQ_OK; it++) {
-    maybe_exit(t, it);
-    double ts = tq_now_seconds();
-    for (int w = 0; w < N; w++) {
-      before[w] = (tq_ckpt_worker){t->streams[w].pass, t->streams[w].pos};
-      stream_next(&t->streams[w], B, (uint32_t)x->seed, (uint32_t)w);
-    }
-    tq_step_in in = step_input(t, it, total);
-    double lr = in.lr;
-    tq_step_out so;
-    s = o->mpi ? tq_mpi_step(o->mpi, t->cluster, &in, &so, e) : tq_cluster_step(t->cluster, &in, &so, e);
-    if (s != TQ_OK) {
-      stop_with_checkpoint(t, it, before, &tot, e);
-      break;
-    }
-    if (so.events[0]) {
-      /* Faults are warnings: they reach stderr even with --quiet. */
-      tq_progress_end(&prog);
-      fprintf(stderr, "tailquant: iteration %ld: %s\n", it, so.events);
-      tot_faults += so.missing + so.unusable;
-    }
-    double loss = so.loss_sum / (double)so.samples;
-    if (!isfinite(loss)) {
-      s = tq_fail(e, TQ_EINPUT, "the loss became %g at iteration %ld: training diverged (lower train.lr, now %g)",
-                  loss, it, lr);
-      break;
-    }
-    /* The step's own time: evaluation, dumps and checkpoints are not part of it. */
-    double step = tq_now_seconds() - ts, ips = (double)so.samples / (step > 0 ? step : 1e-9);
-    if (o->profile) {
-      if (it == start) tq_profile_reset(); /* the first step compiles kernels: not counted */
-      else {
-        tq_profile_host("compute (worker mean)", so.t_compute);
-        tq_profile_host("encode (worker mean)", so.t_encode);
-        tq_profile_host("queue", so.t_queue);
-        tq_profile_host("decode", so.t_decode);
-        tq_profile_host("update", so.t_update);
-        tq_profile_host("step", step);
-      }
-    }
-    for (int k = 0; k < o->ndump && s == TQ_OK; k++)
-      if (o->dump_iters[k] == it) s = dump_gradients(t, it, e);
-    tot.bits_total += so.bits;
-    tot.bits_fp32_total += so.bits_fp32;
-    double comm = lat + so.max_worker_bits / bw;
-    if (x->downlink) comm += lat + 32.0 * (double)t->model.nparams / bw;
-    tot.sim_wall += so.t_worker_max + so.t_decode + so.t_update + comm;
-    bool eval = (x->eval_every > 0 && it % x->eval_every == 0) || it == total;
-    char tl[32] = "", ta[32] = "", mse[32], g[32], gm[32], al[32];
-    if (eval && s == TQ_OK) {
-      tq_progress_eval_begin(&prog, it);
-      s = tq_cluster_evaluate(t->cluster, &t->test, t->norm, &test_loss, &test_acc, e);
-      tq_progress_eval_end(&prog);
-      if (s != TQ_OK) break;
-      if (test_acc > tot.best_test_accuracy) tot.best_test_accuracy = test_acc;
-      if (tot.time_to_target < 0 && test_acc >= x->target_accuracy) tot.time_to_target = tot.sim_wall;
-      snprintf(tl, sizeof tl, "%.6f", test_loss);
-      snprintf(ta, sizeof ta, "%.6f", test_acc);
-    }
-    if (isfinite(so.quant_mse)) {
-      sum_mse += so.quant_mse;
-      n_mse++;
-    }
-    fmt_opt(mse, sizeof mse, so.quant_mse);
-    fmt_opt(g, sizeof g, so.gamma);
-    fmt_opt(gm, sizeof gm, so.g_min);
-    fmt_opt(al, sizeof al, so.alpha);
-    ema_ips = it == start ? ips : 0.9 * ema_ips + 0.1 * ips;
-    double ph[6] = {so.t_compute, so.t_encode, so.t_queue, so.t_decode, so.t_update, step};
-    for (int k = 0; k < 6; k++) sums[k] += ph[k];
-    steps++;
-    tot.seconds = tq_now_seconds() - t0;
-    snprintf(line, sizeof line,
-             "%ld,%u,%.6f,%.6f,%s,%s,%.6g,%.0f,%.0f,%.4f,%s,%s,%s,%s,%ld,%.6f,"
-             "%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,%.1f,%.3f,%llu,%d,%d,%d",
-             it, t->streams[0].pass + 1, loss, (double)so.correct / (double)so.samples, tl, ta, lr,
-             so.bits, tot.bits_total, so.bits_fp32 / so.bits, mse, g, gm, al, so.rejected, comm,
-             so.t_compute, so.t_encode, so.t_queue, so.t_decode, so.t_update, step, tot.sim_wall,
-             ips, tot.seconds, o->mpi ? (unsigned long long)o->mpi->step_bytes : 0ull,
-             so.workers_used, so.missing, so.unusable);
-    if (s == TQ_OK) s = tq_metrics_row(&t->met, line, e);
-    tq_progress_update(&prog, it, (int)t->streams[0].pass + 1, loss,
-                       (double)so.correct / (double)so.samples, test_acc, ema_ips, eval);
-    bool ckpt = x->checkpoint_every > 0 && it % x->checkpoint_every == 0;
-    if (s == TQ_OK && (ckpt || it == total || it == o->stop_after)) s = save_checkpoint(t, it, &tot, e);
-    if (s == TQ_OK && stop_signal && it < total) {
-      /* Ctrl-C or SIGTERM: this step is done; a checkpoint must fall on a multiple of
-       * refit_every (level designs are reused in between), so run on to the next one. */
-      if (it % x->refit_every == 0) {
-        if (!(ckpt || it == o->stop_after)) s = save_checkpoint(t, it, &tot, e);
-        tq_progress_end(&prog);
-        in_loop = 0;
-        free(before);
-        if (s != TQ_OK) return s;
-        return tq_fail(e, TQ_EINTR,
-                       "interrupted by %s after iteration %ld of %ld; checkpoint written. "
-                       "Continue with:\n  tailquant train --resume %s",
-                       stop_signal == SIGTERM ? "SIGTERM" : "SIGINT", it, total, t->dir);
-      }
-      if (!said_finishing) {
-        tq_progress_end(&prog);
-        fprintf(stderr, "tailquant: %s: finishing to iteration %ld (a multiple of "
-                "compression.refit_every) to write a checkpoint; again to quit at once\n",
-                stop_signal == SIGTERM ? "SIGTERM" : "SIGINT",
-                (it / x->refit_every + 1) * x->refit_every);
-        said_finishing = true;
-      }
-    }
-    if (s == TQ_OK && it == o->stop_after && it < total) {
-      in_loop = 0;
-      tq_progress_end(&prog);
-      if (!o->quiet)
-        fprintf(stderr, "tailquant: stopped after iteration %ld as asked; continue with --resume %s\n", it, t->dir);
-      r->complete = false;
-      r->iterations = it;
-      snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
-      free(before);
-      return TQ_OK;
-    }
+/* --profile: the host's phases of every step but the first (which compiles kernels). */
+static void profile_phases(const run_state *rs, long it, const tq_step_out *so, double step) {
+  if (it == rs->start) {
+    tq_profile_reset();
+    return;
   }
-  in_loop = 0;
-  free(before);
-  tq_progress_end(&prog);
-  if (s != TQ_OK) return s;
+  tq_profile_host("compute (worker mean)", so->t_compute);
+  tq_profile_host("encode (worker mean)", so->t_encode);
+  tq_profile_host("queue", so->t_queue);
+  tq_profile_host("decode", so->t_decode);
+  tq_profile_host("update", so->t_update);
+  tq_profile_host("step", step);
+}
+
+/* The test set with the server's parameters; the best accuracy and the simulated time to the
+ * target follow. */
+static tq_status evaluate(trainer *t, run_state *rs, long it, tq_err *e) {
+  tq_progress_eval_begin(&rs->prog, it);
+  tq_status s =
+      tq_cluster_evaluate(t->cluster, &t->test, t->norm, &rs->test_loss, &rs->test_acc, e);
+  tq_progress_eval_end(&rs->prog);
+  TQ_TRY(s);
+  if (rs->test_acc > rs->tot.best_test_accuracy) rs->tot.best_test_accuracy = rs->test_acc;
+  if (rs->tot.time_to_target < 0 && rs->test_acc >= t->x->target_accuracy)
+    rs->tot.time_to_target = rs->tot.sim_wall;
+  return TQ_OK;
+}
+
+/* The step's row of metrics.csv, the running sums and the progress line. */
+static tq_status record(trainer *t, run_state *rs, long it, const tq_step_in *in,
+                        const tq_step_out *so, double step, double comm, bool evaluated,
+                        tq_err *e) {
+  const tq_train_opts *o = t->o;
+  double ips = (double)so->samples / (step > 0 ? step : 1e-9);
+  double loss = so->loss_sum / (double)so->samples, acc = (double)so->correct / (double)so->samples;
+  if (isfinite(so->quant_mse)) {
+    rs->sum_mse += so->quant_mse;
+    rs->n_mse++;
+  }
+  rs->ema_ips = it == rs->start ? ips : 0.9 * rs->ema_ips + 0.1 * ips;
+  const double ph[6] = {so->t_compute, so->t_encode, so->t_queue, so->t_decode, so->t_update, step};
+  for (int k = 0; k < 6; k++) rs->sums[k] += ph[k];
+  rs->steps++;
+  rs->tot.seconds = tq_now_seconds() - rs->t0;
+  tq_metrics_row row = {
+      .iteration = it, .epoch = t->streams[0].pass + 1, .loss = loss, .train_accuracy = acc,
+      .evaluated = evaluated, .test_loss = rs->test_loss, .test_accuracy = rs->test_acc,
+      .lr = in->lr, .bits = so->bits, .bits_total = rs->tot.bits_total,
+      .compression_ratio = so->bits_fp32 / so->bits, .quant_mse = so->quant_mse,
+      .gamma = so->gamma, .g_min = so->g_min, .alpha = so->alpha, .rejected = so->rejected,
+      .sim_comm_s = comm, .t_compute = so->t_compute, .t_encode = so->t_encode,
+      .t_queue = so->t_queue, .t_decode = so->t_decode, .t_update = so->t_update, .t_step = step,
+      .sim_wall_s = rs->tot.sim_wall, .images_per_s = ips, .seconds = rs->tot.seconds,
+      .mpi_bytes = o->mpi ? (unsigned long long)o->mpi->step_bytes : 0ull,
+      .workers_used = so->workers_used, .missing = so->missing, .unusable = so->unusable};
+  tq_status s = tq_metrics_write(&t->met, &row, e);
+  tq_progress_update(&rs->prog, it, (int)t->streams[0].pass + 1, loss, acc, rs->test_acc,
+                     rs->ema_ips, evaluated);
+  return s;
+}
+
+/* After a checkpoint, a signal's stop (TQ_EINTR, with the --resume command) or --stop-after's
+ * (*stopped); a signal between multiples of refit_every says once that the run finishes to
+ * the next one. */
+static tq_status maybe_stop(trainer *t, run_state *rs, long it, step_plan p, tq_train_result *r,
+                            bool *stopped, tq_err *e) {
+  const char *sig = stop_signal == SIGTERM ? "SIGTERM" : "SIGINT";
+  if (p.interrupt) {
+    tq_progress_end(&rs->prog);
+    return tq_fail(e, TQ_EINTR,
+                   "interrupted by %s after iteration %ld of %ld; checkpoint written. "
+                   "Continue with:\n  tailquant train --resume %s",
+                   sig, it, rs->total, t->dir);
+  }
+  if (p.finishing && !rs->said_finishing) {
+    tq_progress_end(&rs->prog);
+    fprintf(stderr, "tailquant: %s: finishing to iteration %ld (a multiple of "
+            "compression.refit_every) to write a checkpoint; again to quit at once\n",
+            sig, (it / t->x->refit_every + 1) * t->x->refit_every);
+    rs->said_finishing = true;
+  }
+  if (p.stop) {
+    tq_progress_end(&rs->prog);
+    if (!t->o->quiet)
+      fprintf(stderr, "tailquant: stopped after iteration %ld as asked; continue with --resume %s\n",
+              it, t->dir);
+    r->complete = false;
+    r->iterations = it;
+    snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
+    *stopped = true;
+  }
+  return TQ_OK;
+}
+
+/* One iteration on the leader: the step, what the plan asks of it, the row. *stopped: the run
+ * stops here (--stop-after). */
+static tq_status lead_step(trainer *t, run_state *rs, long it, tq_train_result *r, bool *stopped,
+                           tq_err *e) {
+  const tq_experiment *x = t->x;
+  double ts = tq_now_seconds();
+  tq_step_in in;
+  tq_step_out so;
+  tq_status s = run_step(t, it, rs->total, rs->before, &in, &so, e);
+  if (s != TQ_OK) {
+    stop_with_checkpoint(t, it, rs->before, &rs->tot, e);
+    return s;
+  }
+  if (so.events[0]) {
+    /* Faults are warnings: they reach stderr even with --quiet. */
+    tq_progress_end(&rs->prog);
+    fprintf(stderr, "tailquant: iteration %ld: %s\n", it, so.events);
+    rs->faults += so.missing + so.unusable;
+  }
+  double loss = so.loss_sum / (double)so.samples;
+  if (!isfinite(loss))
+    return tq_fail(e, TQ_EINPUT,
+                   "the loss became %g at iteration %ld: training diverged (lower train.lr, now %g)",
+                   loss, it, (double)in.lr);
+  /* The step's own time: evaluation, dumps and checkpoints are not part of it. */
+  double step = tq_now_seconds() - ts;
+  if (t->o->profile) profile_phases(rs, it, &so, step);
+  step_plan p = plan_step(t, it, rs->total);
+  if (p.dump) TQ_TRY(dump_gradients(t, it, e));
+  /* the link model: each step's slowest upload, and the parameters down when downlink is on */
+  const double bw = x->bandwidth_mbps * 1e6, lat = x->latency_ms * 1e-3;
+  rs->tot.bits_total += so.bits;
+  rs->tot.bits_fp32_total += so.bits_fp32;
+  double comm = lat + so.max_worker_bits / bw;
+  if (x->downlink) comm += lat + 32.0 * (double)t->model.nparams / bw;
+  rs->tot.sim_wall += so.t_worker_max + so.t_decode + so.t_update + comm;
+  if (p.evaluate) TQ_TRY(evaluate(t, rs, it, e));
+  TQ_TRY(record(t, rs, it, &in, &so, step, comm, p.evaluate, e));
+  if (p.checkpoint) TQ_TRY(save_checkpoint(t, it, &rs->tot, e));
+  return maybe_stop(t, rs, it, p, r, stopped, e);
+}
+
+/* The result, summary.json, metrics.csv, the profile and the closing line. */
+static tq_status finish_run(trainer *t, const run_state *rs, tq_train_result *r, tq_err *e) {
+  const tq_experiment *x = t->x;
+  const tq_train_opts *o = t->o;
   r->complete = true;
-  r->iterations = total;
-  r->seconds = tot.seconds;
-  r->final_test_accuracy = test_acc;
-  r->final_test_loss = test_loss;
-  r->best_test_accuracy = tot.best_test_accuracy;
-  r->bits_total = tot.bits_total;
-  r->compression_ratio = tot.bits_fp32_total / tot.bits_total;
-  r->mean_quant_mse = n_mse ? sum_mse / (double)n_mse : NAN;
-  r->sim_wall = tot.sim_wall;
-  r->time_to_target = tot.time_to_target;
-  double n = steps ? (double)steps : 1;
-  r->t_compute = sums[0] / n;
-  r->t_encode = sums[1] / n;
-  r->t_queue = sums[2] / n;
-  r->t_decode = sums[3] / n;
-  r->t_update = sums[4] / n;
-  r->t_step = sums[5] / n;
-  r->images_per_s = (double)N * B / r->t_step;
+  r->iterations = rs->total;
+  r->seconds = rs->tot.seconds;
+  r->final_test_accuracy = rs->test_acc;
+  r->final_test_loss = rs->test_loss;
+  r->best_test_accuracy = rs->tot.best_test_accuracy;
+  r->bits_total = rs->tot.bits_total;
+  r->compression_ratio = rs->tot.bits_fp32_total / rs->tot.bits_total;
+  r->mean_quant_mse = rs->n_mse ? rs->sum_mse / (double)rs->n_mse : NAN;
+  r->sim_wall = rs->tot.sim_wall;
+  r->time_to_target = rs->tot.time_to_target;
+  double n = rs->steps ? (double)rs->steps : 1;
+  double *phase[6] = {&r->t_compute, &r->t_encode, &r->t_queue,
+                      &r->t_decode,  &r->t_update, &r->t_step};
+  for (int k = 0; k < 6; k++) *phase[k] = rs->sums[k] / n;
+  r->images_per_s = (double)x->workers * x->batch_size / r->t_step;
   r->mpi_bytes = o->mpi ? (double)o->mpi->total_bytes : 0;
-  r->fault_events = tot_faults;
+  r->fault_events = rs->faults;
   snprintf(r->run_dir, sizeof r->run_dir, "%s", t->dir);
   /* summary.json first, then metrics.csv.partial -> metrics.csv: a kill between the two leaves
-   * a complete summary, and --resume finishes the rename (below). The other order would leave
-   * a run with no summary and no partial metrics, which nothing could resume. */
-  TQ_TRY(write_summary(t, r, &tot, e));
+   * a complete summary, and --resume finishes the rename (resume_completed). The other order
+   * would leave a run with no summary and no partial metrics, which nothing could resume. */
+  TQ_TRY(write_summary(t, r, &rs->tot, e));
   TQ_TRY(tq_metrics_finish(&t->met, e));
   t->met_open = false;
   if (o->profile) {
     /* Evaluation kernels ran too; they show under their names beside the steps'. */
     TQ_TRY(tq_profile_collect(e));
     char title[256];
-    snprintf(title, sizeof title, "%s, %d workers x %d, %s", t->model.name, N, B, x->method);
+    snprintf(title, sizeof title, "%s, %d workers x %d, %s", t->model.name, x->workers,
+             x->batch_size, x->method);
     tq_profile_report(stdout, title);
   }
   /* The result: on stdout, with --quiet too (it hides progress only). */
   printf("tailquant: done in %.1f s: test accuracy %.2f%% (best %.2f%%), %.3g uplink bits "
            "(%.1fx smaller than fp32); results in %s/\n",
-           r->seconds, 100 * test_acc, 100 * r->best_test_accuracy, r->bits_total,
+           r->seconds, 100 * rs->test_acc, 100 * r->best_test_accuracy, r->bits_total,
            r->compression_ratio, t->dir);
   return TQ_OK;
 }
 
-/* Ranks other than 0 under MPI: the same schedule as rank 0 (same iterations, data streams,
- * checkpoints and dumps) without outputs; rank 0 evaluates, logs and writes the run. */
+/* Rank 0, or the one process: trains and writes the run. */
+static tq_status run(trainer *t, tq_train_result *r, tq_err *e) {
+  run_state rs = {.total = total_iterations(t), .test_loss = NAN, .test_acc = -1};
+  bool done = false;
+  TQ_TRY(open_run(t, &rs, r, &done, e));
+  if (done) return TQ_OK;
+  announce(t, &rs);
+  rs.t0 = tq_now_seconds() - rs.tot.seconds;
+  rs.before = calloc((size_t)t->x->workers, sizeof *rs.before);
+  if (!rs.before) return tq_fail(e, TQ_ENOMEM, "out of memory");
+  tq_status s = TQ_OK;
+  bool stopped = false;
+  in_loop = !t->o->mpi;
+  for (long it = rs.start; it <= rs.total && s == TQ_OK && !stopped; it++)
+    s = lead_step(t, &rs, it, r, &stopped, e);
+  in_loop = 0;
+  free(rs.before);
+  tq_progress_end(&rs.prog);
+  if (s != TQ_OK || stopped) return s;
+  return finish_run(t, &rs, r, e);
+}
+
+/* Ranks other than 0 under MPI: the same schedule as rank 0 (plan_step: same iterations, data
+ * streams, checkpoints and dumps) without outputs; rank 0 evaluates, logs and writes the run. */
 static tq_status run_follower(trainer *t, tq_train_result *r, tq_err *e) {
-  const tq_experiment *x = t->x;
-  const tq_train_opts *o = t->o;
-  const int N = x->workers, B = x->batch_size;
   const long total = total_iterations(t);
   tq_ckpt_header tot = {0};
   long start = 1;
-  if (o->resume_dir) {
+  if (t->o->resume_dir) {
     TQ_TRY(load_checkpoint(t, &tot, e));
     start = (long)tot.iteration + 1;
   }
   for (long it = start; it <= total; it++) {
-    maybe_exit(t, it);
-    for (int w = 0; w < N; w++) stream_next(&t->streams[w], B, (uint32_t)x->seed, (uint32_t)w);
-    tq_step_in in = step_input(t, it, total);
+    tq_step_in in;
     tq_step_out so;
-    TQ_TRY(tq_mpi_step(o->mpi, t->cluster, &in, &so, e));
-    for (int k = 0; k < o->ndump; k++)
-      if (o->dump_iters[k] == it) TQ_TRY(dump_gradients(t, it, e));
-    bool ckpt = x->checkpoint_every > 0 && it % x->checkpoint_every == 0;
-    if (ckpt || it == total || it == o->stop_after) TQ_TRY(save_checkpoint(t, it, &tot, e));
-    if (it == o->stop_after && it < total) {
+    TQ_TRY(run_step(t, it, total, NULL, &in, &so, e));
+    step_plan p = plan_step(t, it, total);
+    if (p.dump) TQ_TRY(dump_gradients(t, it, e));
+    if (p.checkpoint) TQ_TRY(save_checkpoint(t, it, &tot, e));
+    if (p.stop) {
       r->iterations = it;
       return TQ_OK;
     }

@@ -41,10 +41,21 @@ const char *tq_status_name(tq_status s) {
   case TQ_ENOMEM: return "out of memory";
   case TQ_EINTERNAL: return "internal error";
   case TQ_EINTR: return "interrupted";
+  case TQ_ETIMEOUT: return "deadline missed";
   }
   return "unknown error";
 }
 
 int tq_exit_code(tq_status s) {
-  return s == TQ_OK ? 0 : s == TQ_EINPUT ? 2 : s == TQ_EINTR ? 130 : 1;
+  switch (s) {
+  case TQ_OK: return 0;
+  case TQ_EINPUT: return 2;
+  case TQ_EINTR: return 130;
+  case TQ_EIO:
+  case TQ_ECL:
+  case TQ_ENOMEM:
+  case TQ_EINTERNAL:
+  case TQ_ETIMEOUT: return 1;
+  }
+  return 1;
 }
