@@ -267,19 +267,14 @@ __kernel void q_norm_fin(__global const float *part, uint per, uint nb, int maxn
   inv[b] = sc > 0.0f ? 1.0f / sc : 0.0f;
 }
 
-/* TPQSGD (host/compress/design_tp.h): after q_norm_fin's max-norms, scales[b] = up16(min(
- * scales[b], alpha)) (the smallest float >= it with the low 16 bits 0, as tq_tp_up16) and inv[b]
- * its reciprocal: the scale a bucket travels with, in 16 bits, and the truncation at alpha. */
+/* TPQSGD (host/compress/design_tp.h): after q_norm_fin's max-norms, scales[b] = min(scales[b],
+ * alpha), the truncation at alpha, and inv[b] its reciprocal (as tq_tp_cap_scales). */
 __kernel void q_norm_cap(__global float *scales, __global float *inv, uint nb, float alpha) {
 #pragma OPENCL FP_CONTRACT OFF
   uint b = get_global_id(0);
   if (b >= nb) return;
   float s = scales[b];
   s = s < alpha ? s : alpha;
-  uint u = as_uint(s);
-  ulong w = ((ulong)u + 0xffffu) & 0xffff0000ul;
-  w = w >= 0x7f800000ul ? 0x7f7f0000ul : w;
-  s = (u & 0x80000000u) ? 0.0f : as_float((uint)w);
   scales[b] = s;
   inv[b] = s > 0.0f ? 1.0f / s : 0.0f;
 }

@@ -16,20 +16,8 @@ void tq_tp_levels(int bits, int k, float *mag) {
   mag[nlev - 1] = 1.0f;
 }
 
-float tq_tp_up16(float v) {
-  uint32_t u;
-  memcpy(&u, &v, 4);
-  if (u & 0x80000000u) return 0.0f; /* negative (or -0): no scale */
-  uint64_t w = ((uint64_t)u + 0xffffu) & 0xffff0000u;
-  if (w >= 0x7f800000u) w = 0x7f7f0000u; /* past the largest finite one */
-  uint32_t r = (uint32_t)w;
-  float out;
-  memcpy(&out, &r, 4);
-  return out;
-}
-
 void tq_tp_cap_scales(float *scales, size_t nb, float alpha) {
-  for (size_t b = 0; b < nb; b++) scales[b] = tq_tp_up16(scales[b] < alpha ? scales[b] : alpha);
+  for (size_t b = 0; b < nb; b++) scales[b] = scales[b] < alpha ? scales[b] : alpha;
 }
 
 /* Largest j in [0, nlev-2] with mag[j] <= r. */

@@ -3,17 +3,17 @@
  * measured distribution of |g|) on the structure that makes QSGDinf strong on real gradients
  * (a max-norm scale per bucket, and 0 as a level, so that exact zeros cost nothing):
  *
- *   s_b  = up16(min(max_{i in b} |g_i|, alpha))      one 16-bit scale per bucket
+ *   s_b  = min(max_{i in b} |g_i|, alpha)             one scale per bucket
  *   r_i  = min(|g_i| / s_b, 1)                        truncation where |g_i| > alpha
  *   m_j  = (j / (2^(b-1) - 1))^(k/4),  j = 0..2^(b-1)-1   magnitude levels, k in [4, 12]
  *   code = sign bit + stochastic rounding of r_i on m   (the bucketed codec, unchanged)
  *
  * alpha = M * R[a] is one of the histogram's own edges (M = max|g|), and (a, k) minimise the
  * expected squared error modelled on the tensor's histogram of |g|, the same statistics the
- * truncated family fits its tail to. k = 4 and a = 112 (alpha = M) is QSGDinf's uniform grid
- * without truncation, so the choice can always fall back to it. up16 rounds a positive float up
- * to one whose low 16 bits are 0 (bfloat16), so a scale never shrinks below the bucket's
- * truncated maximum and travels in half the bits of QSGDinf's. */
+ * truncated family fits its tail to. k = 4 and a = 112 (alpha = M) is QSGDinf exactly, so the
+ * choice can always fall back to it. The message is a QSGD-family message (level table and
+ * per-bucket scales; docs/wire-format.md): exactly QSGDinf's size for the same tensor, bucket
+ * and b. */
 #ifndef TQ_COMPRESS_DESIGN_TP_H
 #define TQ_COMPRESS_DESIGN_TP_H
 
@@ -35,18 +35,14 @@ typedef struct tq_tp_design {
 
 /* The magnitude levels for b bits and exponent k: 2^(b-1) floats, mag[0] = 0, mag[last] = 1.
  * Computed with IEEE double multiplies and square roots only (t^(k/4) from t, sqrt t and
- * sqrt sqrt t), so every machine gets the same table: the decoder rebuilds it from k. */
+ * sqrt sqrt t), so every machine designs the same table from the same statistics. */
 void tq_tp_levels(int bits, int k, float *mag);
 
 /* (a, k) from the statistics of one tensor (max|g| and the histogram; tailfit.h). All-zero
  * tensors get QSGDinf's choice. */
 tq_tp_design tq_tp_design_levels(const tq_tail_stats *st, int bits);
 
-/* The smallest float >= v whose low 16 bits are 0 (v finite, >= 0); the largest such finite
- * float for v beyond it. */
-float tq_tp_up16(float v);
-
-/* scales[b] = up16(min(maxnorm[b], alpha)) for nb buckets, in place. */
+/* scales[b] = min(maxnorm[b], alpha) for nb buckets, in place (as kernel q_norm_cap). */
 void tq_tp_cap_scales(float *scales, size_t nb, float alpha);
 
 /* Exact conditional squared error per element of the bucketed codec with truncation: for each
