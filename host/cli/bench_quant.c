@@ -150,7 +150,8 @@ static tq_status bench_row(tq_cl *cl, tq_method m, int b, cl_mem g, cl_mem out, 
   TQ_TRY(bench_one(cl, m, b, g, out, n, reps, &te, &ts, &tk, &td, &info, e));
   double eg = n / te / 1e9, sg = n / ts / 1e9, dg = n / td / 1e9;
   double eb = eg * (4 + b / 8.0), sb = sg * (4 + b / 8.0), db = dg * (8 + b / 8.0);
-  printf("%-8s %4d %10.3f %8.2f %6.1f%% %12.3f %6.1f%% %10.3f %8.2f %6.1f%%   %.2f (%.2f) | %.2f/%.2f/%.2f\n",
+  printf("%-8s %4d %10.3f %8.2f %6.1f%% %12.3f %6.1f%% %10.3f %8.2f %6.1f%%   %.2f (%.2f) | "
+         "%.2f/%.2f/%.2f\n",
          tq_method_name(m), b, eg, eb, 100 * eb / copy, sg, 100 * sb / copy, dg, db,
          100 * db / copy, 1e3 * tk, tk > 0 ? n / tk / 1e9 : 0.0, 1e3 * info.t_stats,
          1e3 * info.t_design, 1e3 * info.t_encode);

@@ -209,7 +209,8 @@ static int parse_valued(quantize_opts *o, const char *a, const char *v) {
   } else if (!strcmp(a, "--device")) o->device = v;
   else if (!strcmp(a, "--hist")) o->hist = v;
   else if (!strcmp(a, "--tail")) {
-    if (tq_tail_model_from_name(v, &o->cfg.tail, &e)) return tq_cli_report("quantize", e.code, e.msg);
+    if (tq_tail_model_from_name(v, &o->cfg.tail, &e))
+      return tq_cli_report("quantize", e.code, e.msg);
   } else if (!strcmp(a, "--alpha-rule")) {
     if (tq_alpha_rule_from_name(v, &o->cfg.alpha_rule, &e))
       return tq_cli_report("quantize", e.code, e.msg);
@@ -408,7 +409,7 @@ static tq_status report_all(tq_cl *cl, const quantize_opts *o, const float *g, s
       continue;
     }
     TQ_TRY(run_one(cl, &cfg, g, n, msg, dec, &rows[i], e));
-    if (tq_method_is_truncated(cfg.method) && !fit_printed) {
+    if (tq_method_family_info(cfg.method)->fits_tail && !fit_printed) {
       print_fit(&rows[i].info);
       fit_printed = true;
     }

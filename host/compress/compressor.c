@@ -254,7 +254,8 @@ static tq_status create_encode_kernels(tq_compressor *c, tq_err *e) {
 static tq_status create_kernels(tq_compressor *c, tq_err *e) {
   const char *kn[] = {"q_stats", "q_norm_part", "q_norm_fin", "q_ef_add", "q_norm_part32"};
   cl_kernel *kp[] = {&c->k_stats, &c->k_npart, &c->k_nfin, &c->k_ef_add, &c->k_npart32};
-  for (size_t i = 0; i < sizeof kn / sizeof kn[0]; i++) TQ_TRY(tq_cl_kernel(&c->cl, kn[i], kp[i], e));
+  for (size_t i = 0; i < sizeof kn / sizeof kn[0]; i++)
+    TQ_TRY(tq_cl_kernel(&c->cl, kn[i], kp[i], e));
   TQ_TRY(create_encode_kernels(c, e));
   const char *hk = NULL;
   char hk_exact[32];

@@ -461,7 +461,9 @@ static tq_status sweep_list(const config_t *cfg, const char *path, tq_sweep *sw,
   if (config_setting_type(list) != CONFIG_TYPE_LIST) {
     char where[TQ_PATH_MAX + 600];
     tq_cfg_where(list, path, where, sizeof where);
-    return tq_fail(e, TQ_EINPUT, "%s: sweep must be a list ( { key = \"group.key\"; values = [...]; }, ... )", where);
+    return tq_fail(e, TQ_EINPUT,
+                   "%s: sweep must be a list ( { key = \"group.key\"; values = [...]; }, ... )",
+                   where);
   }
   /* Values' paths resolve against the file that holds the sweep. */
   const char *of = NULL;
@@ -478,7 +480,8 @@ static tq_status sweep_entry(const config_setting_t *entry, int k, const char *p
   char where[TQ_PATH_MAX + 600], key[64];
   tq_cfg_where(entry, path, where, sizeof where);
   if (config_setting_type(entry) != CONFIG_TYPE_GROUP)
-    return tq_fail(e, TQ_EINPUT, "%s: each sweep entry must be { key = ...; values = [...]; }", where);
+    return tq_fail(e, TQ_EINPUT, "%s: each sweep entry must be { key = ...; values = [...]; }",
+                   where);
   TQ_TRY(tq_cfg_only_keys(entry, entry_keys, path, e));
   TQ_TRY(tq_cfg_string(entry, "key", true, NULL, key, sizeof key, path, e));
   if (!find_key(key))
@@ -493,9 +496,11 @@ static tq_status sweep_entry(const config_setting_t *entry, int k, const char *p
   int nv = vals ? config_setting_length(vals) : 0;
   if (!vals || (config_setting_type(vals) != CONFIG_TYPE_ARRAY &&
                 config_setting_type(vals) != CONFIG_TYPE_LIST) || nv == 0)
-    return tq_fail(e, TQ_EINPUT, "%s: sweep entry for '%s' needs a non-empty values = [ ... ]", where, key);
+    return tq_fail(e, TQ_EINPUT, "%s: sweep entry for '%s' needs a non-empty values = [ ... ]",
+                   where, key);
   if (sw->nvariants * nv > TQ_MAX_VARIANTS)
-    return tq_fail(e, TQ_EINPUT, "%s: the sweep expands to more than %d runs", where, TQ_MAX_VARIANTS);
+    return tq_fail(e, TQ_EINPUT, "%s: the sweep expands to more than %d runs", where,
+                   TQ_MAX_VARIANTS);
   *vals_out = vals;
   return TQ_OK;
 }
@@ -510,8 +515,9 @@ static tq_status sweep_values_distinct(const config_setting_t *vals, const char 
     for (int b = 0; b < a; b++) {
       TQ_TRY(value_text(config_setting_get_elem(vals, (unsigned)b), tb, sizeof tb, path, e));
       if (!strcmp(ta, tb))
-        return tq_fail(e, TQ_EINPUT, "%s: sweep values of '%s' list \"%s\" twice (values %d and %d)",
-                       where, key, ta, b + 1, a + 1);
+        return tq_fail(e, TQ_EINPUT,
+                       "%s: sweep values of '%s' list \"%s\" twice (values %d and %d)", where,
+                       key, ta, b + 1, a + 1);
     }
   }
   return TQ_OK;
