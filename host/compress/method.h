@@ -83,12 +83,12 @@ typedef enum tq_bucket_norm {
 /* What every method of a family shares. */
 typedef struct tq_family_info {
   tq_family family;
-  const char *name;         /* "fp32", "bucketed-norm", "truncated" */
+  const char *name; /* "fp32", "bucketed-norm", "truncated" */
   /* Codes: a sign bit above the level index (so the table holds 2^(b-1) magnitudes in [0, 1])
    * or the bare index of a signed table of up to 2^b levels. */
   bool sign_bit;
-  bool zero_level;          /* the zero-level option applies: one level fewer, one more bit */
-  bool fits_tail;           /* a refit measures statistics and fits the tail before designing */
+  bool zero_level; /* the zero-level option applies: one level fewer, one more bit */
+  bool fits_tail;  /* a refit measures statistics and fits the tail before designing */
   /* Wire rules (docs/wire-format.md): the header's bucket field and one scale per bucket, or
    * the header's alpha (= the top level) and the zero-level / Laplace flags. */
   bool wire_scales, wire_alpha;
@@ -109,13 +109,13 @@ typedef tq_status (*tq_design_fn)(const tq_compress_cfg *cfg, const struct tq_ta
                                   uint64_t d, struct tq_design *out, tq_err *e);
 
 typedef struct tq_method_info {
-  tq_method method;      /* = its index in the table (and its code on the wire) */
-  const char *name;      /* --method, compression.method, the report */
+  tq_method method;       /* = its index in the table (and its code on the wire) */
+  const char *name;       /* --method, compression.method, the report */
   tq_family family;
-  tq_bucket_norm norm;          /* bucketed: the scale per bucket */
+  tq_bucket_norm norm;    /* bucketed: the scale per bucket */
   int bits_min, bits_max; /* bits per element without the zero level (none: 32..32) */
-  tq_design_fn design;   /* NULL for none */
-  const char *summary;   /* one line for --help and the docs */
+  tq_design_fn design;    /* NULL for none */
+  const char *summary;    /* one line for --help and the docs */
 } tq_method_info;
 
 /* The row of m (the row of none for a value outside the enum: check first where it matters). */
