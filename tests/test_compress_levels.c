@@ -351,6 +351,96 @@ static void test_method_names(void) {
   CU_ASSERT_EQUAL(tq_compress_cfg_check(&c, &e2), TQ_EINPUT);
 }
 
+/* The method table: codes equal indices, names unique and parsed back, the "valid:" list names
+ * every method, every design function gives the table's level count for every width the
+ * table allows (with and without the zero level), and cfg_check accepts exactly that range. */
+static void test_method_table(void) {
+  tq_err e = {0};
+  tq_method m;
+  CU_ASSERT_EQUAL(tq_method_from_name("no-such-method", &m, &e), TQ_EINPUT);
+  for (int i = 0; i < TQ_METHOD_COUNT; i++) {
+    const tq_method_info *mi = tq_method_info_of((tq_method)i);
+    CU_ASSERT_EQUAL((int)mi->method, i);
+    CU_ASSERT_PTR_EQUAL(tq_method_info_by_name(mi->name), mi);
+    CU_ASSERT(strstr(e.msg, mi->name) != NULL);
+    CU_ASSERT(mi->summary && mi->summary[0]);
+    CU_ASSERT((mi->design == NULL) == (mi->family == TQ_FAMILY_NONE));
+    CU_ASSERT(mi->bits_min <= mi->bits_max);
+    CU_ASSERT((mi->norm != TQ_NORM_NONE) == (mi->family == TQ_FAMILY_BUCKETED));
+    const tq_family_info *f = tq_family_info_of(mi->family);
+    CU_ASSERT_EQUAL(f->family, mi->family);
+    CU_ASSERT((f->encode_kernel == NULL) == (mi->family == TQ_FAMILY_NONE));
+    for (int j = 0; j < i; j++) CU_ASSERT(strcmp(tq_method_name((tq_method)j), mi->name) != 0);
+    if (mi->family == TQ_FAMILY_NONE) continue;
+    for (int zl = 0; zl < 2; zl++) {
+      tq_compress_cfg c;
+      tq_compress_cfg_default(&c);
+      c.method = mi->method;
+      c.zero_level = zl;
+      for (int b = 0; b <= 9; b++) {
+        c.bits = b;
+        tq_err ce = {0};
+        bool in = b >= tq_bits_min(c.method, c.zero_level) && b <= tq_bits_max(c.method);
+        CU_ASSERT_EQUAL(tq_compress_cfg_check(&c, &ce) == TQ_OK, in);
+        if (!in) continue;
+        tq_design d;
+        TQ_ASSERT_OK(tq_design_levels(&c, NULL, 5000, &d, &ce), &ce);
+        int want = tq_levels_count(c.method, b, c.zero_level);
+        if (d.nlev != want)
+          fprintf(stderr, "\n    %s b=%d zl=%d: %d levels, table says %d", mi->name, b, zl, d.nlev,
+                  want);
+        CU_ASSERT_EQUAL(d.nlev, want);
+        CU_ASSERT(want <= TQ_MAX_LEVELS);
+      }
+    }
+  }
+  char joined[256];
+  CU_ASSERT_STRING_EQUAL(tq_method_names_join("|", joined, sizeof joined),
+                         "none|qsgd|qsgdinf|nuqsgd|tqsgd|tnqsgd|tbqsgd");
+}
+
+/* docs/compression.md's table of methods lists exactly the table's names, in its order, with
+ * its bit ranges, so the docs cannot drift from the code. */
+static void test_docs_list_methods(void) {
+  const char *path = TQ_SOURCE_DIR "/docs/compression.md";
+  FILE *f = fopen(path, "r");
+  CU_ASSERT_FATAL(f != NULL);
+  char line[1024];
+  bool in_section = false;
+  int i = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (!strncmp(line, "## ", 3)) {
+      in_section = !strcmp(line, "## Methods\n");
+      continue;
+    }
+    if (!in_section || strncmp(line, "| `", 3)) continue;
+    char name[32] = "";
+    const char *end = strchr(line + 3, '`');
+    CU_ASSERT_FATAL(end != NULL && end - (line + 3) < (long)sizeof name);
+    snprintf(name, sizeof name, "%.*s", (int)(end - (line + 3)), line + 3);
+    const char *last = strrchr(line, '|'), *bits = last - 1;
+    while (bits > line && bits[-1] != '|') bits--;
+    char got[32], want[32];
+    snprintf(got, sizeof got, "%.*s", (int)(last - bits), bits);
+    if (i >= TQ_METHOD_COUNT) {
+      fprintf(stderr, "\n    %s lists '%s', which is not in the method table", path, name);
+      CU_FAIL("docs list a method the table lacks");
+      break;
+    }
+    const tq_method_info *mi = tq_method_info_of((tq_method)i);
+    if (mi->bits_min == mi->bits_max) snprintf(want, sizeof want, " %d ", mi->bits_min);
+    else snprintf(want, sizeof want, " %d..%d ", mi->bits_min, mi->bits_max);
+    if (strcmp(name, mi->name) || strcmp(got, want))
+      fprintf(stderr, "\n    %s row %d: '%s' bits '%s'; the table has '%s' bits '%s'", path, i + 1,
+              name, got, mi->name, want);
+    CU_ASSERT_STRING_EQUAL(name, mi->name);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    i++;
+  }
+  fclose(f);
+  CU_ASSERT_EQUAL(i, TQ_METHOD_COUNT);
+}
+
 int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
   static const tq_test_case cases[] = {
@@ -365,6 +455,8 @@ int main(void) {
       {"tail fit recovers gamma on Pareto samples", test_tail_fit_pareto},
       {"histogram layout and exact edges", test_histogram_layout},
       {"method names and bit ranges", test_method_names},
+      {"method table: names, ranges, level counts, design functions", test_method_table},
+      {"docs/compression.md lists the table's methods", test_docs_list_methods},
       {NULL, NULL}};
   tq_test_add_suite("compress levels", cases);
   return tq_test_run();

@@ -366,6 +366,31 @@ static void test_crc_known_answer(void) {
   CU_ASSERT_EQUAL(tq_crc32((const uint8_t *)"123456789", 9), 0xCBF43926u);
 }
 
+/* Every method of the table at every width it takes: the message carries what its family's wire
+ * rules say (a bucket size and one scale per bucket, or alpha = the top level), and its level
+ * count is the table's (none: 32..32, sent as fp32). */
+static void test_family_wire_rules(void) {
+  for (int i = 0; i < TQ_METHOD_COUNT; i++) {
+    const tq_method m = (tq_method)i;
+    const tq_family_info *f = tq_method_family_info(m);
+    for (int b = tq_bits_min(m, false); b <= tq_bits_max(m); b++) {
+      tq_buf msg = {0};
+      encode(m, m == TQ_METHOD_NONE ? 3 : b, false, 512, &msg);
+      tq_wire_msg w;
+      tq_err e = {0};
+      TQ_ASSERT_OK(tq_wire_parse(msg.data, msg.len, 3, N, &w, &e), &e);
+      CU_ASSERT_EQUAL(w.h.method, m);
+      CU_ASSERT_EQUAL(w.h.nlev, tq_levels_count(m, w.h.bits, false));
+      CU_ASSERT_EQUAL(w.h.bucket != 0, f->wire_scales);
+      CU_ASSERT_EQUAL(w.nbuckets != 0, f->wire_scales);
+      CU_ASSERT_EQUAL(w.h.alpha != 0.0f, f->wire_alpha);
+      if (f->wire_alpha) CU_ASSERT_EQUAL(w.h.alpha, tq_wire_f32(w.levels, (size_t)w.h.nlev - 1));
+      if (f->sign_bit) CU_ASSERT_EQUAL(tq_wire_f32(w.levels, (size_t)w.h.nlev - 1), 1.0f);
+      tq_buf_free(&msg);
+    }
+  }
+}
+
 int main(void) {
   make_data();
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -377,6 +402,7 @@ int main(void) {
       {"rejects out-of-range codes and pad bits", test_reject_codes},
       {"random corruption never crashes", test_random_flips},
       {"CRC32 known answer", test_crc_known_answer},
+      {"each family's wire rules, from the method table", test_family_wire_rules},
       {NULL, NULL}};
   tq_test_add_suite("compress wire", cases);
   return tq_test_run();

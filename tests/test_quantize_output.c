@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress/method.h"
 #include "test_support.h"
 #include "tmpfile.h"
 
@@ -60,10 +61,25 @@ static void test_all_methods(void) {
   remove(gradient_file());
 }
 
+/* --help lists every method of the method table with its one-line summary. */
+static void test_help_lists_methods(void) {
+  CU_ASSERT_EQUAL_FATAL(tq_test_run_cmd(BIN " quantize --help", out, sizeof out), 0);
+  for (int i = 0; i < TQ_METHOD_COUNT; i++) {
+    const tq_method_info *mi = tq_method_info_of((tq_method)i);
+    char want[160];
+    snprintf(want, sizeof want, "  %-8s %s", mi->name, mi->summary);
+    const char *needles[] = {want, NULL};
+    expect_all(needles);
+  }
+  const char *want[] = {"--method M      none|qsgd|qsgdinf|nuqsgd|tqsgd|tnqsgd|tbqsgd|all", NULL};
+  expect_all(want);
+}
+
 int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
   static const tq_test_case cases[] = {{"one method: every figure explained", test_one_method},
                                        {"--method all: every column explained", test_all_methods},
+                                       {"--help lists the method table", test_help_lists_methods},
                                        {NULL, NULL}};
   tq_test_add_suite("quantize output", cases);
   return tq_test_run();

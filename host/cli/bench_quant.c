@@ -83,11 +83,16 @@ static tq_status bench_one(tq_cl *cl, tq_method m, int bits, cl_mem g, cl_mem ou
   return s;
 }
 
-int tq_bench_quant(int argc, char **argv) {
-  const char *device = "auto";
-  int reps = 0, only_bits = 0;
-  const char *only_method = NULL;
-  size_t only_size = 0;
+typedef struct bench_opts {
+  const char *device, *only_method;
+  int reps, only_bits;
+  size_t only_size;
+} bench_opts;
+
+/* Returns -1 to go on, else the exit code. */
+static int parse_bench_args(int argc, char **argv, bench_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->device = "auto";
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       printf("usage: tailquant bench quant [--device SPEC] [--reps N] [--method M] [--bits B]\n"
@@ -99,21 +104,21 @@ int tq_bench_quant(int argc, char **argv) {
              "cell (default 8 at 1 M, 3 at 16 M); --method, --bits, --size: one row or table.\n");
       return 0;
     } else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
-      device = argv[++i];
+      o->device = argv[++i];
     } else if (!strcmp(argv[i], "--method") && i + 1 < argc) {
-      only_method = argv[++i];
+      o->only_method = argv[++i];
     } else if (!strcmp(argv[i], "--bits") && i + 1 < argc) {
-      only_bits = atoi(argv[++i]);
+      o->only_bits = atoi(argv[++i]);
     } else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
       const char *v = argv[++i];
-      only_size = !strcmp(v, "1M") ? 1u << 20 : !strcmp(v, "16M") ? 1u << 24 : 0;
-      if (!only_size) {
+      o->only_size = !strcmp(v, "1M") ? 1u << 20 : !strcmp(v, "16M") ? 1u << 24 : 0;
+      if (!o->only_size) {
         fprintf(stderr, "tailquant bench quant: --size '%s' must be 1M or 16M\n", v);
         return 2;
       }
     } else if (!strcmp(argv[i], "--reps") && i + 1 < argc) {
-      reps = atoi(argv[++i]);
-      if (reps < 1) {
+      o->reps = atoi(argv[++i]);
+      if (o->reps < 1) {
         fprintf(stderr, "tailquant bench quant: --reps '%s' must be a positive integer\n", argv[i]);
         return 2;
       }
@@ -122,68 +127,90 @@ int tq_bench_quant(int argc, char **argv) {
       return 2;
     }
   }
-  tq_err e = {0};
-  tq_cl cl;
-  tq_status s = tq_cl_open(&cl, device, true, &e); /* profiling: the kernel-only column */
-  if (s != TQ_OK) return tq_cli_report("bench quant", s, e.msg);
-  printf("device: %s (%u compute units)\n", cl.info.name, cl.info.compute_units);
-  const size_t sizes[2] = {1u << 20, 1u << 24};
-  const tq_method ms[] = {TQ_METHOD_QSGD,  TQ_METHOD_QSGDINF, TQ_METHOD_NUQSGD,
-                          TQ_METHOD_TQSGD, TQ_METHOD_TNQSGD,  TQ_METHOD_TBQSGD};
-  const int bitset[4] = {2, 3, 4, 8};
-  float *host = malloc(4 * sizes[1]);
-  if (!host) {
-    tq_cl_close(&cl);
-    return tq_cli_report("bench quant", TQ_ENOMEM, "out of memory");
-  }
-  /* Laplace body with a power-law tail (docs/math.md §12.5), fixed seed: the fit does its full
-   * work. */
+  return -1;
+}
+
+/* Laplace body with a power-law tail (docs/math.md §12.5), fixed seed: the fit does its full
+ * work. */
+static void synthetic_gradients(float *host, size_t n) {
   uint64_t x = 88172645463325252ull;
-  for (size_t i = 0; i < sizes[1]; i++) {
+  for (size_t i = 0; i < n; i++) {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
     double u = (double)(x >> 11) * (1.0 / 9007199254740992.0);
     double v = (i % 10 == 0) ? 2.0 * pow(1 - u, -1 / 2.5) : -log(1 - u * (1 - exp(-2.0)));
     host[i] = (float)((x >> 3) & 1 ? v : -v);
   }
+}
+
+/* One line: method m at b bits on the n elements in g. */
+static tq_status bench_row(tq_cl *cl, tq_method m, int b, cl_mem g, cl_mem out, size_t n, int reps,
+                           double copy, tq_err *e) {
+  double te, ts, td, tk;
+  tq_encode_info info;
+  TQ_TRY(bench_one(cl, m, b, g, out, n, reps, &te, &ts, &tk, &td, &info, e));
+  double eg = n / te / 1e9, sg = n / ts / 1e9, dg = n / td / 1e9;
+  double eb = eg * (4 + b / 8.0), sb = sg * (4 + b / 8.0), db = dg * (8 + b / 8.0);
+  printf("%-8s %4d %10.3f %8.2f %6.1f%% %12.3f %6.1f%% %10.3f %8.2f %6.1f%%   %.2f (%.2f) | "
+         "%.2f/%.2f/%.2f\n",
+         tq_method_name(m), b, eg, eb, 100 * eb / copy, sg, 100 * sb / copy, dg, db,
+         100 * db / copy, 1e3 * tk, tk > 0 ? n / tk / 1e9 : 0.0, 1e3 * info.t_stats,
+         1e3 * info.t_design, 1e3 * info.t_encode);
+  fflush(stdout);
+  return TQ_OK;
+}
+
+/* The table for one size: the copy kernel, then every compressing method of the method table
+ * at every width (or the ones asked for). */
+static tq_status bench_size(tq_cl *cl, const bench_opts *o, const float *host, size_t n, int reps,
+                            tq_err *e) {
+  const int bitset[4] = {2, 3, 4, 8};
+  cl_mem g = NULL, out = NULL;
+  double copy = 0;
+  tq_status s = tq_cl_alloc(cl, 4 * n, &g, e);
+  if (s == TQ_OK) s = tq_cl_alloc(cl, 4 * n, &out, e);
+  if (s == TQ_OK) s = tq_cl_write(cl, g, 0, 4 * n, host, e);
+  if (s == TQ_OK) s = tq_cl_fill_zero(cl, out, 0, 4 * n, e);
+  if (s == TQ_OK) s = copy_bw(cl, g, out, (cl_uint)n, 10, &copy, e);
+  if (s == TQ_OK) {
+    printf("\n%zu elements (%.0f MiB fp32): copy kernel %.2f GB/s = %.3f G elements/s\n", n,
+           4.0 * n / 1048576, copy, copy / 8);
+    printf("%-8s %4s %10s %8s %7s %10s %7s %10s %8s %7s   %s\n", "method", "bits",
+           "refit Gel/s", "GB/s", "%copy", "steady Gel/s", "%copy", "dec Gel/s", "dec GB/s",
+           "%copy", "refit: kernels-only ms (Gel/s) | split stats/design/encode ms");
+  }
+  for (int mi = 0; mi < TQ_METHOD_COUNT && s == TQ_OK; mi++) {
+    const tq_method m = (tq_method)mi;
+    if (tq_method_family(m) == TQ_FAMILY_NONE) continue;
+    if (o->only_method && strcmp(o->only_method, tq_method_name(m))) continue;
+    for (int bi = 0; bi < 4 && s == TQ_OK; bi++)
+      if (!o->only_bits || bitset[bi] == o->only_bits)
+        s = bench_row(cl, m, bitset[bi], g, out, n, reps, copy, e);
+  }
+  tq_cl_release(&g);
+  tq_cl_release(&out);
+  return s;
+}
+
+int tq_bench_quant(int argc, char **argv) {
+  bench_opts o;
+  int rc = parse_bench_args(argc, argv, &o);
+  if (rc >= 0) return rc;
+  tq_err e = {0};
+  tq_cl cl;
+  tq_status s = tq_cl_open(&cl, o.device, true, &e); /* profiling: the kernel-only column */
+  if (s != TQ_OK) return tq_cli_report("bench quant", s, e.msg);
+  printf("device: %s (%u compute units)\n", cl.info.name, cl.info.compute_units);
+  const size_t sizes[2] = {1u << 20, 1u << 24};
+  float *host = malloc(4 * sizes[1]);
+  if (!host) {
+    tq_cl_close(&cl);
+    return tq_cli_report("bench quant", TQ_ENOMEM, "out of memory");
+  }
+  synthetic_gradients(host, sizes[1]);
   double t_start = tq_now_seconds();
   for (int si = 0; si < 2 && s == TQ_OK; si++) {
-    size_t n = sizes[si];
-    if (only_size && n != only_size) continue;
-    int r = reps ? reps : (si == 0 ? 8 : 3);
-    cl_mem g = NULL, out = NULL;
-    s = tq_cl_alloc(&cl, 4 * n, &g, &e);
-    if (s == TQ_OK) s = tq_cl_alloc(&cl, 4 * n, &out, &e);
-    if (s == TQ_OK) s = tq_cl_write(&cl, g, 0, 4 * n, host, &e);
-    if (s == TQ_OK) s = tq_cl_fill_zero(&cl, out, 0, 4 * n, &e);
-    double copy = 0;
-    if (s == TQ_OK) s = copy_bw(&cl, g, out, (cl_uint)n, 10, &copy, &e);
-    if (s == TQ_OK) {
-      printf("\n%zu elements (%.0f MiB fp32): copy kernel %.2f GB/s = %.3f G elements/s\n", n,
-             4.0 * n / 1048576, copy, copy / 8);
-      printf("%-8s %4s %10s %8s %7s %10s %7s %10s %8s %7s   %s\n", "method", "bits",
-             "refit Gel/s", "GB/s", "%copy", "steady Gel/s", "%copy", "dec Gel/s", "dec GB/s",
-             "%copy", "refit: kernels-only ms (Gel/s) | split stats/design/encode ms");
-    }
-    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0] && s == TQ_OK; mi++)
-      for (int bi = 0; bi < 4 && s == TQ_OK; bi++) {
-        int b = bitset[bi];
-        if (only_bits && b != only_bits) continue;
-        if (only_method && strcmp(only_method, tq_method_name(ms[mi]))) continue;
-        double te, ts, td, tk;
-        tq_encode_info info;
-        s = bench_one(&cl, ms[mi], b, g, out, n, r, &te, &ts, &tk, &td, &info, &e);
-        if (s != TQ_OK) break;
-        double eg = n / te / 1e9, sg = n / ts / 1e9, dg = n / td / 1e9;
-        double eb = eg * (4 + b / 8.0), sb = sg * (4 + b / 8.0), db = dg * (8 + b / 8.0);
-        printf("%-8s %4d %10.3f %8.2f %6.1f%% %12.3f %6.1f%% %10.3f %8.2f %6.1f%%   %.2f (%.2f) | %.2f/%.2f/%.2f\n",
-               tq_method_name(ms[mi]), b, eg, eb, 100 * eb / copy, sg, 100 * sb / copy, dg, db,
-               100 * db / copy,
-               1e3 * tk, tk > 0 ? n / tk / 1e9 : 0.0, 1e3 * info.t_stats, 1e3 * info.t_design,
-               1e3 * info.t_encode);
-        fflush(stdout);
-      }
-    tq_cl_release(&g);
-    tq_cl_release(&out);
+    if (o.only_size && sizes[si] != o.only_size) continue;
+    s = bench_size(&cl, &o, host, sizes[si], o.reps ? o.reps : (si == 0 ? 8 : 3), &e);
   }
   if (s == TQ_OK) printf("\n(total %.1f s; encode times are per call of the last refit)\n", tq_now_seconds() - t_start);
   free(host);

@@ -13,14 +13,22 @@
 #include "compress/quant_ref.h"
 #include "util/fileio.h"
 
+/* With --method all, --hist writes the histogram of the default method's run (tnqsgd). */
+static tq_method hist_method(void) {
+  tq_compress_cfg d;
+  tq_compress_cfg_default(&d);
+  return d.method;
+}
+
 /* The largest tensor quantize reads: 2^27 float32 values (512 MiB), beyond any layer here. */
 #define TQ_QUANTIZE_MAX_ELEMS ((size_t)1 << 27)
 
 static void usage(FILE *f) {
+  char names[256];
   fprintf(f,
           "usage: tailquant quantize --method M --bits B [options] FILE\n\n"
           "FILE holds raw little-endian float32 values (one tensor).\n"
-          "  --method M      none|qsgd|qsgdinf|nuqsgd|tqsgd|tnqsgd|tbqsgd|all\n"
+          "  --method M      %s|all\n"
           "  --bits B        bits per element, 1..8 (1 for the truncated family only)\n"
           "  --bucket N      QSGD-family elements per norm (default 512, 0 = whole tensor)\n"
           "  --seed S        stochastic-rounding seed (default 1)\n"
@@ -30,7 +38,16 @@ static void usage(FILE *f) {
           "  --device SPEC   OpenCL device: auto|cpu|gpu|P:D|name (default auto)\n"
           "  --hist OUT.tsv  write the device histogram of |g| (log-spaced bins), the density of\n"
           "                  the fitted power-law tail and the chosen alpha, for plotting\n"
-          "                  (tools/plot.sh); uses the truncated method run (tnqsgd with all)\n");
+          "                  (tools/plot.sh); uses the truncated method run (%s with all)\n",
+          tq_method_names_join("|", names, sizeof names), tq_method_name(hist_method()));
+  fprintf(f, "\nMethods (docs/compression.md):\n");
+  for (int i = 0; i < TQ_METHOD_COUNT; i++) {
+    const tq_method_info *mi = tq_method_info_of((tq_method)i);
+    if (mi->family == TQ_FAMILY_NONE)
+      fprintf(f, "  %-8s %s\n", mi->name, mi->summary);
+    else
+      fprintf(f, "  %-8s %s (%d..%d bits)\n", mi->name, mi->summary, mi->bits_min, mi->bits_max);
+  }
 }
 
 typedef struct row {
@@ -67,25 +84,13 @@ static tq_status run_one(tq_cl *cl, const tq_compress_cfg *cfg, const float *g, 
     r->ref_match = true;
     r->exact = 0;
     if (m->h.method != TQ_METHOD_NONE) {
-      float lv[TQ_MAX_LEVELS];
-      memcpy(lv, m->levels, 4u * (size_t)m->h.nlev);
+      /* The reference's codes for the device's own design (its levels and scales). */
       uint32_t *w = malloc(4 * (m->payload_words + 1));
-      float *sc = tq_method_is_bucketed(m->h.method) ? malloc(4u * (size_t)m->nbuckets) : NULL;
-      if (!w || (tq_method_is_bucketed(m->h.method) && !sc)) s = tq_fail(e, TQ_ENOMEM, "out of memory");
-      else {
-        tq_rng_key key = {cfg->seed, 0, 0, 0};
-        if (sc) {
-          memcpy(sc, m->scales, 4u * (size_t)m->nbuckets);
-          tq_ref_encode_bucketed(g, n, lv, m->h.nlev, m->h.bits, m->h.bucket, sc, key, w, NULL);
-          r->exact = tq_exact_mse_bucketed(g, n, lv, m->h.nlev, m->h.bucket, sc);
-        } else {
-          tq_ref_encode_table(g, n, lv, m->h.nlev, m->h.bits, key, w, NULL);
-          r->exact = tq_exact_mse_table(g, n, lv, m->h.nlev);
-        }
-        r->ref_match = memcmp(w, m->payload, 4 * m->payload_words) == 0;
-      }
+      tq_rng_key key = {cfg->seed, 0, 0, 0};
+      if (!w) s = tq_fail(e, TQ_ENOMEM, "out of memory");
+      else s = tq_ref_recode(m, g, key, w, &r->exact, e);
+      if (s == TQ_OK) r->ref_match = memcmp(w, m->payload, 4 * m->payload_words) == 0;
       free(w);
-      free(sc);
     }
     r->ok = true;
   }
@@ -170,87 +175,119 @@ static void print_legend(bool all, tq_alpha_rule rule) {
          "  ref          the device's codes equal the plain-C reference's, bit for bit\n");
 }
 
-int tq_cmd_quantize(int argc, char **argv) {
-  const char *method = NULL, *file = NULL, *device = "auto", *hist = NULL;
-  long bits = -1;
+typedef struct quantize_opts {
+  const char *method, *file, *device, *hist;
+  long bits;
   tq_compress_cfg cfg;
-  tq_compress_cfg_default(&cfg);
-  cfg.min_elems = 0; /* the user asked for this tensor to be quantized, whatever its size */
+} quantize_opts;
+
+/* One option with its value v; returns -1 when it was read, else the exit code. */
+static int parse_valued(quantize_opts *o, const char *a, const char *v) {
+  char *end = NULL;
   tq_err e = {0};
+  if (!strcmp(a, "--method")) o->method = v;
+  else if (!strcmp(a, "--bits")) {
+    o->bits = strtol(v, &end, 10);
+    if (!*v || *end || o->bits == -999) {
+      fprintf(stderr, "tailquant quantize: --bits '%s' is not a number\n", v);
+      return 2;
+    }
+  } else if (!strcmp(a, "--bucket")) {
+    long b = strtol(v, &end, 10);
+    if (!*v || *end || b < 0 || b > 0x7fffffffL) {
+      fprintf(stderr, "tailquant quantize: --bucket '%s' must be an integer >= 0\n", v);
+      return 2;
+    }
+    o->cfg.bucket = (uint32_t)b;
+  } else if (!strcmp(a, "--seed")) {
+    unsigned long s = strtoul(v, &end, 10);
+    if (!*v || *end || s > 0xffffffffUL) {
+      fprintf(stderr, "tailquant quantize: --seed '%s' must be an integer in 0..2^32-1\n", v);
+      return 2;
+    }
+    o->cfg.seed = (uint32_t)s;
+  } else if (!strcmp(a, "--device")) o->device = v;
+  else if (!strcmp(a, "--hist")) o->hist = v;
+  else if (!strcmp(a, "--tail")) {
+    if (tq_tail_model_from_name(v, &o->cfg.tail, &e))
+      return tq_cli_report("quantize", e.code, e.msg);
+  } else if (!strcmp(a, "--alpha-rule")) {
+    if (tq_alpha_rule_from_name(v, &o->cfg.alpha_rule, &e))
+      return tq_cli_report("quantize", e.code, e.msg);
+  } else {
+    fprintf(stderr, "tailquant quantize: unknown option '%s'\n", a);
+    usage(stderr);
+    return 2;
+  }
+  return -1;
+}
+
+/* The command line; returns -1 to go on, else the exit code. */
+static int parse_args(int argc, char **argv, quantize_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->device = "auto";
+  o->bits = -1;
+  tq_compress_cfg_default(&o->cfg);
+  o->cfg.min_elems = 0; /* the user asked for this tensor to be quantized, whatever its size */
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    char *end = NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return 0;
     } else if (!strcmp(a, "--zero-level")) {
-      cfg.zero_level = true;
-      continue;
+      o->cfg.zero_level = true;
     } else if (a[0] == '-' && a[1] == '-' && !v) {
       fprintf(stderr, "tailquant quantize: option %s needs a value\n", a);
       return 2;
-    }
-    if (!strcmp(a, "--method")) method = v;
-    else if (!strcmp(a, "--bits")) {
-      bits = strtol(v, &end, 10);
-      if (!*v || *end) bits = -999;
-      if (bits == -999) {
-        fprintf(stderr, "tailquant quantize: --bits '%s' is not a number\n", v);
-        return 2;
-      }
-    } else if (!strcmp(a, "--bucket")) {
-      long b = strtol(v, &end, 10);
-      if (!*v || *end || b < 0 || b > 0x7fffffffL) {
-        fprintf(stderr, "tailquant quantize: --bucket '%s' must be an integer >= 0\n", v);
-        return 2;
-      }
-      cfg.bucket = (uint32_t)b;
-    } else if (!strcmp(a, "--seed")) {
-      unsigned long s = strtoul(v, &end, 10);
-      if (!*v || *end || s > 0xffffffffUL) {
-        fprintf(stderr, "tailquant quantize: --seed '%s' must be an integer in 0..2^32-1\n", v);
-        return 2;
-      }
-      cfg.seed = (uint32_t)s;
-    } else if (!strcmp(a, "--device")) device = v;
-    else if (!strcmp(a, "--hist")) hist = v;
-    else if (!strcmp(a, "--tail")) {
-      if (tq_tail_model_from_name(v, &cfg.tail, &e)) return tq_cli_report("quantize", e.code, e.msg);
-    } else if (!strcmp(a, "--alpha-rule")) {
-      if (tq_alpha_rule_from_name(v, &cfg.alpha_rule, &e))
-        return tq_cli_report("quantize", e.code, e.msg);
     } else if (a[0] == '-') {
-      fprintf(stderr, "tailquant quantize: unknown option '%s'\n", a);
-      usage(stderr);
+      int rc = parse_valued(o, a, v);
+      if (rc >= 0) return rc;
+      i++;
+    } else if (o->file) {
+      fprintf(stderr, "tailquant quantize: one FILE only ('%s' and '%s')\n", o->file, a);
       return 2;
     } else {
-      if (file) {
-        fprintf(stderr, "tailquant quantize: one FILE only ('%s' and '%s')\n", file, a);
-        return 2;
-      }
-      file = a;
-      continue;
+      o->file = a;
     }
-    i++;
   }
-  if (!method || !file || bits == -1) {
+  if (!o->method || !o->file || o->bits == -1) {
     usage(stderr);
     return 2;
   }
-  bool all = !strcmp(method, "all");
-  tq_method single = TQ_METHOD_NONE;
-  if (!all && tq_method_from_name(method, &single, &e))
+  return -1;
+}
+
+/* The method (or all) and the bits against the table; returns -1 to go on, else the exit
+ * code. */
+static int check_method(quantize_opts *o, bool *all, tq_method *single) {
+  tq_err e = {0};
+  *all = !strcmp(o->method, "all");
+  *single = TQ_METHOD_NONE;
+  if (!*all && tq_method_from_name(o->method, single, &e))
     return tq_cli_report("quantize", e.code, e.msg);
-  if (bits < 1 || bits > 8) {
-    fprintf(stderr, "tailquant quantize: --bits %ld out of range (1..8)\n", bits);
+  int lo = 32, hi = 0; /* the widest range any compressing method takes */
+  for (int i = 0; i < TQ_METHOD_COUNT; i++) {
+    const tq_method_info *mi = tq_method_info_of((tq_method)i);
+    if (mi->family == TQ_FAMILY_NONE) continue;
+    lo = mi->bits_min < lo ? mi->bits_min : lo;
+    hi = mi->bits_max > hi ? mi->bits_max : hi;
+  }
+  if (o->bits < lo || o->bits > hi) {
+    fprintf(stderr, "tailquant quantize: --bits %ld out of range (%d..%d)\n", o->bits, lo, hi);
     return 2;
   }
-  cfg.bits = (int)bits;
-  if (!all && single != TQ_METHOD_NONE) {
-    cfg.method = single;
-    if (tq_compress_cfg_check(&cfg, &e)) return tq_cli_report("quantize", e.code, e.msg);
+  o->cfg.bits = (int)o->bits;
+  if (!*all && *single != TQ_METHOD_NONE) {
+    o->cfg.method = *single;
+    if (tq_compress_cfg_check(&o->cfg, &e)) return tq_cli_report("quantize", e.code, e.msg);
   }
+  return -1;
+}
+
+/* The file's float32 values, every one finite; returns -1 when read, else the exit code. */
+static int read_gradients(const char *file, float **gout, size_t *nout) {
+  tq_err e = {0};
   char *raw = NULL;
   size_t len = 0;
   /* Bounded by the element count, so /dev/zero or a huge file is refused before any read. */
@@ -263,11 +300,9 @@ int tq_cmd_quantize(int argc, char **argv) {
     return 2;
   }
   size_t n = len / 4;
-  float *g = malloc(4 * n), *dec = malloc(4 * n);
-  if (!g || !dec) {
+  float *g = malloc(4 * n);
+  if (!g) {
     free(raw);
-    free(g);
-    free(dec);
     return tq_cli_report("quantize", TQ_ENOMEM, "out of memory");
   }
   for (size_t i = 0; i < n; i++) {
@@ -279,102 +314,147 @@ int tq_cmd_quantize(int argc, char **argv) {
               4 * i, g[i]);
       free(raw);
       free(g);
-      free(dec);
       return 2;
     }
   }
   free(raw);
+  *gout = g;
+  *nout = n;
+  return -1;
+}
+
+/* What the method's family adds to the one-method report: the fit and design of a truncated
+ * method, the buckets of a bucketed one. */
+static void print_family_figures(tq_method single, const row *r) {
+  const tq_wire_msg *m = &r->msg;
+  const tq_design *d = &r->info.design;
+  switch (tq_method_family(single)) {
+  case TQ_FAMILY_TRUNCATED:
+    print_fit(&r->info);
+    printf("design: %s%s%s; alpha %.6g", d->laplace ? "Laplace rule" : "power-law model",
+           d->laplace ? " (" : "", d->laplace ? d->why : "", m->h.alpha);
+    if (d->laplace) printf(")");
+    if (single == TQ_METHOD_TBQSGD) printf("; outer intervals per side %d", d->s_out);
+    printf("; design objective %.6g (see below)\n", d->model_mse);
+    break;
+  case TQ_FAMILY_BUCKETED:
+    printf("buckets: %u of %u elements (%s norm)\n", m->nbuckets, m->h.bucket,
+           tq_bucket_norm_name(tq_method_info_of(single)->norm));
+    break;
+  default: break;
+  }
+}
+
+/* --method M: every figure of one method. *rc: 1 when the device's codes differ. */
+static tq_status report_one(tq_cl *cl, const quantize_opts *o, tq_method single, const float *g,
+                            size_t n, tq_buf *msg, float *dec, int *rc, tq_err *e) {
+  row r = {0};
+  tq_compress_cfg cfg = o->cfg;
+  cfg.method = single;
+  TQ_TRY(run_one(cl, &cfg, g, n, msg, dec, &r, e));
+  const tq_wire_msg *m = &r.msg;
+  const bool sign = tq_method_family_info(single)->sign_bit;
+  printf("method %s\n", tq_method_name(single));
+  print_family_figures(single, &r);
+  if (m->h.nlev) {
+    printf("levels (%d)%s:", m->h.nlev, sign ? ", magnitudes x scale" : "");
+    for (int k = 0; k < m->h.nlev; k++) printf(" %.6g", tq_wire_f32(m->levels, (size_t)k));
+    printf("\n");
+  }
+  printf("bits sent: header %llu + payload %llu + pad %llu = %zu bytes (%.4f bits/element)\n",
+         (unsigned long long)m->size.header_bits, (unsigned long long)m->size.payload_bits,
+         (unsigned long long)m->size.pad_bits, m->size.total_bytes,
+         8.0 * (double)m->size.total_bytes / (double)n);
+  printf("per-element MSE: measured %.6g; exact conditional %.6g\n", r.mse, r.exact);
+  printf("device codes == plain-C reference: %s\n", r.ref_match ? "yes" : "NO");
+  if (!r.ref_match) *rc = 1;
+  return o->hist ? write_hist(o->hist, &r.info, m->h.alpha, e) : TQ_OK;
+}
+
+/* One line of the --method all table. */
+static void print_row(const row *r, size_t n) {
+  if (!r->ok) {
+    printf("%-8s %s\n", tq_method_name(r->m), r->why);
+    return;
+  }
+  const tq_wire_msg *m = &r->msg;
+  char design[64] = "";
+  switch (tq_method_family(r->m)) {
+  case TQ_FAMILY_TRUNCATED:
+    snprintf(design, sizeof design, "%s", r->info.design.laplace ? "Laplace rule" : "power law");
+    break;
+  case TQ_FAMILY_BUCKETED: snprintf(design, sizeof design, "bucket %u", m->h.bucket); break;
+  default: break;
+  }
+  printf("%-8s %5d %11.5g %12llu %10llu %10.4f %12.6g %12.6g %4s  %s\n", tq_method_name(r->m),
+         m->h.bits, (double)m->h.alpha, (unsigned long long)m->size.header_bits,
+         (unsigned long long)m->size.payload_bits, 8.0 * (double)m->size.total_bytes / (double)n,
+         r->mse, r->exact, r->ref_match ? "ok" : "DIFF", design);
+}
+
+/* --method all: every method of the table at these bits (those that do not take them say
+ * why), one line each. *rc: 1 when any device's codes differ. */
+static tq_status report_all(tq_cl *cl, const quantize_opts *o, const float *g, size_t n,
+                            tq_buf *msg, float *dec, int *rc, tq_err *e) {
+  tq_compress_cfg cfg = o->cfg;
+  bool fit_printed = false;
+  row rows[TQ_METHOD_COUNT];
+  memset(rows, 0, sizeof rows);
+  for (int i = 0; i < TQ_METHOD_COUNT; i++) {
+    cfg.method = (tq_method)i;
+    rows[i].m = cfg.method;
+    tq_err ce = {0};
+    if (tq_compress_cfg_check(&cfg, &ce) != TQ_OK) {
+      snprintf(rows[i].why, sizeof rows[i].why, "n/a: %s", ce.msg);
+      continue;
+    }
+    TQ_TRY(run_one(cl, &cfg, g, n, msg, dec, &rows[i], e));
+    if (tq_method_family_info(cfg.method)->fits_tail && !fit_printed) {
+      print_fit(&rows[i].info);
+      fit_printed = true;
+    }
+  }
+  printf("%-8s %5s %11s %12s %10s %10s %12s %12s %4s  %s\n", "method", "bits", "alpha",
+         "header bits", "payload", "bits/elem", "MSE measured", "MSE exact", "ref", "design");
+  for (int i = 0; i < TQ_METHOD_COUNT; i++) {
+    print_row(&rows[i], n);
+    if (rows[i].ok && !rows[i].ref_match) *rc = 1;
+  }
+  const row *h = &rows[hist_method()];
+  return o->hist ? write_hist(o->hist, &h->info, h->msg.h.alpha, e) : TQ_OK;
+}
+
+int tq_cmd_quantize(int argc, char **argv) {
+  quantize_opts o;
+  int rc = parse_args(argc, argv, &o);
+  bool all = false;
+  tq_method single = TQ_METHOD_NONE;
+  if (rc < 0) rc = check_method(&o, &all, &single);
+  float *g = NULL;
+  size_t n = 0;
+  if (rc < 0) rc = read_gradients(o.file, &g, &n);
+  if (rc >= 0) return rc;
+  rc = 0;
+  float *dec = malloc(4 * n);
+  if (!dec) {
+    free(g);
+    return tq_cli_report("quantize", TQ_ENOMEM, "out of memory");
+  }
+  tq_err e = {0};
   tq_cl cl;
-  tq_status s = tq_cl_open(&cl, device, false, &e);
+  tq_status s = tq_cl_open(&cl, o.device, false, &e);
   if (s != TQ_OK) {
     free(g);
     free(dec);
     return tq_cli_report("quantize", s, e.msg);
   }
   printf("file %s: %zu elements; device %s; bits %d; seed %u; tail model %s; alpha rule %s%s\n",
-         file, n, cl.info.name, cfg.bits, cfg.seed, tq_tail_model_name(cfg.tail),
-         tq_alpha_rule_name(cfg.alpha_rule), cfg.zero_level ? "; zero level" : "");
+         o.file, n, cl.info.name, o.cfg.bits, o.cfg.seed, tq_tail_model_name(o.cfg.tail),
+         tq_alpha_rule_name(o.cfg.alpha_rule), o.cfg.zero_level ? "; zero level" : "");
   tq_buf msg = {0};
-  int rc = 0;
-  if (!all) {
-    row r = {0};
-    cfg.method = single;
-    s = run_one(&cl, &cfg, g, n, &msg, dec, &r, &e);
-    if (s == TQ_OK) {
-      const tq_wire_msg *m = &r.msg;
-      printf("method %s\n", tq_method_name(single));
-      if (tq_method_is_truncated(single)) {
-        print_fit(&r.info);
-        printf("design: %s%s%s; alpha %.6g", r.info.design.laplace ? "Laplace rule" : "power-law model",
-               r.info.design.laplace ? " (" : "", r.info.design.laplace ? r.info.design.why : "",
-               m->h.alpha);
-        if (r.info.design.laplace) printf(")");
-        if (single == TQ_METHOD_TBQSGD) printf("; outer intervals per side %d", r.info.design.s_out);
-        printf("; design objective %.6g (see below)\n", r.info.design.model_mse);
-      }
-      if (tq_method_is_bucketed(single))
-        printf("buckets: %u of %u elements (%s norm)\n", m->nbuckets, m->h.bucket,
-               single == TQ_METHOD_QSGDINF ? "max" : "L2");
-      if (m->h.nlev) {
-        printf("levels (%d)%s:", m->h.nlev, tq_method_is_bucketed(single) ? ", magnitudes x scale" : "");
-        for (int k = 0; k < m->h.nlev; k++) printf(" %.6g", tq_wire_f32(m->levels, (size_t)k));
-        printf("\n");
-      }
-      printf("bits sent: header %llu + payload %llu + pad %llu = %zu bytes (%.4f bits/element)\n",
-             (unsigned long long)m->size.header_bits, (unsigned long long)m->size.payload_bits,
-             (unsigned long long)m->size.pad_bits, m->size.total_bytes,
-             8.0 * (double)m->size.total_bytes / (double)n);
-      printf("per-element MSE: measured %.6g; exact conditional %.6g\n", r.mse, r.exact);
-      printf("device codes == plain-C reference: %s\n", r.ref_match ? "yes" : "NO");
-      if (!r.ref_match) rc = 1;
-      if (hist) s = write_hist(hist, &r.info, m->h.alpha, &e);
-    }
-  } else {
-    tq_method ms[] = {TQ_METHOD_NONE,  TQ_METHOD_QSGD,   TQ_METHOD_QSGDINF, TQ_METHOD_NUQSGD,
-                      TQ_METHOD_TQSGD, TQ_METHOD_TNQSGD, TQ_METHOD_TBQSGD};
-    bool fit_printed = false;
-    row rows[7];
-    memset(rows, 0, sizeof rows);
-    for (int i = 0; i < 7 && s == TQ_OK; i++) {
-      cfg.method = ms[i];
-      rows[i].m = ms[i];
-      tq_err ce = {0};
-      if (tq_compress_cfg_check(&cfg, &ce) != TQ_OK) {
-        snprintf(rows[i].why, sizeof rows[i].why, "n/a: %s", ce.msg);
-        continue;
-      }
-      s = run_one(&cl, &cfg, g, n, &msg, dec, &rows[i], &e);
-      if (s == TQ_OK && tq_method_is_truncated(ms[i]) && !fit_printed) {
-        print_fit(&rows[i].info);
-        fit_printed = true;
-      }
-    }
-    if (s == TQ_OK) {
-      printf("%-8s %5s %11s %12s %10s %10s %12s %12s %4s  %s\n", "method", "bits", "alpha",
-             "header bits", "payload", "bits/elem", "MSE measured", "MSE exact", "ref", "design");
-      for (int i = 0; i < 7; i++) {
-        const row *r = &rows[i];
-        if (!r->ok) {
-          printf("%-8s %s\n", tq_method_name(r->m), r->why);
-          continue;
-        }
-        const tq_wire_msg *m = &r->msg;
-        char design[64] = "";
-        if (tq_method_is_truncated(r->m))
-          snprintf(design, sizeof design, "%s", r->info.design.laplace ? "Laplace rule" : "power law");
-        else if (tq_method_is_bucketed(r->m))
-          snprintf(design, sizeof design, "bucket %u", m->h.bucket);
-        printf("%-8s %5d %11.5g %12llu %10llu %10.4f %12.6g %12.6g %4s  %s\n",
-               tq_method_name(r->m), m->h.bits, (double)m->h.alpha,
-               (unsigned long long)m->size.header_bits, (unsigned long long)m->size.payload_bits,
-               8.0 * (double)m->size.total_bytes / (double)n, r->mse, r->exact,
-               r->ref_match ? "ok" : "DIFF", design);
-        if (!r->ref_match) rc = 1;
-      }
-      if (hist) s = write_hist(hist, &rows[5].info, rows[5].msg.h.alpha, &e); /* tnqsgd */
-    }
-  }
-  if (s == TQ_OK) print_legend(all, cfg.alpha_rule);
+  s = all ? report_all(&cl, &o, g, n, &msg, dec, &rc, &e)
+          : report_one(&cl, &o, single, g, n, &msg, dec, &rc, &e);
+  if (s == TQ_OK) print_legend(all, o.cfg.alpha_rule);
   tq_buf_free(&msg);
   tq_cl_close(&cl);
   free(g);

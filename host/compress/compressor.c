@@ -199,6 +199,123 @@ void tq_compressor_free(tq_compressor *c) {
 
 const tq_compress_cfg *tq_compressor_config(const tq_compressor *c) { return &c->cfg; }
 
+/* Copies and checks the tensor table; marks which tensors are compressed, lays out their
+ * buckets (families that send scales) and residuals; *resid: residual floats in all. */
+static tq_status layout_tensors(tq_compressor *c, const tq_tensor_desc *tensors, size_t *resid,
+                                tq_err *e) {
+  const tq_compress_cfg *cfg = &c->cfg;
+  const bool scales = tq_method_family_info(cfg->method)->wire_scales;
+  *resid = 0;
+  for (int i = 0; i < c->nt; i++) {
+    c->t[i] = tensors[i];
+    size_t n = tensors[i].count;
+    if (n == 0 || n > UINT32_MAX || tensors[i].offset > UINT32_MAX - n)
+      return tq_fail(e, TQ_EINPUT, "tensor %d: offset %zu count %zu outside 1..2^32-1 elements", i,
+                     tensors[i].offset, n);
+    tstate *t = &c->st[i];
+    t->compressed = cfg->method != TQ_METHOD_NONE && n >= cfg->min_elems;
+    if (!t->compressed) continue;
+    if (scales) {
+      t->bucket = tq_bucket_size(cfg, n);
+      t->nb = (uint32_t)((n + t->bucket - 1) / t->bucket);
+      t->sub = tq_norm_sub(t->bucket);
+      t->per = (t->bucket + t->sub - 1) / t->sub;
+      t->nparts = t->nb * t->per;
+    }
+    t->roff = *resid;
+    if (cfg->error_feedback) *resid += n;
+  }
+  return TQ_OK;
+}
+
+/* The family's encode kernels for cfg->bits (one per width: compile-time trip counts; cfg->bits
+ * is 1..8 whenever a tensor is compressed, tq_compress_cfg_check): the plain one, the
+ * uniform-grid one where the count lookup does not reach, the small-bucket one. */
+static tq_status create_encode_kernels(tq_compressor *c, tq_err *e) {
+  const tq_family_info *f = tq_method_family_info(c->cfg.method);
+  if (!f->encode_kernel) return TQ_OK; /* nothing is encoded */
+  char name[48];
+  const int eb = c->cfg.bits >= 1 && c->cfg.bits <= 8 ? c->cfg.bits : 8;
+  const char *efp = c->cfg.error_feedback ? "e" : ""; /* kernels/quant_codec.cl: names */
+  snprintf(name, sizeof name, "%s_%sb%d", f->encode_kernel, efp, eb);
+  TQ_TRY(tq_cl_kernel(&c->cl, name, &c->k_enc, e));
+  if (eb >= f->uniform_kernel_bits) {
+    snprintf(name, sizeof name, "%s_%sub%d", f->encode_kernel, efp, eb);
+    TQ_TRY(tq_cl_kernel(&c->cl, name, &c->k_enc_u, e));
+  }
+  if (f->small_bucket_kernel) {
+    snprintf(name, sizeof name, "%s_%ssb%d", f->encode_kernel, efp, eb);
+    TQ_TRY(tq_cl_kernel(&c->cl, name, &c->k_enc_s, e));
+  }
+  return TQ_OK;
+}
+
+/* Every kernel the compressor launches, sized and checked for this device. */
+static tq_status create_kernels(tq_compressor *c, tq_err *e) {
+  const char *kn[] = {"q_stats", "q_norm_part", "q_norm_fin", "q_ef_add", "q_norm_part32"};
+  cl_kernel *kp[] = {&c->k_stats, &c->k_npart, &c->k_nfin, &c->k_ef_add, &c->k_npart32};
+  for (size_t i = 0; i < sizeof kn / sizeof kn[0]; i++)
+    TQ_TRY(tq_cl_kernel(&c->cl, kn[i], kp[i], e));
+  TQ_TRY(create_encode_kernels(c, e));
+  const char *hk = NULL;
+  char hk_exact[32];
+  TQ_TRY(size_groups(c, &hk, e));
+  TQ_TRY(tq_cl_kernel(&c->cl, hk, &c->k_hist, e));
+  snprintf(hk_exact, sizeof hk_exact, "%s_exact", hk);
+  TQ_TRY(tq_cl_kernel(&c->cl, hk_exact, &c->k_hist_exact, e));
+  return check_hist(c, e);
+}
+
+/* A compressed tensor's own device memory (a few percent of the tensor): statistics partials
+ * and their host copies where the family fits a tail, levels, norms, codes. */
+static tq_status alloc_tensor(tq_compressor *c, int i, tq_err *e) {
+  tstate *t = &c->st[i];
+  const size_t n = c->t[i].count;
+  const size_t sg = ceil_div(n, STATS_L * STATS_E), hg = ceil_div(n, c->hist_l * HIST_E);
+  const bool fits = tq_method_family_info(c->cfg.method)->fits_tail;
+  struct {
+    cl_mem *m;
+    size_t bytes;
+  } al[] = {{&t->pmax, fits ? 4 * sg : 4},
+            {&t->psum, fits ? 4 * sg : 4},
+            {&t->pcnt, fits ? 8 * sg : 8},
+            {&t->phist, fits ? 4 * hg * TQ_HIST_BINS : 4},
+            {&t->levels, 4 * (TQ_MAX_LEVELS + 64)},
+            {&t->scales, 4 * max_sz(t->nb, 1)},
+            {&t->sinv, 4 * (t->nb + 1)}, /* entry nb stays 0 (encode kernel) */
+            {&t->parts, 4 * max_sz(t->nparts, 1)},
+            {&t->words, 4 * tq_packed_words(n, c->cfg.bits)}};
+  for (size_t k = 0; k < sizeof al / sizeof al[0]; k++)
+    TQ_TRY(tq_cl_alloc(&c->cl, al[k].bytes, al[k].m, e));
+  TQ_TRY(tq_cl_fill_zero(&c->cl, t->sinv, 0, 4 * ((size_t)t->nb + 1), e));
+  if (!fits) return TQ_OK;
+  t->nsg = (uint32_t)sg;
+  t->nhg = (uint32_t)hg;
+  t->hmax = malloc(4 * sg);
+  t->hsum = malloc(4 * sg);
+  t->hcnt = malloc(8 * sg);
+  t->hhist = malloc(4 * hg * TQ_HIST_BINS);
+  if (!t->hmax || !t->hsum || !t->hcnt || !t->hhist) return tq_fail(e, TQ_ENOMEM, "out of memory");
+  return TQ_OK;
+}
+
+/* Kernels, event lists, every tensor's memory, the ratio table and the residuals. */
+static tq_status build_compressor(tq_compressor *c, const tq_tensor_desc *tensors, tq_err *e) {
+  size_t resid = 0;
+  TQ_TRY(layout_tensors(c, tensors, &resid, e));
+  TQ_TRY(create_kernels(c, e));
+  c->evcap = 8 * c->nt + 8;
+  c->ev = malloc(sizeof *c->ev * (size_t)c->evcap);
+  c->ev_name = malloc(sizeof *c->ev_name * (size_t)c->evcap);
+  if (!c->ev || !c->ev_name) return tq_fail(e, TQ_ENOMEM, "out of memory");
+  for (int i = 0; i < c->nt; i++)
+    if (c->st[i].compressed) TQ_TRY(alloc_tensor(c, i, e));
+  TQ_TRY(tq_cl_alloc(&c->cl, 4 * (TQ_HIST_BINS + 1), &c->ratios, e));
+  TQ_TRY(tq_cl_alloc(&c->cl, 4 * max_sz(resid, 1), &c->resid, e));
+  TQ_TRY(tq_cl_write(&c->cl, c->ratios, 0, 4 * (TQ_HIST_BINS + 1), tq_hist_ratios(), e));
+  return tq_compressor_reset(c, e);
+}
+
 tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint32_t worker,
                                const tq_tensor_desc *tensors, int ntensors, tq_compressor **out,
                                tq_err *e) {
@@ -214,91 +331,7 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
   c->t = malloc(sizeof *c->t * (size_t)ntensors);
   c->st = calloc((size_t)ntensors, sizeof *c->st);
   tq_status s = (c->t && c->st) ? TQ_OK : tq_fail(e, TQ_ENOMEM, "out of memory");
-  size_t resid = 0;
-  for (int i = 0; s == TQ_OK && i < ntensors; i++) {
-    c->t[i] = tensors[i];
-    size_t n = tensors[i].count;
-    if (n == 0 || n > UINT32_MAX || tensors[i].offset > UINT32_MAX - n)
-      s = tq_fail(e, TQ_EINPUT, "tensor %d: offset %zu count %zu outside 1..2^32-1 elements", i,
-                  tensors[i].offset, n);
-    tstate *t = &c->st[i];
-    t->compressed = cfg->method != TQ_METHOD_NONE && n >= cfg->min_elems;
-    if (!t->compressed || s != TQ_OK) continue;
-    if (tq_method_is_bucketed(cfg->method)) {
-      t->bucket = cfg->bucket == 0 || cfg->bucket > n ? (uint32_t)n : cfg->bucket;
-      t->nb = (uint32_t)((n + t->bucket - 1) / t->bucket);
-      t->sub = tq_norm_sub(t->bucket);
-      t->per = (t->bucket + t->sub - 1) / t->sub;
-      t->nparts = t->nb * t->per;
-    }
-    t->roff = resid;
-    if (cfg->error_feedback) resid += n;
-  }
-  /* One encode kernel per bit width (compile-time trip counts); cfg->bits is 1..8 here
-   * whenever a tensor is compressed (tq_compress_cfg_check). */
-  char enc_name[32], enc_u[32], enc_s[32];
-  int eb = cfg->bits >= 1 && cfg->bits <= 8 ? cfg->bits : 8;
-  const bool bk = tq_method_is_bucketed(cfg->method);
-  const char *efp = cfg->error_feedback ? "e" : ""; /* kernels/quant_codec.cl: names */
-  snprintf(enc_name, sizeof enc_name, "q_encode_%s_%sb%d", bk ? "bucket" : "table", efp, eb);
-  snprintf(enc_u, sizeof enc_u, "q_encode_%s_%sub%d", bk ? "bucket" : "table", efp, eb);
-  snprintf(enc_s, sizeof enc_s, "q_encode_bucket_%ssb%d", efp, eb);
-  const char *kn[] = {"q_stats", "q_norm_part", "q_norm_fin", enc_name, "q_ef_add",
-                      "q_norm_part32"};
-  cl_kernel *kp[] = {&c->k_stats, &c->k_npart, &c->k_nfin, &c->k_enc, &c->k_ef_add,
-                     &c->k_npart32};
-  for (int i = 0; s == TQ_OK && i < 6; i++) s = tq_cl_kernel(cl, kn[i], kp[i], e);
-  /* Uniform-grid kernels exist where the count lookup does not reach (b >= 5 / 6). */
-  if (s == TQ_OK && eb >= (bk ? 6 : 5)) s = tq_cl_kernel(cl, enc_u, &c->k_enc_u, e);
-  if (s == TQ_OK && bk) s = tq_cl_kernel(cl, enc_s, &c->k_enc_s, e);
-  const char *hk = NULL;
-  char hk_exact[32];
-  if (s == TQ_OK) s = size_groups(c, &hk, e);
-  if (s == TQ_OK) s = tq_cl_kernel(cl, hk, &c->k_hist, e);
-  snprintf(hk_exact, sizeof hk_exact, "%s_exact", hk ? hk : "q_hist");
-  if (s == TQ_OK) s = tq_cl_kernel(cl, hk_exact, &c->k_hist_exact, e);
-  if (s == TQ_OK) s = check_hist(c, e);
-  c->evcap = 8 * ntensors + 8;
-  c->ev = malloc(sizeof *c->ev * (size_t)c->evcap);
-  c->ev_name = malloc(sizeof *c->ev_name * (size_t)c->evcap);
-  if (s == TQ_OK && (!c->ev || !c->ev_name)) s = tq_fail(e, TQ_ENOMEM, "out of memory");
-  /* Every compressed tensor's own device memory (a few percent of the tensor). */
-  for (int i = 0; s == TQ_OK && i < ntensors; i++) {
-    tstate *t = &c->st[i];
-    if (!t->compressed) continue;
-    size_t n = tensors[i].count;
-    size_t sg = ceil_div(n, STATS_L * STATS_E), hg = ceil_div(n, c->hist_l * HIST_E);
-    bool trunc = !tq_method_is_bucketed(cfg->method);
-    struct {
-      cl_mem *m;
-      size_t bytes;
-    } al[] = {{&t->pmax, trunc ? 4 * sg : 4},
-              {&t->psum, trunc ? 4 * sg : 4},
-              {&t->pcnt, trunc ? 8 * sg : 8},
-              {&t->phist, trunc ? 4 * hg * TQ_HIST_BINS : 4},
-              {&t->levels, 4 * (TQ_MAX_LEVELS + 64)},
-              {&t->scales, 4 * max_sz(t->nb, 1)},
-              {&t->sinv, 4 * (t->nb + 1)}, /* entry nb stays 0 (encode kernel) */
-              {&t->parts, 4 * max_sz(t->nparts, 1)},
-              {&t->words, 4 * tq_packed_words(n, cfg->bits)}};
-    for (size_t k = 0; s == TQ_OK && k < sizeof al / sizeof al[0]; k++)
-      s = tq_cl_alloc(cl, al[k].bytes, al[k].m, e);
-    if (s == TQ_OK) s = tq_cl_fill_zero(cl, t->sinv, 0, 4 * ((size_t)t->nb + 1), e);
-    if (s == TQ_OK && trunc) {
-      t->nsg = (uint32_t)sg;
-      t->nhg = (uint32_t)hg;
-      t->hmax = malloc(4 * sg);
-      t->hsum = malloc(4 * sg);
-      t->hcnt = malloc(8 * sg);
-      t->hhist = malloc(4 * hg * TQ_HIST_BINS);
-      if (!t->hmax || !t->hsum || !t->hcnt || !t->hhist) s = tq_fail(e, TQ_ENOMEM, "out of memory");
-    }
-  }
-  if (s == TQ_OK) s = tq_cl_alloc(cl, 4 * (TQ_HIST_BINS + 1), &c->ratios, e);
-  if (s == TQ_OK) s = tq_cl_alloc(cl, 4 * max_sz(resid, 1), &c->resid, e);
-  if (s == TQ_OK)
-    s = tq_cl_write(cl, c->ratios, 0, 4 * (TQ_HIST_BINS + 1), tq_hist_ratios(), e);
-  if (s == TQ_OK) s = tq_compressor_reset(c, e);
+  if (s == TQ_OK) s = build_compressor(c, tensors, e);
   if (s != TQ_OK) {
     tq_compressor_free(c);
     return tq_wrap(e, "creating the %s compressor", tq_method_name(cfg->method));
@@ -428,7 +461,7 @@ static void prepare_levels(tstate *ts) {
 static tq_status queue_phase1(tq_compressor *c, cl_mem grad, uint32_t iteration, const int *ids,
                               int k, int *nrefit_out, tq_err *e) {
   const tq_compress_cfg *cfg = &c->cfg;
-  const bool trunc = tq_method_is_truncated(cfg->method);
+  const bool fits = tq_method_family_info(cfg->method)->fits_tail;
   const cl_int ef = cfg->error_feedback ? 1 : 0;
   int nrefit = 0;
   for (int j = 0; j < k; j++) {
@@ -444,7 +477,7 @@ static tq_status queue_phase1(tq_compressor *c, cl_mem grad, uint32_t iteration,
       TQ_TRY(run(c, c->k_ef_add, n, tq_cl_group1d(&c->cl, c->k_ef_add, 256), a, TQ_NARGS(a),
                  "q_ef_add", e));
     }
-    if (trunc && (!ts->have || iteration < ts->fit_iter ||
+    if (fits && (!ts->have || iteration < ts->fit_iter ||
                   iteration - ts->fit_iter >= cfg->refit_every)) {
       ts->refit_now = true;
       nrefit++;
@@ -455,13 +488,9 @@ static tq_status queue_phase1(tq_compressor *c, cl_mem grad, uint32_t iteration,
   return TQ_OK;
 }
 
-/* Encodes the k tensors ids[0..k) into msgs[0..k): every tensor's statistics are queued, read
- * with one wait, every design made on the host, every encode queued and every payload read
- * with a second wait (the only two synchronisations of the call; one when nothing refits). */
-static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, const int *ids,
-                            int k, tq_buf *msgs, tq_encode_info *infos, tq_err *e) {
-  if (c->nev && !c->stats_queued) take_events(c); /* left by a call that failed part-way */
-  const tq_compress_cfg *cfg = &c->cfg;
+/* The tensors of an encode call exist and lie inside the gradient; their infos are cleared. */
+static tq_status check_ids(const tq_compressor *c, cl_mem grad, const int *ids, int k,
+                           tq_encode_info *infos, tq_err *e) {
   size_t gbytes = 0;
   TQ_TRY(TQ_CL(clGetMemObjectInfo(grad, CL_MEM_SIZE, sizeof gbytes, &gbytes, NULL), e));
   for (int j = 0; j < k; j++) {
@@ -474,9 +503,201 @@ static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, c
                      tensor, goff, goff + n, gbytes);
     memset(&infos[j], 0, sizeof infos[j]);
   }
-  const bool trunc = tq_method_is_truncated(cfg->method);
+  return TQ_OK;
+}
+
+/* A tensor whose statistics were read: sum them, fit the tail, design its levels. */
+static tq_status refit_tensor(tq_compressor *c, cl_mem grad, uint32_t iteration, int tensor,
+                              tq_err *e) {
+  const tq_compress_cfg *cfg = &c->cfg;
+  tstate *ts = &c->st[tensor];
+  const cl_uint n = (cl_uint)c->t[tensor].count;
+  const bool hist = cfg->tail == TQ_TAIL_POWERLAW, ef = cfg->error_feedback;
+  parse_stats(ts, n, hist, &ts->stats);
+  /* q_hist's fast bin guess needs e_0 = M * 10^-7 to be a normal float; for a tensor of tiny
+   * values (max|g| <= 1e-30) the histogram is redone with the exact search (a wait of its own:
+   * such tensors are rare). */
+  if (hist && ts->stats.max_abs > 0 && ts->stats.max_abs <= 1e-30 && !ts->stats.nonfinite) {
+    cl_mem x = ef ? c->resid : grad;
+    cl_uint xoff = ef ? (cl_uint)ts->roff : (cl_uint)c->t[tensor].offset;
+    TQ_TRY(queue_stats(c, ts, x, xoff, n, hist, true, e));
+    TQ_TRY(TQ_CL(clFinish(c->cl.queue), e));
+    parse_stats(ts, n, hist, &ts->stats);
+  }
+  if (ts->stats.nonfinite) {
+    ts->have = false;
+    take_events(c);
+    return tq_fail(e, TQ_EINPUT, "tensor %d holds %llu non-finite gradient values", tensor,
+                   (unsigned long long)ts->stats.nonfinite);
+  }
+  memset(&ts->fit, 0, sizeof ts->fit);
+  if (hist) tq_tail_fit_hist(&ts->stats, NULL, &ts->fit);
+  else ts->fit.beta = ts->stats.n ? ts->stats.sum_abs / (double)ts->stats.n : 0.0;
+  TQ_TRY(tq_design_levels(cfg, &ts->fit, n, &ts->design, e));
+  ts->have = true;
+  ts->fit_iter = iteration;
+  prepare_levels(ts);
+  return TQ_OK;
+}
+
+/* Phase 2: every design on the host (refitting tensors from their statistics; a tensor of a
+ * family without a fit gets its design once). */
+static tq_status design_set(tq_compressor *c, cl_mem grad, uint32_t iteration, const int *ids,
+                            int k, tq_encode_info *infos, tq_err *e) {
+  for (int j = 0; j < k; j++) {
+    tstate *ts = &c->st[ids[j]];
+    if (!ts->compressed) continue;
+    if (ts->refit_now) {
+      TQ_TRY(refit_tensor(c, grad, iteration, ids[j], e));
+      infos[j].refit = true;
+    } else if (!ts->have) {
+      TQ_TRY(tq_design_levels(&c->cfg, NULL, c->t[ids[j]].count, &ts->design, e));
+      ts->have = true;
+      prepare_levels(ts);
+    }
+  }
+  return TQ_OK;
+}
+
+/* What every encode kernel of a tensor reads and writes. */
+typedef struct enc_args {
+  cl_mem x;
+  cl_uint xoff, n;
+  cl_int nlev;
+  cl_float inv;
+  cl_uint seed, worker, iter, tid, nwords;
+  cl_int ef;
+} enc_args;
+
+static tq_status queue_encode_table(tq_compressor *c, tstate *ts, enc_args *a, tq_err *e) {
+  cl_kernel kk = a->inv > 0 && c->k_enc_u ? c->k_enc_u : c->k_enc;
+  const size_t el = enc_local(c, kk, a->n), eglobal = ceil_div(ceil_div(a->n, 32u), el) * el;
+  tq_karg k[] = {TQ_ARG(a->x),    TQ_ARG(a->xoff),   TQ_ARG(a->n),      TQ_ARG(ts->levels),
+                 TQ_ARG(a->nlev), TQ_ARG(a->inv),    TQ_ARG(a->seed),   TQ_ARG(a->worker),
+                 TQ_ARG(a->iter), TQ_ARG(a->tid),    TQ_ARG(ts->words), TQ_ARG(a->nwords),
+                 TQ_ARG(a->ef)};
+  return run(c, kk, eglobal, el, k, TQ_NARGS(k), "q_encode_table", e);
+}
+
+/* The bucket norms (32-element parts when the bucket allows, then per bucket), the encode, and
+ * the read of the scales into the message. */
+static tq_status queue_encode_bucket(tq_compressor *c, tstate *ts, enc_args *a, float *scales,
+                                     tq_err *e) {
+  cl_uint bucket = ts->bucket, sub = ts->sub, per = ts->per, np = ts->nparts, nb = ts->nb;
+  cl_int maxnorm = tq_method_info_of(c->cfg.method)->norm == TQ_NORM_MAX ? 1 : 0;
+  if (sub == 32 && bucket % 32u == 0) {
+    tq_karg a1[] = {TQ_ARG(a->x), TQ_ARG(a->xoff), TQ_ARG(a->n), TQ_ARG(np), TQ_ARG(maxnorm),
+                    TQ_ARG(ts->parts)};
+    TQ_TRY(run(c, c->k_npart32, np, tq_cl_group1d(&c->cl, c->k_npart32, 256), a1, TQ_NARGS(a1),
+               "q_norm_part32", e));
+  } else {
+    tq_karg a1[] = {TQ_ARG(a->x), TQ_ARG(a->xoff), TQ_ARG(a->n),       TQ_ARG(bucket),
+                    TQ_ARG(sub),  TQ_ARG(per),     TQ_ARG(np),         TQ_ARG(maxnorm),
+                    TQ_ARG(ts->parts)};
+    TQ_TRY(run(c, c->k_npart, np, tq_cl_group1d(&c->cl, c->k_npart, 64), a1, TQ_NARGS(a1),
+               "q_norm_part", e));
+  }
+  tq_karg a2[] = {TQ_ARG(ts->parts),  TQ_ARG(per),     TQ_ARG(nb), TQ_ARG(maxnorm),
+                  TQ_ARG(ts->scales), TQ_ARG(ts->sinv)};
+  TQ_TRY(run(c, c->k_nfin, nb, tq_cl_group1d(&c->cl, c->k_nfin, 64), a2, TQ_NARGS(a2),
+             "q_norm_fin", e));
+  cl_kernel kk = bucket < 32u ? c->k_enc_s : (a->inv > 0 && c->k_enc_u ? c->k_enc_u : c->k_enc);
+  const size_t el = enc_local(c, kk, a->n), eglobal = ceil_div(ceil_div(a->n, 32u), el) * el;
+  tq_karg a3[] = {TQ_ARG(a->x),      TQ_ARG(a->xoff),   TQ_ARG(a->n),      TQ_ARG(ts->levels),
+                  TQ_ARG(a->nlev),   TQ_ARG(a->inv),    TQ_ARG(bucket),    TQ_ARG(ts->scales),
+                  TQ_ARG(ts->sinv),  TQ_ARG(a->seed),   TQ_ARG(a->worker), TQ_ARG(a->iter),
+                  TQ_ARG(a->tid),    TQ_ARG(ts->words), TQ_ARG(a->nwords), TQ_ARG(a->ef)};
+  TQ_TRY(run(c, kk, eglobal, el, a3, TQ_NARGS(a3), "q_encode_bucket", e));
+  return TQ_CL(clEnqueueReadBuffer(c->cl.queue, ts->scales, CL_FALSE, 0, 4u * (size_t)nb, scales,
+                                   0, NULL, NULL), e);
+}
+
+/* Phase 3 for one tensor: its message's header, the upload of its levels, its encode kernels
+ * (the family's, chosen here) and the read of its payload, all queued. */
+static tq_status queue_message(tq_compressor *c, cl_mem grad, uint32_t iteration, int tensor,
+                               tq_buf *msg, tq_err *e) {
+  const tq_compress_cfg *cfg = &c->cfg;
+  tstate *ts = &c->st[tensor];
+  const cl_uint n = (cl_uint)c->t[tensor].count, goff = (cl_uint)c->t[tensor].offset;
   const cl_int ef = cfg->error_feedback ? 1 : 0;
-  double t0 = tq_now_seconds();
+  tq_wire_hdr h = {0};
+  h.worker = c->worker;
+  h.iteration = iteration;
+  h.tensor = (uint32_t)tensor;
+  h.count = n;
+  tq_wire_parts parts;
+  if (!ts->compressed) {
+    h.method = TQ_METHOD_NONE;
+    h.bits = 32;
+    ts->hdr = h;
+    TQ_TRY(tq_wire_begin(msg, &h, &parts, e));
+    return TQ_CL(clEnqueueReadBuffer(c->cl.queue, grad, CL_FALSE, 4 * (size_t)goff,
+                                     4 * (size_t)n, parts.payload, 0, NULL, NULL), e);
+  }
+  const tq_design *d = &ts->design;
+  h.method = cfg->method;
+  h.bits = cfg->bits;
+  tq_wire_hdr_design(&h, cfg, d, ts->bucket, ef);
+  ts->hdr = h;
+  TQ_TRY(tq_wire_begin(msg, &h, &parts, e));
+  memcpy(parts.levels, d->levels, 4u * (size_t)d->nlev);
+  /* Non-blocking: ts->lvpad outlives the wait at the end of this call. */
+  TQ_TRY(TQ_CL(clEnqueueWriteBuffer(c->cl.queue, ts->levels, CL_FALSE, 0, 4u * (size_t)ts->lvlen,
+                                    ts->lvpad, 0, NULL, NULL), e));
+  enc_args a = {.x = ef ? c->resid : grad,
+                .xoff = ef ? (cl_uint)ts->roff : goff,
+                .n = n,
+                .nlev = d->nlev,
+                .inv = ts->inv,
+                .seed = cfg->seed,
+                .worker = c->worker,
+                .iter = iteration,
+                .tid = (cl_uint)tensor,
+                .nwords = (cl_uint)tq_packed_words(n, cfg->bits),
+                .ef = ef};
+  switch (tq_method_family(cfg->method)) {
+  case TQ_FAMILY_TRUNCATED: TQ_TRY(queue_encode_table(c, ts, &a, e)); break;
+  case TQ_FAMILY_BUCKETED: TQ_TRY(queue_encode_bucket(c, ts, &a, parts.scales, e)); break;
+  default: return tq_fail(e, TQ_EINTERNAL, "method %s has no encoder", tq_method_name(cfg->method));
+  }
+  return TQ_CL(clEnqueueReadBuffer(c->cl.queue, ts->words, CL_FALSE, 0, 4u * (size_t)a.nwords,
+                                   parts.payload, 0, NULL, NULL), e);
+}
+
+/* Phase 4 after the wait: seal every message (CRC) and fill its figures. */
+static void finish_set(tq_compressor *c, const int *ids, int k, tq_buf *msgs,
+                       tq_encode_info *infos, const double t[3], double tdev) {
+  for (int j = 0; j < k; j++) {
+    tstate *ts = &c->st[ids[j]];
+    tq_wire_seal(&msgs[j]);
+    tq_encode_info *info = &infos[j];
+    info->size = tq_wire_size(&ts->hdr);
+    info->t_stats = t[1] - t[0];
+    info->t_design = t[2] - t[1];
+    info->t_encode = tq_now_seconds() - t[2];
+    info->t_device = tdev;
+    if (!ts->compressed) {
+      info->method = TQ_METHOD_NONE;
+      info->bits = 32;
+      continue;
+    }
+    info->method = c->cfg.method;
+    info->bits = c->cfg.bits;
+    info->stats = ts->stats;
+    info->fit = ts->fit;
+    info->design = ts->design;
+  }
+}
+
+/* Encodes the k tensors ids[0..k) into msgs[0..k): every tensor's statistics are queued, read
+ * with one wait, every design made on the host, every encode queued and every payload read
+ * with a second wait (the only two synchronisations of the call; one when nothing refits). */
+static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, const int *ids,
+                            int k, tq_buf *msgs, tq_encode_info *infos, tq_err *e) {
+  if (c->nev && !c->stats_queued) take_events(c); /* left by a call that failed part-way */
+  TQ_TRY(check_ids(c, grad, ids, k, infos, e));
+  double t[3];
+  t[0] = tq_now_seconds();
   /* 1. error feedback and the statistics of every tensor that refits (unless
    * tq_compressor_queue_stats queued them for this very call) */
   int nrefit = 0;
@@ -489,153 +710,14 @@ static tq_status encode_set(tq_compressor *c, cl_mem grad, uint32_t iteration, c
   }
   /* 2. one wait, then every fit and design on the host */
   if (nrefit) TQ_TRY(TQ_CL(clFinish(c->cl.queue), e));
-  double t1 = tq_now_seconds();
-  for (int j = 0; j < k; j++) {
-    int tensor = ids[j];
-    tstate *ts = &c->st[tensor];
-    if (!ts->compressed) continue;
-    const cl_uint n = (cl_uint)c->t[tensor].count;
-    if (ts->refit_now) {
-      bool hist = cfg->tail == TQ_TAIL_POWERLAW;
-      parse_stats(ts, n, hist, &ts->stats);
-      /* q_hist's fast bin guess needs e_0 = M * 10^-7 to be a normal float; for a tensor of
-       * tiny values (max|g| <= 1e-30) the histogram is redone with the exact search (a wait
-       * of its own: such tensors are rare). */
-      if (hist && ts->stats.max_abs > 0 && ts->stats.max_abs <= 1e-30 && !ts->stats.nonfinite) {
-        cl_mem x = ef ? c->resid : grad;
-        cl_uint xoff = ef ? (cl_uint)ts->roff : (cl_uint)c->t[tensor].offset;
-        TQ_TRY(queue_stats(c, ts, x, xoff, n, hist, true, e));
-        TQ_TRY(TQ_CL(clFinish(c->cl.queue), e));
-        parse_stats(ts, n, hist, &ts->stats);
-      }
-      if (ts->stats.nonfinite) {
-        ts->have = false;
-        take_events(c);
-        return tq_fail(e, TQ_EINPUT, "tensor %d holds %llu non-finite gradient values", tensor,
-                       (unsigned long long)ts->stats.nonfinite);
-      }
-      memset(&ts->fit, 0, sizeof ts->fit);
-      if (hist) tq_tail_fit_hist(&ts->stats, NULL, &ts->fit);
-      else ts->fit.beta = ts->stats.n ? ts->stats.sum_abs / (double)ts->stats.n : 0.0;
-      TQ_TRY(tq_design_levels(cfg, &ts->fit, n, &ts->design, e));
-      ts->have = true;
-      ts->fit_iter = iteration;
-      prepare_levels(ts);
-      infos[j].refit = true;
-    } else if (!ts->have) {
-      TQ_TRY(tq_design_levels(cfg, NULL, n, &ts->design, e));
-      ts->have = true;
-      prepare_levels(ts);
-    }
-  }
-  double t2 = tq_now_seconds();
+  t[1] = tq_now_seconds();
+  TQ_TRY(design_set(c, grad, iteration, ids, k, infos, e));
+  t[2] = tq_now_seconds();
   /* 3. every message's header, every encode and every payload read, queued */
-  for (int j = 0; j < k; j++) {
-    int tensor = ids[j];
-    tstate *ts = &c->st[tensor];
-    tq_buf *msg = &msgs[j];
-    const cl_uint n = (cl_uint)c->t[tensor].count, goff = (cl_uint)c->t[tensor].offset;
-    tq_wire_hdr h = {0};
-    h.worker = c->worker;
-    h.iteration = iteration;
-    h.tensor = (uint32_t)tensor;
-    h.count = n;
-    tq_wire_parts parts;
-    if (!ts->compressed) {
-      h.method = TQ_METHOD_NONE;
-      h.bits = 32;
-      ts->hdr = h;
-      TQ_TRY(tq_wire_begin(msg, &h, &parts, e));
-      TQ_TRY(TQ_CL(clEnqueueReadBuffer(c->cl.queue, grad, CL_FALSE, 4 * (size_t)goff,
-                                       4 * (size_t)n, parts.payload, 0, NULL, NULL), e));
-      continue;
-    }
-    const tq_design *d = &ts->design;
-    h.method = cfg->method;
-    h.bits = cfg->bits;
-    h.nlev = d->nlev;
-    if (trunc) {
-      h.alpha = d->levels[d->nlev - 1];
-      h.flags = (cfg->zero_level ? TQ_WIRE_F_ZERO_LEVEL : 0) | (d->laplace ? TQ_WIRE_F_LAPLACE : 0);
-    } else {
-      h.bucket = ts->bucket;
-    }
-    if (ef) h.flags |= TQ_WIRE_F_EF;
-    ts->hdr = h;
-    TQ_TRY(tq_wire_begin(msg, &h, &parts, e));
-    memcpy(parts.levels, d->levels, 4u * (size_t)d->nlev);
-    /* Non-blocking: ts->lvpad outlives the wait at the end of this call. */
-    TQ_TRY(TQ_CL(clEnqueueWriteBuffer(c->cl.queue, ts->levels, CL_FALSE, 0, 4u * (size_t)ts->lvlen,
-                                      ts->lvpad, 0, NULL, NULL), e));
-    cl_mem x = ef ? c->resid : grad;
-    cl_uint xoff = ef ? (cl_uint)ts->roff : goff;
-    cl_int nlev = d->nlev;
-    cl_float inv = ts->inv;
-    cl_uint nwords = (cl_uint)tq_packed_words(n, cfg->bits);
-    cl_uint seed = cfg->seed, worker = c->worker, iter = iteration, tid = (cl_uint)tensor;
-    if (trunc) {
-      cl_kernel kk = inv > 0 && c->k_enc_u ? c->k_enc_u : c->k_enc;
-      const size_t el = enc_local(c, kk, n), eglobal = ceil_div(ceil_div(n, 32u), el) * el;
-      tq_karg a[] = {TQ_ARG(x),      TQ_ARG(xoff),   TQ_ARG(n),         TQ_ARG(ts->levels),
-                     TQ_ARG(nlev),   TQ_ARG(inv),    TQ_ARG(seed),      TQ_ARG(worker),
-                     TQ_ARG(iter),   TQ_ARG(tid),    TQ_ARG(ts->words), TQ_ARG(nwords),
-                     TQ_ARG(ef)};
-      TQ_TRY(run(c, kk, eglobal, el, a, TQ_NARGS(a), "q_encode_table", e));
-    } else {
-      cl_uint bucket = ts->bucket, sub = ts->sub, per = ts->per, np = ts->nparts, nb = ts->nb;
-      cl_int maxnorm = cfg->method == TQ_METHOD_QSGDINF ? 1 : 0;
-      if (sub == 32 && bucket % 32u == 0) {
-        tq_karg a1[] = {TQ_ARG(x), TQ_ARG(xoff), TQ_ARG(n), TQ_ARG(np), TQ_ARG(maxnorm),
-                        TQ_ARG(ts->parts)};
-        TQ_TRY(run(c, c->k_npart32, np, tq_cl_group1d(&c->cl, c->k_npart32, 256), a1,
-                   TQ_NARGS(a1), "q_norm_part32", e));
-      } else {
-        tq_karg a1[] = {TQ_ARG(x),   TQ_ARG(xoff), TQ_ARG(n),       TQ_ARG(bucket), TQ_ARG(sub),
-                        TQ_ARG(per), TQ_ARG(np),   TQ_ARG(maxnorm), TQ_ARG(ts->parts)};
-        TQ_TRY(run(c, c->k_npart, np, tq_cl_group1d(&c->cl, c->k_npart, 64), a1, TQ_NARGS(a1),
-                   "q_norm_part", e));
-      }
-      tq_karg a2[] = {TQ_ARG(ts->parts), TQ_ARG(per),        TQ_ARG(nb), TQ_ARG(maxnorm),
-                      TQ_ARG(ts->scales), TQ_ARG(ts->sinv)};
-      TQ_TRY(run(c, c->k_nfin, nb, tq_cl_group1d(&c->cl, c->k_nfin, 64), a2, TQ_NARGS(a2),
-                 "q_norm_fin", e));
-      cl_kernel kk = bucket < 32u ? c->k_enc_s : (inv > 0 && c->k_enc_u ? c->k_enc_u : c->k_enc);
-      const size_t el = enc_local(c, kk, n), eglobal = ceil_div(ceil_div(n, 32u), el) * el;
-      tq_karg a3[] = {TQ_ARG(x),      TQ_ARG(xoff),   TQ_ARG(n),          TQ_ARG(ts->levels),
-                      TQ_ARG(nlev),   TQ_ARG(inv),    TQ_ARG(bucket),     TQ_ARG(ts->scales),
-                      TQ_ARG(ts->sinv),
-                      TQ_ARG(seed),   TQ_ARG(worker), TQ_ARG(iter),       TQ_ARG(tid),
-                      TQ_ARG(ts->words), TQ_ARG(nwords), TQ_ARG(ef)};
-      TQ_TRY(run(c, kk, eglobal, el, a3, TQ_NARGS(a3), "q_encode_bucket", e));
-      TQ_TRY(TQ_CL(clEnqueueReadBuffer(c->cl.queue, ts->scales, CL_FALSE, 0, 4u * (size_t)nb,
-                                       parts.scales, 0, NULL, NULL), e));
-    }
-    TQ_TRY(TQ_CL(clEnqueueReadBuffer(c->cl.queue, ts->words, CL_FALSE, 0, 4u * (size_t)nwords,
-                                     parts.payload, 0, NULL, NULL), e));
-  }
+  for (int j = 0; j < k; j++) TQ_TRY(queue_message(c, grad, iteration, ids[j], &msgs[j], e));
   /* 4. one wait for every payload; seal (CRC) */
   TQ_TRY(TQ_CL(clFinish(c->cl.queue), e));
-  double tdev = take_events(c);
-  for (int j = 0; j < k; j++) {
-    tstate *ts = &c->st[ids[j]];
-    tq_wire_seal(&msgs[j]);
-    tq_encode_info *info = &infos[j];
-    info->size = tq_wire_size(&ts->hdr);
-    info->t_stats = t1 - t0;
-    info->t_design = t2 - t1;
-    info->t_encode = tq_now_seconds() - t2;
-    info->t_device = tdev;
-    if (!ts->compressed) {
-      info->method = TQ_METHOD_NONE;
-      info->bits = 32;
-      continue;
-    }
-    info->method = cfg->method;
-    info->bits = cfg->bits;
-    info->stats = ts->stats;
-    info->fit = ts->fit;
-    info->design = ts->design;
-  }
+  finish_set(c, ids, k, msgs, infos, t, take_events(c));
   return TQ_OK;
 }
 
@@ -692,25 +774,44 @@ struct tq_decoder {
   tq_cl cl;
   int nt;
   tq_tensor_desc *t;
-  /* decode kernels per width (index bits - 1): table, bucketed, bucketed by a power of two */
-  cl_kernel k_table[8], k_bucket[8], k_bucket_p[8], k_f32;
+  /* decode kernels per family and width (index bits - 1), and by a power-of-two bucket for the
+   * families that send scales; fp32 */
+  cl_kernel k_dec[TQ_FAMILY_COUNT][8], k_dec_p[TQ_FAMILY_COUNT][8], k_f32;
   cl_mem words, levels, scales;
   size_t words_cap, scales_cap;
 };
 
 void tq_decoder_free(tq_decoder *d) {
   if (!d) return;
-  for (int b = 0; b < 8; b++) {
-    if (d->k_table[b]) clReleaseKernel(d->k_table[b]);
-    if (d->k_bucket[b]) clReleaseKernel(d->k_bucket[b]);
-    if (d->k_bucket_p[b]) clReleaseKernel(d->k_bucket_p[b]);
-  }
+  for (int f = 0; f < TQ_FAMILY_COUNT; f++)
+    for (int b = 0; b < 8; b++) {
+      if (d->k_dec[f][b]) clReleaseKernel(d->k_dec[f][b]);
+      if (d->k_dec_p[f][b]) clReleaseKernel(d->k_dec_p[f][b]);
+    }
   if (d->k_f32) clReleaseKernel(d->k_f32);
   tq_cl_release(&d->words);
   tq_cl_release(&d->levels);
   tq_cl_release(&d->scales);
   free(d->t);
   free(d);
+}
+
+/* Every family's decode kernels, per width (kernels/quant_codec.cl). */
+static tq_status create_decode_kernels(tq_decoder *d, tq_err *e) {
+  char name[48];
+  TQ_TRY(tq_cl_kernel(&d->cl, tq_family_info_of(TQ_FAMILY_NONE)->decode_kernel, &d->k_f32, e));
+  for (int f = 0; f < TQ_FAMILY_COUNT; f++) {
+    const tq_family_info *fi = tq_family_info_of((tq_family)f);
+    if (f == TQ_FAMILY_NONE) continue;
+    for (int b = 1; b <= 8; b++) {
+      snprintf(name, sizeof name, "%s_b%d", fi->decode_kernel, b);
+      TQ_TRY(tq_cl_kernel(&d->cl, name, &d->k_dec[f][b - 1], e));
+      if (!fi->wire_scales) continue;
+      snprintf(name, sizeof name, "%s_pb%d", fi->decode_kernel, b);
+      TQ_TRY(tq_cl_kernel(&d->cl, name, &d->k_dec_p[f][b - 1], e));
+    }
+  }
+  return TQ_OK;
 }
 
 tq_status tq_decoder_create(const tq_cl *cl, const tq_tensor_desc *tensors, int ntensors,
@@ -736,16 +837,7 @@ tq_status tq_decoder_create(const tq_cl *cl, const tq_tensor_desc *tensors, int 
    * per element (bucket 1). Allocated once. */
   d->words_cap = 4 * maxn;
   d->scales_cap = 4 * maxn;
-  char name[40];
-  for (int b = 1; s == TQ_OK && b <= 8; b++) {
-    snprintf(name, sizeof name, "q_decode_table_b%d", b);
-    s = tq_cl_kernel(cl, name, &d->k_table[b - 1], e);
-    snprintf(name, sizeof name, "q_decode_bucket_b%d", b);
-    if (s == TQ_OK) s = tq_cl_kernel(cl, name, &d->k_bucket[b - 1], e);
-    snprintf(name, sizeof name, "q_decode_bucket_pb%d", b);
-    if (s == TQ_OK) s = tq_cl_kernel(cl, name, &d->k_bucket_p[b - 1], e);
-  }
-  if (s == TQ_OK) s = tq_cl_kernel(cl, "q_decode_f32", &d->k_f32, e);
+  if (s == TQ_OK) s = create_decode_kernels(d, e);
   if (s == TQ_OK) s = tq_cl_alloc(cl, d->words_cap, &d->words, e);
   if (s == TQ_OK) s = tq_cl_alloc(cl, 4 * TQ_MAX_LEVELS, &d->levels, e);
   if (s == TQ_OK) s = tq_cl_alloc(cl, d->scales_cap, &d->scales, e);
@@ -757,10 +849,52 @@ tq_status tq_decoder_create(const tq_cl *cl, const tq_tensor_desc *tensors, int 
   return TQ_OK;
 }
 
+/* The arguments every decode kernel of a message takes. */
+typedef struct dec_args {
+  cl_uint n, ooff, nwords;
+  cl_int nlev;
+  float weight;
+  cl_mem out;
+  size_t groups; /* one work-item per 32 elements */
+  int bi;        /* bits - 1 */
+} dec_args;
+
+static tq_status queue_decode_table(tq_decoder *d, const tq_wire_msg *m, dec_args *a,
+                                    tq_err *e) {
+  cl_uint zero = 0;
+  cl_kernel k = d->k_dec[tq_method_family(m->h.method)][a->bi];
+  tq_karg k_args[] = {TQ_ARG(d->words),  TQ_ARG(zero),      TQ_ARG(a->nwords), TQ_ARG(a->n),
+                      TQ_ARG(d->levels), TQ_ARG(a->nlev),   TQ_ARG(a->weight), TQ_ARG(a->out),
+                      TQ_ARG(a->ooff)};
+  return tq_cl_run1d(&d->cl, k, a->groups, tq_cl_group1d(&d->cl, k, 256), k_args,
+                     TQ_NARGS(k_args), tq_method_family_info(m->h.method)->decode_kernel, e);
+}
+
+/* The scales' upload, then the decode (by a shift where the bucket is a power of two). */
+static tq_status queue_decode_bucket(tq_decoder *d, const tq_wire_msg *m, dec_args *a,
+                                     cl_bool blocking, tq_err *e) {
+  TQ_TRY(TQ_CL(clEnqueueWriteBuffer(d->cl.queue, d->scales, blocking, 0, 4u * (size_t)m->nbuckets,
+                                    m->scales, 0, NULL, NULL), e));
+  const tq_family f = tq_method_family(m->h.method);
+  cl_uint bucket = m->h.bucket, zero = 0;
+  const bool p2 = (bucket & (bucket - 1u)) == 0;
+  if (p2) {
+    cl_uint sh = 0;
+    while ((1u << sh) < bucket) sh++;
+    bucket = sh;
+  }
+  tq_karg k_args[] = {TQ_ARG(d->words),  TQ_ARG(zero),      TQ_ARG(a->nwords), TQ_ARG(a->n),
+                      TQ_ARG(d->levels), TQ_ARG(a->nlev),   TQ_ARG(bucket),    TQ_ARG(d->scales),
+                      TQ_ARG(zero),      TQ_ARG(a->weight), TQ_ARG(a->out),    TQ_ARG(a->ooff)};
+  cl_kernel k = p2 ? d->k_dec_p[f][a->bi] : d->k_dec[f][a->bi];
+  return tq_cl_run1d(&d->cl, k, a->groups, tq_cl_group1d(&d->cl, k, 256), k_args,
+                     TQ_NARGS(k_args), tq_method_family_info(m->h.method)->decode_kernel, e);
+}
+
 /* Validates, uploads (blocking or not) and queues the decode kernel (explicit work-groups: left
- * to the driver, a global size with few divisors, a prime tensor size, got groups of one). The decoder's staging
- * buffers are reused by every message: the queue is in order, so a later upload runs only
- * after the earlier kernels that read them. */
+ * to the driver, a global size with few divisors, a prime tensor size, got groups of one). The
+ * decoder's staging buffers are reused by every message: the queue is in order, so a later
+ * upload runs only after the earlier kernels that read them. */
 static tq_status decode_msg(tq_decoder *d, const uint8_t *msg, size_t len, int tensor,
                             float weight, cl_mem out, tq_wire_hdr *hdr, bool blocking,
                             tq_err *e) {
@@ -772,50 +906,34 @@ static tq_status decode_msg(tq_decoder *d, const uint8_t *msg, size_t len, int t
   if (!isfinite(weight)) return tq_fail(e, TQ_EINPUT, "decode weight %g is not finite", weight);
   size_t obytes = 0;
   TQ_TRY(TQ_CL(clGetMemObjectInfo(out, CL_MEM_SIZE, sizeof obytes, &obytes, NULL), e));
-  const cl_uint n = m.h.count, ooff = (cl_uint)d->t[tensor].offset;
-  if (4 * ((size_t)ooff + n) > obytes)
+  dec_args a = {.n = m.h.count, .ooff = (cl_uint)d->t[tensor].offset, .weight = weight, .out = out};
+  if (4 * ((size_t)a.ooff + a.n) > obytes)
     return tq_fail(e, TQ_EINPUT, "tensor %d lies outside the %zu-byte output buffer", tensor,
                    obytes);
   const cl_bool bl = blocking ? CL_TRUE : CL_FALSE;
   cl_command_queue q = d->cl.queue;
   TQ_TRY(TQ_CL(clEnqueueWriteBuffer(q, d->words, bl, 0, 4 * m.payload_words, m.payload, 0, NULL,
                                     NULL), e));
-  cl_uint zero = 0;
-  if (m.h.method == TQ_METHOD_NONE) {
-    tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(zero), TQ_ARG(n), TQ_ARG(weight), TQ_ARG(out),
-                   TQ_ARG(ooff)};
-    return tq_cl_run1d(&d->cl, d->k_f32, n, tq_cl_group1d(&d->cl, d->k_f32, 256), a, TQ_NARGS(a),
-                       "q_decode_f32", e);
+  const tq_family f = tq_method_family(m.h.method);
+  if (f == TQ_FAMILY_NONE) {
+    cl_uint zero = 0;
+    tq_karg k[] = {TQ_ARG(d->words), TQ_ARG(zero), TQ_ARG(a.n), TQ_ARG(a.weight), TQ_ARG(out),
+                   TQ_ARG(a.ooff)};
+    return tq_cl_run1d(&d->cl, d->k_f32, a.n, tq_cl_group1d(&d->cl, d->k_f32, 256), k,
+                       TQ_NARGS(k), "q_decode_f32", e);
   }
   TQ_TRY(TQ_CL(clEnqueueWriteBuffer(q, d->levels, bl, 0, 4u * (size_t)m.h.nlev, m.levels, 0,
                                     NULL, NULL), e));
-  cl_int nlev = m.h.nlev;
-  cl_uint nwords = (cl_uint)m.payload_words;
-  size_t groups = (n + 31u) / 32u; /* one work-item per 32 elements */
-  int bi = m.h.bits - 1;
-  if (bi < 0 || bi > 7) return tq_fail(e, TQ_EINPUT, "bits %d out of range", m.h.bits);
-  if (tq_method_is_bucketed(m.h.method)) {
-    TQ_TRY(TQ_CL(clEnqueueWriteBuffer(q, d->scales, bl, 0, 4u * (size_t)m.nbuckets, m.scales, 0,
-                                      NULL, NULL), e));
-    cl_uint bucket = m.h.bucket;
-    const bool p2 = (bucket & (bucket - 1u)) == 0;
-    if (p2) {
-      cl_uint sh = 0;
-      while ((1u << sh) < bucket) sh++;
-      bucket = sh;
-    }
-    tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(zero),      TQ_ARG(nwords), TQ_ARG(n),
-                   TQ_ARG(d->levels), TQ_ARG(nlev),     TQ_ARG(bucket), TQ_ARG(d->scales),
-                   TQ_ARG(zero),     TQ_ARG(weight),    TQ_ARG(out),    TQ_ARG(ooff)};
-    cl_kernel k = p2 ? d->k_bucket_p[bi] : d->k_bucket[bi];
-    return tq_cl_run1d(&d->cl, k, groups, tq_cl_group1d(&d->cl, k, 256), a, TQ_NARGS(a),
-                       "q_decode_bucket", e);
+  a.nlev = m.h.nlev;
+  a.nwords = (cl_uint)m.payload_words;
+  a.groups = (a.n + 31u) / 32u;
+  a.bi = m.h.bits - 1;
+  if (a.bi < 0 || a.bi > 7) return tq_fail(e, TQ_EINPUT, "bits %d out of range", m.h.bits);
+  switch (f) {
+  case TQ_FAMILY_BUCKETED: return queue_decode_bucket(d, &m, &a, bl, e);
+  case TQ_FAMILY_TRUNCATED: return queue_decode_table(d, &m, &a, e);
+  default: return tq_fail(e, TQ_EINTERNAL, "no decoder for method %s", tq_method_name(m.h.method));
   }
-  tq_karg a[] = {TQ_ARG(d->words), TQ_ARG(zero),   TQ_ARG(nwords), TQ_ARG(n),
-                 TQ_ARG(d->levels), TQ_ARG(nlev),  TQ_ARG(weight), TQ_ARG(out),
-                 TQ_ARG(ooff)};
-  return tq_cl_run1d(&d->cl, d->k_table[bi], groups, tq_cl_group1d(&d->cl, d->k_table[bi], 256),
-                     a, TQ_NARGS(a), "q_decode_table", e);
 }
 
 tq_status tq_decoder_accumulate(tq_decoder *d, const uint8_t *msg, size_t len, int tensor,

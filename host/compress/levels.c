@@ -203,38 +203,42 @@ static tq_status store_levels(tq_design *out, const double *lv, int nlev, tq_err
   return TQ_OK;
 }
 
-tq_status tq_design_levels(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
-                           tq_design *out, tq_err *e) {
-  TQ_TRY(tq_compress_cfg_check(cfg, e));
-  memset(out, 0, sizeof *out);
-  out->method = cfg->method;
-  out->bits = cfg->bits;
-  out->why = "";
+/* ---- the design function of each method (tq_methods[].design) ------------------------ */
+
+tq_status tq_design_qsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
+                         tq_design *out, tq_err *e) {
+  (void)fit, (void)d;
   double lv[TQ_MAX_LEVELS + 1];
-  const int b = cfg->bits;
-  switch (cfg->method) {
-  case TQ_METHOD_NONE:
-    return TQ_OK;
-  case TQ_METHOD_QSGD:
-  case TQ_METHOD_QSGDINF: {
-    int s = (1 << (b - 1)) - 1;
-    for (int j = 0; j <= s; j++) lv[j] = (double)j / s;
-    return store_levels(out, lv, s + 1, e);
-  }
-  case TQ_METHOD_NUQSGD: {
-    int s = (1 << (b - 1)) - 2;
-    lv[0] = 0.0;
-    for (int j = 0; j <= s; j++) lv[j + 1] = ldexp(1.0, j - s);
-    return store_levels(out, lv, s + 2, e);
-  }
-  default:
-    break;
-  }
-  /* Truncated family: s intervals; the zero level makes s even so that u = 0 is a level. */
-  const int s = (1 << b) - 1 - (cfg->zero_level ? 1 : 0);
-  const double c = cfg->alpha_rule == TQ_ALPHA_TRUEVAR ? 1.0 / 6.0 : 0.25;
-  double beta = fit ? fit->beta : 0.0;
-  if (!(beta > 0)) beta = 1e-30; /* all-zero tensor: any tiny table decodes to ~0 */
+  int s = (1 << (cfg->bits - 1)) - 1;
+  for (int j = 0; j <= s; j++) lv[j] = (double)j / s;
+  return store_levels(out, lv, s + 1, e);
+}
+
+tq_status tq_design_nuqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
+                           tq_design *out, tq_err *e) {
+  (void)fit, (void)d;
+  double lv[TQ_MAX_LEVELS + 1];
+  int s = (1 << (cfg->bits - 1)) - 2;
+  lv[0] = 0.0;
+  for (int j = 0; j <= s; j++) lv[j + 1] = ldexp(1.0, j - s);
+  return store_levels(out, lv, s + 2, e);
+}
+
+/* What every truncated design shares: s intervals (the zero level makes s even so that u = 0
+ * is a level), the variance constant c, the Laplace scale beta, and whether (and why) the
+ * Laplace rule designs this tensor (docs/math.md §10). */
+typedef struct trunc_setup {
+  int s;
+  double c, beta;
+} trunc_setup;
+
+static trunc_setup truncated_setup(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
+                                   tq_design *out) {
+  trunc_setup t;
+  t.s = (1 << cfg->bits) - 1 - (cfg->zero_level ? 1 : 0);
+  t.c = cfg->alpha_rule == TQ_ALPHA_TRUEVAR ? 1.0 / 6.0 : 0.25;
+  t.beta = fit ? fit->beta : 0.0;
+  if (!(t.beta > 0)) t.beta = 1e-30; /* all-zero tensor: any tiny table decodes to ~0 */
   const char *why = NULL;
   if (cfg->tail == TQ_TAIL_LAPLACE) why = "laplace tail model chosen";
   else if (d < 1000) why = "fewer than 1000 elements";
@@ -243,31 +247,82 @@ tq_status tq_design_levels(const tq_compress_cfg *cfg, const tq_tail_fit *fit, u
   if (why) {
     out->laplace = true;
     out->why = why;
-    if (cfg->method == TQ_METHOD_TNQSGD) {
-      out->alpha = tq_laplace_levels(beta, s, c, lv);
-      double t = exp(-out->alpha / (3 * beta));
-      out->model_mse = 108 * c * beta * beta * pow(1 - t, 3) / ((double)s * s) +
-                       2 * beta * beta * t * t * t;
-    } else { /* TQSGD, and TBQSGD, whose second scale needs the fitted g_min */
-      double a = tq_laplace_alpha_uniform(beta, s, c);
-      out->alpha = a;
-      uniform_levels(a, s, lv);
-      out->model_mse = 4 * c * a * a / ((double)s * s) + 2 * beta * beta * exp(-a / beta);
-    }
-    return store_levels(out, lv, s + 1, e);
   }
-  tq_pl_model m;
-  tq_pl_init(&m, fit->gamma, fit->g_min, fit->rho, beta, c);
-  if (cfg->method == TQ_METHOD_TQSGD) {
-    out->alpha = tq_pl_alpha_uniform(&m, s);
-    out->model_mse = tq_pl_E_uniform(&m, out->alpha, s);
-    uniform_levels(out->alpha, s, lv);
-  } else if (cfg->method == TQ_METHOD_TNQSGD) {
-    out->alpha = tq_pl_alpha_nonuniform(&m, s);
-    out->model_mse = tq_pl_E_nonuniform(&m, out->alpha, s);
-    tq_pl_nonuniform_levels(&m, out->alpha, s, lv);
+  return t;
+}
+
+/* The Laplace rule's uniform grid at alpha = beta W0(s^2 / (4c)): TQSGD's fallback, and
+ * TBQSGD's, whose second scale needs the fitted g_min. */
+static void laplace_uniform(const trunc_setup *t, tq_design *out, double *lv) {
+  double a = tq_laplace_alpha_uniform(t->beta, t->s, t->c);
+  out->alpha = a;
+  uniform_levels(a, t->s, lv);
+  out->model_mse =
+      4 * t->c * a * a / ((double)t->s * t->s) + 2 * t->beta * t->beta * exp(-a / t->beta);
+}
+
+static void pl_model_of(const trunc_setup *t, const tq_tail_fit *fit, tq_pl_model *m) {
+  tq_pl_init(m, fit->gamma, fit->g_min, fit->rho, t->beta, t->c);
+}
+
+tq_status tq_design_tqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
+                          tq_design *out, tq_err *e) {
+  double lv[TQ_MAX_LEVELS + 1];
+  trunc_setup t = truncated_setup(cfg, fit, d, out);
+  if (out->laplace) {
+    laplace_uniform(&t, out, lv);
   } else {
-    biscaled(&m, s, lv, &out->alpha, &out->model_mse, &out->s_out);
+    tq_pl_model m;
+    pl_model_of(&t, fit, &m);
+    out->alpha = tq_pl_alpha_uniform(&m, t.s);
+    out->model_mse = tq_pl_E_uniform(&m, out->alpha, t.s);
+    uniform_levels(out->alpha, t.s, lv);
   }
-  return store_levels(out, lv, s + 1, e);
+  return store_levels(out, lv, t.s + 1, e);
+}
+
+tq_status tq_design_tnqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
+                           tq_design *out, tq_err *e) {
+  double lv[TQ_MAX_LEVELS + 1];
+  trunc_setup t = truncated_setup(cfg, fit, d, out);
+  if (out->laplace) {
+    const double beta = t.beta, c = t.c;
+    const int s = t.s;
+    out->alpha = tq_laplace_levels(beta, s, c, lv);
+    double u = exp(-out->alpha / (3 * beta));
+    out->model_mse =
+        108 * c * beta * beta * pow(1 - u, 3) / ((double)s * s) + 2 * beta * beta * u * u * u;
+  } else {
+    tq_pl_model m;
+    pl_model_of(&t, fit, &m);
+    out->alpha = tq_pl_alpha_nonuniform(&m, t.s);
+    out->model_mse = tq_pl_E_nonuniform(&m, out->alpha, t.s);
+    tq_pl_nonuniform_levels(&m, out->alpha, t.s, lv);
+  }
+  return store_levels(out, lv, t.s + 1, e);
+}
+
+tq_status tq_design_tbqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
+                           tq_design *out, tq_err *e) {
+  double lv[TQ_MAX_LEVELS + 1];
+  trunc_setup t = truncated_setup(cfg, fit, d, out);
+  if (out->laplace) {
+    laplace_uniform(&t, out, lv);
+  } else {
+    tq_pl_model m;
+    pl_model_of(&t, fit, &m);
+    biscaled(&m, t.s, lv, &out->alpha, &out->model_mse, &out->s_out);
+  }
+  return store_levels(out, lv, t.s + 1, e);
+}
+
+tq_status tq_design_levels(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
+                           tq_design *out, tq_err *e) {
+  TQ_TRY(tq_compress_cfg_check(cfg, e));
+  memset(out, 0, sizeof *out);
+  out->method = cfg->method;
+  out->bits = cfg->bits;
+  out->why = "";
+  tq_design_fn design = tq_method_info_of(cfg->method)->design;
+  return design ? design(cfg, fit, d, out, e) : TQ_OK;
 }

@@ -51,11 +51,26 @@ typedef struct tq_design {
 } tq_design;
 
 /* Designs alpha and the levels for cfg from a fit (truncated family; fit may be NULL for the
- * bucketed methods) for a tensor of d elements. Falls back to the Laplace rule (docs/math.md
- * §10) when cfg->tail is laplace, d < 1000, the fit failed or gamma <= 3.05. A tensor with
- * beta = 0 (all zeros) gets a design of scale 1e-30, so its levels stay distinct and its values
- * ~0. */
+ * bucketed methods) for a tensor of d elements: checks cfg, clears out, then runs the method's
+ * design function (tq_method_info_of(cfg->method)->design). The truncated family falls back to
+ * the Laplace rule (docs/math.md §10) when cfg->tail is laplace, d < 1000, the fit failed or
+ * gamma <= 3.05. A tensor with beta = 0 (all zeros) gets a design of scale 1e-30, so its levels
+ * stay distinct and its values ~0. */
 tq_status tq_design_levels(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
                            tq_design *out, tq_err *e);
+
+/* The design functions of the table (tq_design_fn; called by tq_design_levels with out cleared
+ * and its method and bits set). Bucketed: magnitude tables in [0, 1] (docs/math.md §4). */
+tq_status tq_design_qsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
+                         tq_design *out, tq_err *e); /* {j/s}, s = 2^(b-1) - 1: qsgd, qsgdinf */
+tq_status tq_design_nuqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
+                           tq_design *out, tq_err *e); /* {0, 2^-s, .., 1}, s = 2^(b-1) - 2 */
+/* Truncated: signed tables on [-alpha, alpha] (docs/math.md §6-§8), Laplace rule as above. */
+tq_status tq_design_tqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
+                          tq_design *out, tq_err *e); /* uniform */
+tq_status tq_design_tnqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
+                           tq_design *out, tq_err *e); /* density ~ p^(1/3) */
+tq_status tq_design_tbqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
+                           tq_design *out, tq_err *e); /* two uniform grids */
 
 #endif

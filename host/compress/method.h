@@ -10,14 +10,15 @@
 #include "cl/kernel_constants.h"
 #include "util/err.h"
 
+/* The codes of the methods (on the wire too); what each is: tq_methods[] in method.c. */
 typedef enum tq_method {
-  TQ_METHOD_NONE = 0,    /* fp32, no compression */
-  TQ_METHOD_QSGD = 1,    /* L2 norm per bucket, sign + (b-1)-bit uniform magnitude */
-  TQ_METHOD_QSGDINF = 2, /* the same with the max-norm */
-  TQ_METHOD_NUQSGD = 3,  /* L2 norm, sign + exponential magnitude levels {0, 2^-s, .., 1} */
-  TQ_METHOD_TQSGD = 4,   /* truncation at alpha + uniform levels on [-alpha, alpha] */
-  TQ_METHOD_TNQSGD = 5,  /* truncation + levels with density ~ p^(1/3) of the fitted model */
-  TQ_METHOD_TBQSGD = 6,  /* truncation + two uniform grids (body, tails) */
+  TQ_METHOD_NONE = 0,
+  TQ_METHOD_QSGD = 1,
+  TQ_METHOD_QSGDINF = 2,
+  TQ_METHOD_NUQSGD = 3,
+  TQ_METHOD_TQSGD = 4,
+  TQ_METHOD_TNQSGD = 5,
+  TQ_METHOD_TBQSGD = 6,
   TQ_METHOD_COUNT
 } tq_method;
 
@@ -59,30 +60,113 @@ void tq_compress_cfg_default(tq_compress_cfg *c);
 /* Checks bits against the method, bucket and refit interval; the message names the value. */
 tq_status tq_compress_cfg_check(const tq_compress_cfg *c, tq_err *e);
 
-/* "none", "qsgd", "qsgdinf", "nuqsgd", "tqsgd", "tnqsgd", "tbqsgd". Unknown names are TQ_EINPUT
- * with a message listing the valid ones. */
+/* ---- the table of methods ------------------------------------------------------------------
+ * Every fact about a method lives in one row of tq_methods[] (method.c), every fact its family
+ * shares in one row of the family table: names, bit ranges, level counts, the design function,
+ * the kernels, what the wire carries. Everything else (parsing, validation, the wire parser,
+ * the compressor, the reference codec, `quantize --method all`, the report's order, the test
+ * that checks docs/compression.md) reads them. docs/compression.md, "Adding a quantizer". */
+
+/* How a method scales and codes a tensor; every per-family branch switches on this. */
+typedef enum tq_family {
+  TQ_FAMILY_NONE = 0,      /* fp32 as it is */
+  TQ_FAMILY_BUCKETED = 1,  /* a norm per bucket; codes: magnitude index + sign bit */
+  TQ_FAMILY_TRUNCATED = 2, /* clip at alpha; codes: index into a signed level table */
+  TQ_FAMILY_COUNT
+} tq_family;
+
+/* The scale a bucketed method sends per bucket. */
+typedef enum tq_bucket_norm {
+  TQ_NORM_NONE = 0, /* not bucketed */
+  TQ_NORM_L2 = 1,
+  TQ_NORM_MAX = 2,
+} tq_bucket_norm;
+
+/* What every method of a family shares. */
+typedef struct tq_family_info {
+  tq_family family;
+  const char *name; /* "fp32", "bucketed-norm", "truncated" */
+  /* Codes: a sign bit above the level index (so the table holds 2^(b-1) magnitudes in [0, 1])
+   * or the bare index of a signed table of up to 2^b levels. */
+  bool sign_bit;
+  bool zero_level; /* the zero-level option applies: one level fewer, one more bit */
+  bool fits_tail;  /* a refit measures statistics and fits the tail before designing */
+  /* Wire rules (docs/wire-format.md): the header's bucket field and one scale per bucket, or
+   * the header's alpha (= the top level) and the zero-level / Laplace flags. */
+  bool wire_scales, wire_alpha;
+  /* Kernels (kernels/quant_codec.cl): encode <encode_kernel>_[e][u|s]b<bits> (e: error
+   * feedback; u: uniform grid, from uniform_kernel_bits; s: buckets under 32 elements, where
+   * small_bucket_kernel); decode <decode_kernel>_b<bits>, and _pb<bits> for power-of-two
+   * buckets where wire_scales. NULL encode: nothing to encode (fp32 is read as it is). */
+  const char *encode_kernel, *decode_kernel;
+  int uniform_kernel_bits;
+  bool small_bucket_kernel;
+} tq_family_info;
+
+struct tq_tail_fit;
+struct tq_design;
+/* Designs the level table for cfg (method, bits, options) from a tail fit (truncated family;
+ * NULL for the others) of a tensor of d elements (levels.h). */
+typedef tq_status (*tq_design_fn)(const tq_compress_cfg *cfg, const struct tq_tail_fit *fit,
+                                  uint64_t d, struct tq_design *out, tq_err *e);
+
+typedef struct tq_method_info {
+  tq_method method;       /* = its index in the table (and its code on the wire) */
+  const char *name;       /* --method, compression.method, the report */
+  tq_family family;
+  tq_bucket_norm norm;    /* bucketed: the scale per bucket */
+  int bits_min, bits_max; /* bits per element without the zero level (none: 32..32) */
+  tq_design_fn design;    /* NULL for none */
+  const char *summary;    /* one line for --help and the docs */
+} tq_method_info;
+
+/* The row of m (the row of none for a value outside the enum: check first where it matters). */
+const tq_method_info *tq_method_info_of(tq_method m);
+const tq_family_info *tq_family_info_of(tq_family f);
+/* The row named name, or NULL. */
+const tq_method_info *tq_method_info_by_name(const char *name);
+/* Iteration: for (int i = 0; i < TQ_METHOD_COUNT; i++) tq_method_info_of((tq_method)i). */
+
+/* The names in table order joined by sep ("none|qsgd|..."), cut to cap. Returns out. */
+char *tq_method_names_join(const char *sep, char *out, size_t cap);
+
+/* Unknown names are TQ_EINPUT with a message listing the valid ones. */
 tq_status tq_method_from_name(const char *name, tq_method *out, tq_err *e);
 const char *tq_method_name(tq_method m);
+const char *tq_bucket_norm_name(tq_bucket_norm n); /* "L2", "max" */
 tq_status tq_tail_model_from_name(const char *name, tq_tail_model *out, tq_err *e);
 const char *tq_tail_model_name(tq_tail_model t);
 tq_status tq_alpha_rule_from_name(const char *name, tq_alpha_rule *out, tq_err *e);
 const char *tq_alpha_rule_name(tq_alpha_rule r);
 
+static inline tq_family tq_method_family(tq_method m) { return tq_method_info_of(m)->family; }
+static inline const tq_family_info *tq_method_family_info(tq_method m) {
+  return tq_family_info_of(tq_method_family(m));
+}
 static inline bool tq_method_is_bucketed(tq_method m) {
-  return m == TQ_METHOD_QSGD || m == TQ_METHOD_QSGDINF || m == TQ_METHOD_NUQSGD;
+  return tq_method_family(m) == TQ_FAMILY_BUCKETED;
 }
 static inline bool tq_method_is_truncated(tq_method m) {
-  return m == TQ_METHOD_TQSGD || m == TQ_METHOD_TNQSGD || m == TQ_METHOD_TBQSGD;
+  return tq_method_family(m) == TQ_FAMILY_TRUNCATED;
+}
+/* The zero-level option applies to m (and zero_level asks for it). */
+static inline bool tq_method_zero_level(tq_method m, bool zero_level) {
+  return zero_level && tq_method_family_info(m)->zero_level;
 }
 
-/* Smallest and largest b for a method: truncated family 1..8 (2..8 with the zero level),
- * QSGD family 2..8 (one sign bit plus at least one magnitude bit), none: 32 only. */
+/* Smallest and largest b for a method (the table's range; the zero level needs one more). */
 int tq_bits_min(tq_method m, bool zero_level);
 int tq_bits_max(tq_method m);
 
-/* Entries of the level table a method sends at b bits: truncated 2^b (2^b - 1 with the zero
- * level); QSGD 2^(b-1) magnitudes; NUQSGD 2^(b-1) magnitudes {0, 2^-s..1}, s = 2^(b-1) - 2. */
+/* Entries of the level table a method sends at b bits: the code space 2^b (2^(b-1) behind a
+ * sign bit), one fewer with the zero level; 0 for none. */
 int tq_levels_count(tq_method m, int bits, bool zero_level);
+
+/* Elements per scale of a bucketed method for a tensor of n elements (cfg->bucket, the whole
+ * tensor for 0 or a bucket larger than it). */
+static inline uint32_t tq_bucket_size(const tq_compress_cfg *cfg, size_t n) {
+  return cfg->bucket == 0 || cfg->bucket > n ? (uint32_t)n : cfg->bucket;
+}
 
 /* Number of 32-bit payload words for n elements of b bits packed LSB-first. */
 static inline size_t tq_packed_words(size_t n, int bits) {

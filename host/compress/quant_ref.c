@@ -139,6 +139,28 @@ void tq_ref_bucket_norms(const float *x, size_t n, uint32_t bucket, bool maxnorm
   }
 }
 
+/* The codes of a message as values: levels[code] (truncated family), or the bucket's scale
+ * times the magnitude below the sign bit (bucketed family). */
+static void decode_table(const tq_wire_msg *m, const uint32_t *w, const float *lv, float weight,
+                         float *out) {
+  for (uint32_t i = 0; i < m->h.count; i++) {
+    float p = weight * lv[tq_unpack_code(w, i, m->h.bits)];
+    out[i] = out[i] + p;
+  }
+}
+
+static void decode_bucketed(const tq_wire_msg *m, const uint32_t *w, const float *lv,
+                            float weight, float *out) {
+  const tq_wire_hdr *h = &m->h;
+  for (uint32_t i = 0; i < h->count; i++) {
+    uint32_t c = tq_unpack_code(w, i, h->bits);
+    uint32_t k = c & ((1u << (h->bits - 1)) - 1u);
+    float q = tq_wire_f32(m->scales, i / h->bucket) * lv[k];
+    float p = weight * ((c >> (h->bits - 1)) ? -q : q);
+    out[i] = out[i] + p;
+  }
+}
+
 void tq_ref_decode_accumulate(const tq_wire_msg *m, float weight, float *out) {
   const tq_wire_hdr *h = &m->h;
   if (h->method == TQ_METHOD_NONE) {
@@ -154,19 +176,10 @@ void tq_ref_decode_accumulate(const tq_wire_msg *m, float weight, float *out) {
   if (!w) abort(); /* a few MB at most; no recovery path makes sense for a test reference */
   memcpy(w, m->payload, 4 * m->payload_words);
   w[m->payload_words] = 0;
-  bool bk = tq_method_is_bucketed(h->method);
-  for (uint32_t i = 0; i < h->count; i++) {
-    uint32_t c = tq_unpack_code(w, i, h->bits);
-    float v;
-    if (bk) {
-      uint32_t k = c & ((1u << (h->bits - 1)) - 1u);
-      float q = tq_wire_f32(m->scales, i / h->bucket) * lv[k];
-      v = (c >> (h->bits - 1)) ? -q : q;
-    } else {
-      v = lv[c];
-    }
-    float p = weight * v;
-    out[i] = out[i] + p;
+  switch (tq_method_family(h->method)) {
+  case TQ_FAMILY_BUCKETED: decode_bucketed(m, w, lv, weight, out); break;
+  case TQ_FAMILY_TRUNCATED: decode_table(m, w, lv, weight, out); break;
+  default: break;
   }
   free(w);
 }
@@ -199,6 +212,80 @@ double tq_exact_mse_bucketed(const float *x, size_t n, const float *mag, int nle
   return n ? tot / (double)n : 0.0;
 }
 
+tq_status tq_ref_recode(const tq_wire_msg *m, const float *x, tq_rng_key key, uint32_t *words,
+                        double *exact, tq_err *e) {
+  const tq_wire_hdr *h = &m->h;
+  float lv[TQ_MAX_LEVELS];
+  memcpy(lv, m->levels, 4u * (size_t)h->nlev);
+  switch (tq_method_family(h->method)) {
+  case TQ_FAMILY_BUCKETED: {
+    float *sc = malloc(4u * (size_t)m->nbuckets + 4u);
+    if (!sc) return tq_fail(e, TQ_ENOMEM, "out of memory");
+    memcpy(sc, m->scales, 4u * (size_t)m->nbuckets);
+    tq_ref_encode_bucketed(x, h->count, lv, h->nlev, h->bits, h->bucket, sc, key, words, NULL);
+    if (exact) *exact = tq_exact_mse_bucketed(x, h->count, lv, h->nlev, h->bucket, sc);
+    free(sc);
+    return TQ_OK;
+  }
+  case TQ_FAMILY_TRUNCATED:
+    tq_ref_encode_table(x, h->count, lv, h->nlev, h->bits, key, words, NULL);
+    if (exact) *exact = tq_exact_mse_table(x, h->count, lv, h->nlev);
+    return TQ_OK;
+  default:
+    return tq_fail(e, TQ_EINPUT, "a %s message has no codes to recompute",
+                   tq_method_name(h->method));
+  }
+}
+
+/* Statistics, tail fit (families that fit one) and design of x, and the header fields the
+ * design decides. */
+static tq_status ref_design(const tq_compress_cfg *cfg, const float *x, size_t n, uint32_t tensor,
+                            bool ef, tq_ref_result *res, tq_wire_hdr *h, tq_err *e) {
+  const bool fits = tq_method_family_info(cfg->method)->fits_tail;
+  tq_tail_stats_ref(x, n, fits && cfg->tail == TQ_TAIL_POWERLAW, &res->stats);
+  if (res->stats.nonfinite)
+    return tq_fail(e, TQ_EINPUT, "tensor %u holds %llu non-finite values", tensor,
+                   (unsigned long long)res->stats.nonfinite);
+  if (fits) tq_tail_fit_hist(&res->stats, NULL, &res->fit);
+  TQ_TRY(tq_design_levels(cfg, fits ? &res->fit : NULL, n, &res->design, e));
+  tq_wire_hdr_design(h, cfg, &res->design, tq_bucket_size(cfg, n), ef);
+  return TQ_OK;
+}
+
+/* The level table, the scales (bucketed family) and the codes of x into the message parts;
+ * residual (optional): set to x - decoded. */
+static tq_status ref_encode(const tq_compress_cfg *cfg, const float *x, size_t n, tq_rng_key key,
+                            const tq_design *d, const tq_wire_hdr *h, tq_wire_parts *parts,
+                            float *residual, tq_err *e) {
+  size_t words = tq_packed_words(n, h->bits), nb = tq_wire_nbuckets(h);
+  uint32_t *w = malloc(4 * words + 4);
+  float *dec = residual ? malloc(n * sizeof *dec + 4) : NULL;
+  float *sc = malloc(4 * nb + 4);
+  tq_status s = (!w || (residual && !dec) || !sc) ? tq_fail(e, TQ_ENOMEM, "out of memory") : TQ_OK;
+  if (s == TQ_OK) {
+    memcpy(parts->levels, d->levels, 4u * (size_t)h->nlev);
+    switch (tq_method_family(cfg->method)) {
+    case TQ_FAMILY_BUCKETED:
+      tq_ref_bucket_norms(x, n, h->bucket, tq_method_info_of(cfg->method)->norm == TQ_NORM_MAX,
+                          sc);
+      memcpy(parts->scales, sc, 4u * nb);
+      tq_ref_encode_bucketed(x, n, d->levels, h->nlev, h->bits, h->bucket, sc, key, w, dec);
+      break;
+    case TQ_FAMILY_TRUNCATED:
+      tq_ref_encode_table(x, n, d->levels, h->nlev, h->bits, key, w, dec);
+      break;
+    default: break;
+    }
+    memcpy(parts->payload, w, 4 * words);
+    if (residual)
+      for (size_t i = 0; i < n; i++) residual[i] = x[i] - dec[i];
+  }
+  free(w);
+  free(dec);
+  free(sc);
+  return s;
+}
+
 tq_status tq_ref_compress(const tq_compress_cfg *cfg, const float *g, size_t n, float *residual,
                           uint32_t worker, uint32_t iteration, uint32_t tensor, tq_buf *msg,
                           tq_ref_result *res, tq_err *e) {
@@ -224,57 +311,13 @@ tq_status tq_ref_compress(const tq_compress_cfg *cfg, const float *g, size_t n, 
   h.iteration = iteration;
   h.tensor = tensor;
   h.count = (uint32_t)n;
-  tq_status s = TQ_OK;
   tq_rng_key key = {cfg->seed, worker, iteration, tensor};
-  if (!fp32) {
-    bool trunc = tq_method_is_truncated(cfg->method);
-    tq_tail_stats_ref(x, n, trunc && cfg->tail == TQ_TAIL_POWERLAW, &res->stats);
-    if (res->stats.nonfinite)
-      s = tq_fail(e, TQ_EINPUT, "tensor %u holds %llu non-finite values", tensor,
-                  (unsigned long long)res->stats.nonfinite);
-    if (s == TQ_OK && trunc) tq_tail_fit_hist(&res->stats, NULL, &res->fit);
-    if (s == TQ_OK) s = tq_design_levels(cfg, trunc ? &res->fit : NULL, n, &res->design, e);
-    h.nlev = res->design.nlev;
-    if (trunc) {
-      h.alpha = res->design.levels[h.nlev - 1];
-      h.flags = (cfg->zero_level ? TQ_WIRE_F_ZERO_LEVEL : 0) |
-                (res->design.laplace ? TQ_WIRE_F_LAPLACE : 0);
-    } else {
-      h.bucket = cfg->bucket == 0 || cfg->bucket > n ? (uint32_t)n : cfg->bucket;
-    }
-    if (ef) h.flags |= TQ_WIRE_F_EF;
-  }
+  tq_status s = fp32 ? TQ_OK : ref_design(cfg, x, n, tensor, ef, res, &h, e);
   tq_wire_parts parts;
   if (s == TQ_OK) s = tq_wire_begin(msg, &h, &parts, e);
-  if (s == TQ_OK) {
-    if (fp32) {
-      memcpy(parts.payload, g, 4 * n);
-    } else {
-      size_t words = tq_packed_words(n, h.bits);
-      uint32_t *w = malloc(4 * words + 4);
-      float *dec = ef ? malloc(n * sizeof *dec) : NULL;
-      float *sc = NULL;
-      if (h.bucket) sc = malloc(4 * (size_t)tq_wire_nbuckets(&h));
-      if (!w || (ef && !dec) || (h.bucket && !sc)) s = tq_fail(e, TQ_ENOMEM, "out of memory");
-      if (s == TQ_OK) {
-        memcpy(parts.levels, res->design.levels, 4u * (size_t)h.nlev);
-        if (h.bucket) {
-          tq_ref_bucket_norms(x, n, h.bucket, cfg->method == TQ_METHOD_QSGDINF, sc);
-          memcpy(parts.scales, sc, 4u * (size_t)tq_wire_nbuckets(&h));
-          tq_ref_encode_bucketed(x, n, res->design.levels, h.nlev, h.bits, h.bucket, sc, key, w,
-                                 dec);
-        } else {
-          tq_ref_encode_table(x, n, res->design.levels, h.nlev, h.bits, key, w, dec);
-        }
-        memcpy(parts.payload, w, 4 * words);
-        if (ef)
-          for (size_t i = 0; i < n; i++) residual[i] = x[i] - dec[i];
-      }
-      free(w);
-      free(dec);
-      free(sc);
-    }
-  }
+  if (s == TQ_OK && fp32) memcpy(parts.payload, g, 4 * n);
+  else if (s == TQ_OK)
+    s = ref_encode(cfg, x, n, key, &res->design, &h, &parts, ef ? residual : NULL, e);
   free(xbuf);
   if (s != TQ_OK) return s;
   tq_wire_seal(msg);

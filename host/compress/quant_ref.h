@@ -66,6 +66,13 @@ tq_status tq_ref_compress(const tq_compress_cfg *cfg, const float *g, size_t n, 
                           uint32_t worker, uint32_t iteration, uint32_t tensor, tq_buf *msg,
                           tq_ref_result *res, tq_err *e);
 
+/* The reference's codes (words: m->payload_words entries) for x under the tables of a message
+ * already validated by tq_wire_parse (its levels, and its scales where the family sends
+ * them), e.g. to cross-check the device's payload; exact (optional): the exact conditional MSE
+ * of x under those tables. TQ_EINPUT for method none (no codes). */
+tq_status tq_ref_recode(const tq_wire_msg *m, const float *x, tq_rng_key key, uint32_t *words,
+                        double *exact, tq_err *e);
+
 /* Exact conditional MSE (docs/math.md §2.3) averaged over x: (T(x)-x)^2 + (T-l_k)(l_{k+1}-T)
  * for the truncated family, and sum over buckets of scale^2 (r - m_k)(m_{k+1} - r) for the
  * bucketed family. Computed in double. */

@@ -36,7 +36,7 @@ uint32_t tq_crc32(const uint8_t *p, size_t n) {
 }
 
 uint32_t tq_wire_nbuckets(const tq_wire_hdr *h) {
-  if (!tq_method_is_bucketed(h->method) || h->bucket == 0) return 0;
+  if (!tq_method_family_info(h->method)->wire_scales || h->bucket == 0) return 0;
   return (uint32_t)(((uint64_t)h->count + h->bucket - 1) / h->bucket);
 }
 
@@ -102,15 +102,26 @@ tq_status tq_wire_begin(tq_buf *out, const tq_wire_hdr *h, tq_wire_parts *parts,
   return TQ_OK;
 }
 
+void tq_wire_hdr_design(tq_wire_hdr *h, const tq_compress_cfg *cfg, const tq_design *d,
+                        uint32_t bucket, bool ef) {
+  const tq_family_info *f = tq_method_family_info(h->method);
+  h->nlev = d->nlev;
+  if (f->wire_alpha) {
+    h->alpha = d->levels[d->nlev - 1];
+    h->flags = (cfg->zero_level ? TQ_WIRE_F_ZERO_LEVEL : 0) | (d->laplace ? TQ_WIRE_F_LAPLACE : 0);
+  }
+  if (f->wire_scales) h->bucket = bucket;
+  if (ef) h->flags |= TQ_WIRE_F_EF;
+}
+
 void tq_wire_seal(tq_buf *out) {
   put32(out->data + out->len - 4, tq_crc32(out->data, out->len - 4));
 }
 
 #define BAD(...) tq_fail(e, TQ_EINPUT, "rejected message: " __VA_ARGS__)
 
-tq_status tq_wire_parse(const uint8_t *buf, size_t len, uint32_t expect_tensor,
-                        uint32_t expect_count, tq_wire_msg *out, tq_err *e) {
-  memset(out, 0, sizeof *out);
+/* The fixed header: magic, version, method, bits for the method, flags; then the fields. */
+static tq_status parse_header(const uint8_t *buf, size_t len, tq_wire_hdr *h, tq_err *e) {
   if (!buf || len < TQ_WIRE_HEADER_BYTES + TQ_WIRE_CRC_BYTES)
     return BAD("%zu bytes is shorter than the %d-byte header and checksum", len,
                TQ_WIRE_HEADER_BYTES + TQ_WIRE_CRC_BYTES);
@@ -120,13 +131,10 @@ tq_status tq_wire_parse(const uint8_t *buf, size_t len, uint32_t expect_tensor,
   unsigned version = buf[4] | (unsigned)buf[5] << 8;
   if (version != TQ_WIRE_VERSION)
     return BAD("unsupported version %u (this build reads version %d)", version, TQ_WIRE_VERSION);
-  tq_wire_hdr *h = &out->h;
   if (buf[6] >= TQ_METHOD_COUNT) return BAD("unknown method code %u", buf[6]);
   h->method = (tq_method)buf[6];
   h->bits = buf[7];
-  if (h->method == TQ_METHOD_NONE ? h->bits != 32
-                                  : (h->bits < tq_bits_min(h->method, false) ||
-                                     h->bits > tq_bits_max(h->method)))
+  if (h->bits < tq_bits_min(h->method, false) || h->bits > tq_bits_max(h->method))
     return BAD("bits %d invalid for method %s", h->bits, tq_method_name(h->method));
   h->flags = buf[8];
   if ((h->flags & ~TQ_WIRE_F_KNOWN) || buf[9] != 0)
@@ -139,21 +147,30 @@ tq_status tq_wire_parse(const uint8_t *buf, size_t len, uint32_t expect_tensor,
   h->bucket = get32(buf + 28);
   uint32_t a = get32(buf + 32);
   memcpy(&h->alpha, &a, 4);
-  if (expect_tensor != UINT32_MAX && h->tensor != expect_tensor)
-    return BAD("tensor id %u, expected %u", h->tensor, expect_tensor);
-  if (h->count != expect_count)
-    return BAD("element count %u disagrees with the tensor's %u elements", h->count,
-               expect_count);
+  return TQ_OK;
+}
+
+/* The header against what the family's wire rules allow: the zero-level flag, the level
+ * count, the bucket field. */
+static tq_status check_family_rules(const tq_wire_hdr *h, tq_err *e) {
+  const tq_family_info *f = tq_method_family_info(h->method);
   bool zl = (h->flags & TQ_WIRE_F_ZERO_LEVEL) != 0;
-  if (zl && !tq_method_is_truncated(h->method))
+  if (zl && !f->zero_level)
     return BAD("zero-level flag set on method %s", tq_method_name(h->method));
-  if (zl && h->bits < 2) return BAD("zero-level flag set with %d bit", h->bits);
+  if (zl && h->bits < tq_bits_min(h->method, true))
+    return BAD("zero-level flag set with %d bit", h->bits);
   int want_lev = tq_levels_count(h->method, h->bits, zl);
   if (h->nlev != want_lev)
     return BAD("%d level-table entries, %s at %d bits%s sends %d", h->nlev,
                tq_method_name(h->method), h->bits, zl ? " with zero level" : "", want_lev);
-  if (tq_method_is_bucketed(h->method) ? h->bucket == 0 : h->bucket != 0)
+  if (f->wire_scales ? h->bucket == 0 : h->bucket != 0)
     return BAD("bucket size %u invalid for method %s", h->bucket, tq_method_name(h->method));
+  return TQ_OK;
+}
+
+/* The length the header announces, exactly, and the checksum; then where the parts lie. */
+static tq_status check_framing(const uint8_t *buf, size_t len, tq_wire_msg *out, tq_err *e) {
+  const tq_wire_hdr *h = &out->h;
   out->nbuckets = tq_wire_nbuckets(h);
   out->payload_words = tq_wire_payload_words(h);
   out->size = tq_wire_size(h);
@@ -167,8 +184,15 @@ tq_status tq_wire_parse(const uint8_t *buf, size_t len, uint32_t expect_tensor,
   out->levels = buf + TQ_WIRE_HEADER_BYTES;
   out->scales = out->levels + 4u * (size_t)h->nlev;
   out->payload = out->scales + 4u * (size_t)out->nbuckets;
-  if (tq_method_is_truncated(h->method) ? !(isfinite(h->alpha) && h->alpha > 0)
-                                        : h->alpha != 0.0f)
+  return TQ_OK;
+}
+
+/* alpha (wire_alpha: finite, > 0, the top level; otherwise 0), the level table finite and
+ * strictly increasing, the scales finite and >= 0. */
+static tq_status check_tables(const tq_wire_msg *out, tq_err *e) {
+  const tq_wire_hdr *h = &out->h;
+  const bool alpha = tq_method_family_info(h->method)->wire_alpha;
+  if (alpha ? !(isfinite(h->alpha) && h->alpha > 0) : h->alpha != 0.0f)
     return BAD("alpha %g invalid for method %s", h->alpha, tq_method_name(h->method));
   for (int k = 0; k < h->nlev; k++) {
     float l = tq_wire_f32(out->levels, (size_t)k);
@@ -177,7 +201,7 @@ tq_status tq_wire_parse(const uint8_t *buf, size_t len, uint32_t expect_tensor,
       return BAD("level table not increasing at entry %d (%g after %g)", k, l,
                  tq_wire_f32(out->levels, (size_t)k - 1));
   }
-  if (tq_method_is_truncated(h->method) && h->alpha != tq_wire_f32(out->levels, h->nlev - 1))
+  if (alpha && h->alpha != tq_wire_f32(out->levels, h->nlev - 1))
     return BAD("alpha %g disagrees with the top level %g", h->alpha,
                tq_wire_f32(out->levels, h->nlev - 1));
   for (uint32_t i = 0; i < out->nbuckets; i++) {
@@ -187,6 +211,38 @@ tq_status tq_wire_parse(const uint8_t *buf, size_t len, uint32_t expect_tensor,
                  "near FLT_MAX)", i);
     if (!isfinite(s) || s < 0) return BAD("scale of bucket %u is %g", i, s);
   }
+  return TQ_OK;
+}
+
+/* Every code < nlev: only a table smaller than the code space (2^b, or 2^(b-1) below a sign
+ * bit) can be overrun. */
+static tq_status check_codes(const tq_wire_msg *out, tq_err *e) {
+  const tq_wire_hdr *h = &out->h;
+  const bool sign = tq_method_family_info(h->method)->sign_bit;
+  int codespace = 1 << (h->bits - (sign ? 1 : 0));
+  uint32_t mask = sign ? (uint32_t)codespace - 1u : 0xffffffffu;
+  if (h->nlev >= codespace) return TQ_OK;
+  /* Copy to aligned words a block at a time: the payload may sit at any address. */
+  uint32_t blk[8 * 33];
+  size_t per = 256; /* elements per block: 256 * bits / 32 = 8 * bits words */
+  for (size_t i0 = 0; i0 < h->count; i0 += per) {
+    size_t n = h->count - i0 < per ? h->count - i0 : per;
+    size_t w0 = i0 * (size_t)h->bits / 32, nw = tq_packed_words(n, h->bits);
+    memcpy(blk, out->payload + 4 * w0, 4 * nw);
+    blk[nw] = 0;
+    for (size_t i = 0; i < n; i++) {
+      uint32_t code = tq_unpack_code(blk, i, h->bits) & mask;
+      if (code >= (uint32_t)h->nlev)
+        return BAD("code %u of element %zu is out of range (%d levels)", code, i0 + i, h->nlev);
+    }
+  }
+  return TQ_OK;
+}
+
+/* fp32: every value finite. Codes: in range, and the pad bits zero (they are part of what the
+ * sender declared). */
+static tq_status check_payload(const tq_wire_msg *out, tq_err *e) {
+  const tq_wire_hdr *h = &out->h;
   if (h->method == TQ_METHOD_NONE) {
     for (uint32_t i = 0; i < h->count; i++) {
       float v = tq_wire_f32(out->payload, i);
@@ -194,31 +250,27 @@ tq_status tq_wire_parse(const uint8_t *buf, size_t len, uint32_t expect_tensor,
     }
     return TQ_OK;
   }
-  /* Codes: only a table smaller than the code space can be overrun. */
-  int codespace = tq_method_is_bucketed(h->method) ? 1 << (h->bits - 1) : 1 << h->bits;
-  uint32_t mask = tq_method_is_bucketed(h->method) ? (uint32_t)codespace - 1u : 0xffffffffu;
-  if (h->nlev < codespace) {
-    /* Copy to aligned words a block at a time: the payload may sit at any address. */
-    uint32_t blk[8 * 33];
-    size_t per = 256; /* elements per block: 256 * bits / 32 = 8 * bits words */
-    for (size_t i0 = 0; i0 < h->count; i0 += per) {
-      size_t n = h->count - i0 < per ? h->count - i0 : per;
-      size_t w0 = i0 * (size_t)h->bits / 32, nw = tq_packed_words(n, h->bits);
-      memcpy(blk, out->payload + 4 * w0, 4 * nw);
-      blk[nw] = 0;
-      for (size_t i = 0; i < n; i++) {
-        uint32_t code = tq_unpack_code(blk, i, h->bits) & mask;
-        if (code >= (uint32_t)h->nlev)
-          return BAD("code %u of element %zu is out of range (%d levels)", code, i0 + i,
-                     h->nlev);
-      }
-    }
-  }
-  /* Pad bits must be zero: they are part of what the sender declared. */
+  TQ_TRY(check_codes(out, e));
   if (out->size.pad_bits) {
     uint32_t last = get32(out->payload + 4 * (out->payload_words - 1));
     unsigned used = (unsigned)(32 - out->size.pad_bits);
     if (last >> used) return BAD("non-zero pad bits in the last payload word");
   }
   return TQ_OK;
+}
+
+tq_status tq_wire_parse(const uint8_t *buf, size_t len, uint32_t expect_tensor,
+                        uint32_t expect_count, tq_wire_msg *out, tq_err *e) {
+  memset(out, 0, sizeof *out);
+  tq_wire_hdr *h = &out->h;
+  TQ_TRY(parse_header(buf, len, h, e));
+  if (expect_tensor != UINT32_MAX && h->tensor != expect_tensor)
+    return BAD("tensor id %u, expected %u", h->tensor, expect_tensor);
+  if (h->count != expect_count)
+    return BAD("element count %u disagrees with the tensor's %u elements", h->count,
+               expect_count);
+  TQ_TRY(check_family_rules(h, e));
+  TQ_TRY(check_framing(buf, len, out, e));
+  TQ_TRY(check_tables(out, e));
+  return check_payload(out, e);
 }

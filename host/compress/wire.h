@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compress/levels.h"
 #include "compress/method.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -68,6 +69,12 @@ typedef struct tq_wire_parts {
 } tq_wire_parts;
 tq_status tq_wire_begin(tq_buf *out, const tq_wire_hdr *h, tq_wire_parts *parts, tq_err *e);
 void tq_wire_seal(tq_buf *out);
+
+/* The header fields a design decides, by the family's wire rules (tq_family_info): the level
+ * count; the bucket size (wire_scales); alpha = the top level and the zero-level and Laplace
+ * flags (wire_alpha); the error-feedback flag. h->method must be set. */
+void tq_wire_hdr_design(tq_wire_hdr *h, const tq_compress_cfg *cfg, const tq_design *d,
+                        uint32_t bucket, bool ef);
 
 uint32_t tq_crc32(const uint8_t *p, size_t n);
 

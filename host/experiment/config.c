@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "compress/method.h"
 #include "util/cfg.h"
 #include "util/fileio.h"
 
@@ -21,9 +22,13 @@ typedef struct key_def {
   size_t offset, size;
   double lo, hi;    /* numeric range */
   const char *dflt; /* default, as text in the key's type */
-  const char *choices; /* for strings: "a|b|c" (matched exactly), or NULL for any */
+  const char *choices; /* for strings: "a|b|c" (matched exactly), method_table, or NULL: any */
   bool no_fingerprint;  /* true: may change between a run and its --resume */
 } key_def;
+
+/* The choices of compression.method: the names of the method table (host/compress/method.c),
+ * written out as "a|b|c" where a value is checked (read_key). */
+static const char method_table[] = "(the method table)";
 
 #define F(member) offsetof(tq_experiment, member), sizeof(((tq_experiment *)0)->member)
 #define FASHION "/usr/share/datasets/fashion-mnist/"
@@ -60,8 +65,7 @@ static const key_def schema[] = {
     {"workers.timeout_s", K_FLOAT, F(timeout_s), 0.001, 1e6, "600.0", NULL, true},
     {"workers.on_missing", K_STRING, F(on_missing), 0, 0, "stop", "stop|continue", false},
     {"workers.on_invalid", K_STRING, F(on_invalid), 0, 0, "continue", "stop|continue", false},
-    {"compression.method", K_STRING, F(method), 0, 0, "none",
-     "none|qsgd|qsgdinf|nuqsgd|tqsgd|tnqsgd|tbqsgd", false},
+    {"compression.method", K_STRING, F(method), 0, 0, "none", method_table, false},
     {"compression.bits", K_INT, F(bits), 1, 32, "3", NULL, false},
     {"compression.bucket", K_INT, F(bucket), 0, 1 << 30, "512", NULL, false},
     {"compression.tail_model", K_STRING, F(tail_model), 0, 0, "powerlaw", "powerlaw|laplace", false},
@@ -259,9 +263,12 @@ static tq_status read_key(const config_t *cfg, const key_def *k, tq_experiment *
   case K_PATH: {
     char raw[TQ_PATH_MAX];
     TQ_TRY(tq_cfg_string(g, member, false, k->dflt, raw, sizeof raw, file, e));
-    if (k->choices && !is_choice(k->choices, raw)) {
+    char table[256];
+    const char *choices =
+        k->choices == method_table ? tq_method_names_join("|", table, sizeof table) : k->choices;
+    if (choices && !is_choice(choices, raw)) {
       return tq_fail(e, TQ_EINPUT, "%s: '%s' = \"%s\" is not one of %s (one value, written exactly)",
-                     where, k->key, raw, k->choices);
+                     where, k->key, raw, choices);
     }
     /* Keys whose default is empty may stay empty ("not set"); others may not. */
     if (raw[0] == '\0' && k->dflt[0])
@@ -365,7 +372,8 @@ tq_status tq_experiment_load_variant(const char *path, const char *const *overri
                    "%s: checkpoint.every (%d) must be a multiple of compression.refit_every (%d), "
                    "so a resumed run redesigns its levels where the uninterrupted one did",
                    path, x->checkpoint_every, x->refit_every);
-  if (!strcmp(x->method, "none") && x->bits != 3 && x->bits != 32)
+  const tq_method_info *mi = tq_method_info_by_name(x->method);
+  if (mi && mi->family == TQ_FAMILY_NONE && x->bits != 3 && x->bits != 32)
     return tq_fail(e, TQ_EINPUT, "%s: compression.bits = %d has no meaning with method \"none\"",
                    path, x->bits);
   TQ_TRY(check_fault_worker(path, "faults.crash_worker", x->crash_worker, x->workers, e));
@@ -444,6 +452,131 @@ static bool name_append(char *name, size_t cap, const char *s) {
   return true;
 }
 
+/* The sweep list of the file, if any (NULL: none); sw->file becomes the file that holds it. */
+static tq_status sweep_list(const config_t *cfg, const char *path, tq_sweep *sw,
+                            const config_setting_t **out, tq_err *e) {
+  const config_setting_t *list = config_lookup(cfg, "sweep");
+  *out = NULL;
+  if (!list) return TQ_OK;
+  if (config_setting_type(list) != CONFIG_TYPE_LIST) {
+    char where[TQ_PATH_MAX + 600];
+    tq_cfg_where(list, path, where, sizeof where);
+    return tq_fail(e, TQ_EINPUT,
+                   "%s: sweep must be a list ( { key = \"group.key\"; values = [...]; }, ... )",
+                   where);
+  }
+  /* Values' paths resolve against the file that holds the sweep. */
+  const char *of = NULL;
+  if (tq_cfg_origin_file(list, path, &of) && of) snprintf(sw->file, sizeof sw->file, "%s", of);
+  *out = list;
+  return TQ_OK;
+}
+
+/* Entry k of the sweep: { key = "group.key"; values = [...]; } naming a configuration key not
+ * swept already, with a non-empty list of values; records the key and where it is set. */
+static tq_status sweep_entry(const config_setting_t *entry, int k, const char *path, tq_sweep *sw,
+                             const config_setting_t **vals_out, tq_err *e) {
+  static const char *const entry_keys[] = {"key", "values", NULL};
+  char where[TQ_PATH_MAX + 600], key[64];
+  tq_cfg_where(entry, path, where, sizeof where);
+  if (config_setting_type(entry) != CONFIG_TYPE_GROUP)
+    return tq_fail(e, TQ_EINPUT, "%s: each sweep entry must be { key = ...; values = [...]; }",
+                   where);
+  TQ_TRY(tq_cfg_only_keys(entry, entry_keys, path, e));
+  TQ_TRY(tq_cfg_string(entry, "key", true, NULL, key, sizeof key, path, e));
+  if (!find_key(key))
+    return tq_fail(e, TQ_EINPUT, "%s: sweep key '%s' is not a configuration key", where, key);
+  for (int j = 0; j < k; j++)
+    if (!strcmp(sw->key[j], key))
+      return tq_fail(e, TQ_EINPUT, "%s: sweep key '%s' is already swept by %s", where, key,
+                     sw->where[j]);
+  snprintf(sw->key[k], sizeof sw->key[k], "%s", key);
+  snprintf(sw->where[k], sizeof sw->where[k], "%s", where);
+  const config_setting_t *vals = config_setting_get_member(entry, "values");
+  int nv = vals ? config_setting_length(vals) : 0;
+  if (!vals || (config_setting_type(vals) != CONFIG_TYPE_ARRAY &&
+                config_setting_type(vals) != CONFIG_TYPE_LIST) || nv == 0)
+    return tq_fail(e, TQ_EINPUT, "%s: sweep entry for '%s' needs a non-empty values = [ ... ]",
+                   where, key);
+  if (sw->nvariants * nv > TQ_MAX_VARIANTS)
+    return tq_fail(e, TQ_EINPUT, "%s: the sweep expands to more than %d runs", where,
+                   TQ_MAX_VARIANTS);
+  *vals_out = vals;
+  return TQ_OK;
+}
+
+/* The same value twice would train the same run twice into one folder. */
+static tq_status sweep_values_distinct(const config_setting_t *vals, const char *key,
+                                       const char *where, const char *path, tq_err *e) {
+  int nv = config_setting_length(vals);
+  for (int a = 0; a < nv; a++) {
+    char ta[TQ_SWEEP_VALUE_MAX + 1], tb[TQ_SWEEP_VALUE_MAX + 1];
+    TQ_TRY(value_text(config_setting_get_elem(vals, (unsigned)a), ta, sizeof ta, path, e));
+    for (int b = 0; b < a; b++) {
+      TQ_TRY(value_text(config_setting_get_elem(vals, (unsigned)b), tb, sizeof tb, path, e));
+      if (!strcmp(ta, tb))
+        return tq_fail(e, TQ_EINPUT,
+                       "%s: sweep values of '%s' list \"%s\" twice (values %d and %d)", where,
+                       key, ta, b + 1, a + 1);
+    }
+  }
+  return TQ_OK;
+}
+
+/* Cartesian product: each existing variant is repeated for every value of key k, its setting
+ * and folder name extended. */
+static tq_status sweep_expand(tq_sweep *sw, int k, const config_setting_t *vals, const char *path,
+                              tq_err *e) {
+  const char *key = sw->key[k], *where = sw->where[k];
+  const int nv = config_setting_length(vals), old = sw->nvariants;
+  for (int vi = nv - 1; vi >= 0; vi--) {
+    char text[TQ_SWEEP_VALUE_MAX + 1];
+    TQ_TRY(value_text(config_setting_get_elem(vals, (unsigned)vi), text, sizeof text, path, e));
+    for (int i = 0; i < old; i++) {
+      int dst = vi * old + i;
+      if (vi > 0) {
+        memcpy(sw->settings[dst], sw->settings[i], sizeof sw->settings[i]);
+        memcpy(sw->name[dst], sw->name[i], sizeof sw->name[i]);
+      }
+      snprintf(sw->settings[dst][k], sizeof sw->settings[dst][k], "%s=%s", key, text);
+      const char *leaf = strrchr(key, '.') + 1;
+      char *nm = sw->name[dst];
+      size_t cap = sizeof sw->name[dst];
+      if (!((nm[0] ? name_append(nm, cap, "_") : true) && name_append(nm, cap, leaf) &&
+            name_append(nm, cap, "-") && name_append(nm, cap, text)))
+        return tq_fail(e, TQ_EINPUT,
+                       "%s: the variant folder name for %s=%s would be longer than %d characters "
+                       "(shorten the values or sweep fewer keys)",
+                       where, key, text, TQ_NAME_MAX);
+    }
+  }
+  sw->nvariants = old * nv;
+  sw->nkeys = k + 1;
+  return TQ_OK;
+}
+
+/* Every key of the sweep list, one after the other. */
+static tq_status sweep_read(const config_t *cfg, const char *path, tq_sweep *sw, tq_err *e) {
+  const config_setting_t *list = NULL;
+  TQ_TRY(sweep_list(cfg, path, sw, &list, e));
+  int nkeys = list ? config_setting_length(list) : 0;
+  if (nkeys > 8) return tq_fail(e, TQ_EINPUT, "%s: a sweep may vary at most 8 keys", path);
+  for (int k = 0; k < nkeys; k++) {
+    const config_setting_t *vals = NULL;
+    TQ_TRY(sweep_entry(config_setting_get_elem(list, (unsigned)k), k, path, sw, &vals, e));
+    TQ_TRY(sweep_values_distinct(vals, sw->key[k], sw->where[k], path, e));
+    TQ_TRY(sweep_expand(sw, k, vals, path, e));
+  }
+  /* A backstop: the names are injective by construction, and two variants must never share a
+   * folder. */
+  for (int a = 0; a < sw->nvariants; a++)
+    for (int b = 0; b < a; b++)
+      if (!strcmp(sw->name[a], sw->name[b]))
+        return tq_fail(e, TQ_EINPUT, "%s: sweep variants %d and %d would share the folder %s",
+                       path, b + 1, a + 1, sw->name[a]);
+  return TQ_OK;
+}
+
 tq_status tq_sweep_load(const char *path, tq_sweep *sw, tq_err *e) {
   memset(sw, 0, sizeof *sw);
   sw->nvariants = 1;
@@ -451,97 +584,7 @@ tq_status tq_sweep_load(const char *path, tq_sweep *sw, tq_err *e) {
   config_t cfg;
   tq_cfg_init(&cfg);
   tq_status s = tq_cfg_read_file(&cfg, path, e);
-  const config_setting_t *list = s == TQ_OK ? config_lookup(&cfg, "sweep") : NULL;
-  static const char *const entry_keys[] = {"key", "values", NULL};
-  if (s == TQ_OK && list && config_setting_type(list) != CONFIG_TYPE_LIST) {
-    char where[TQ_PATH_MAX + 600];
-    tq_cfg_where(list, path, where, sizeof where);
-    s = tq_fail(e, TQ_EINPUT, "%s: sweep must be a list ( { key = \"group.key\"; values = [...]; }, ... )", where);
-  }
-  if (s == TQ_OK && list) {
-    /* Values' paths resolve against the file that holds the sweep. */
-    const char *of = NULL;
-    if (tq_cfg_origin_file(list, path, &of) && of) snprintf(sw->file, sizeof sw->file, "%s", of);
-  }
-  int nkeys = (s == TQ_OK && list) ? config_setting_length(list) : 0;
-  if (nkeys > 8) s = tq_fail(e, TQ_EINPUT, "%s: a sweep may vary at most 8 keys", path);
-  for (int k = 0; s == TQ_OK && k < nkeys; k++) {
-    const config_setting_t *entry = config_setting_get_elem(list, (unsigned)k);
-    char where[TQ_PATH_MAX + 600], key[64];
-    tq_cfg_where(entry, path, where, sizeof where);
-    if (config_setting_type(entry) != CONFIG_TYPE_GROUP) {
-      s = tq_fail(e, TQ_EINPUT, "%s: each sweep entry must be { key = ...; values = [...]; }", where);
-      break;
-    }
-    s = tq_cfg_only_keys(entry, entry_keys, path, e);
-    if (s == TQ_OK) s = tq_cfg_string(entry, "key", true, NULL, key, sizeof key, path, e);
-    if (s != TQ_OK) break;
-    if (!find_key(key)) {
-      s = tq_fail(e, TQ_EINPUT, "%s: sweep key '%s' is not a configuration key", where, key);
-      break;
-    }
-    for (int j = 0; j < k && s == TQ_OK; j++)
-      if (!strcmp(sw->key[j], key))
-        s = tq_fail(e, TQ_EINPUT, "%s: sweep key '%s' is already swept by %s", where, key,
-                    sw->where[j]);
-    if (s != TQ_OK) break;
-    snprintf(sw->key[k], sizeof sw->key[k], "%s", key);
-    snprintf(sw->where[k], sizeof sw->where[k], "%s", where);
-    const config_setting_t *vals = config_setting_get_member(entry, "values");
-    int nv = vals ? config_setting_length(vals) : 0;
-    if (!vals || (config_setting_type(vals) != CONFIG_TYPE_ARRAY &&
-                  config_setting_type(vals) != CONFIG_TYPE_LIST) || nv == 0) {
-      s = tq_fail(e, TQ_EINPUT, "%s: sweep entry for '%s' needs a non-empty values = [ ... ]", where, key);
-      break;
-    }
-    if (sw->nvariants * nv > TQ_MAX_VARIANTS) {
-      s = tq_fail(e, TQ_EINPUT, "%s: the sweep expands to more than %d runs", where, TQ_MAX_VARIANTS);
-      break;
-    }
-    /* The same value twice would train the same run twice into one folder. */
-    for (int a = 0; a < nv && s == TQ_OK; a++) {
-      char ta[TQ_SWEEP_VALUE_MAX + 1], tb[TQ_SWEEP_VALUE_MAX + 1];
-      s = value_text(config_setting_get_elem(vals, (unsigned)a), ta, sizeof ta, path, e);
-      for (int b = 0; b < a && s == TQ_OK; b++) {
-        s = value_text(config_setting_get_elem(vals, (unsigned)b), tb, sizeof tb, path, e);
-        if (s == TQ_OK && !strcmp(ta, tb))
-          s = tq_fail(e, TQ_EINPUT, "%s: sweep values of '%s' list \"%s\" twice (values %d and %d)",
-                      where, key, ta, b + 1, a + 1);
-      }
-    }
-    /* Cartesian product: each existing variant is repeated for every value of this key. */
-    int old = sw->nvariants;
-    for (int vi = nv - 1; vi >= 0 && s == TQ_OK; vi--) {
-      char text[TQ_SWEEP_VALUE_MAX + 1];
-      s = value_text(config_setting_get_elem(vals, (unsigned)vi), text, sizeof text, path, e);
-      for (int i = 0; i < old && s == TQ_OK; i++) {
-        int dst = vi * old + i;
-        if (vi > 0) {
-          memcpy(sw->settings[dst], sw->settings[i], sizeof sw->settings[i]);
-          memcpy(sw->name[dst], sw->name[i], sizeof sw->name[i]);
-        }
-        snprintf(sw->settings[dst][k], sizeof sw->settings[dst][k], "%s=%s", key, text);
-        const char *leaf = strrchr(key, '.') + 1;
-        char *nm = sw->name[dst];
-        size_t cap = sizeof sw->name[dst];
-        if (!((nm[0] ? name_append(nm, cap, "_") : true) && name_append(nm, cap, leaf) &&
-              name_append(nm, cap, "-") && name_append(nm, cap, text)))
-          s = tq_fail(e, TQ_EINPUT,
-                      "%s: the variant folder name for %s=%s would be longer than %d characters "
-                      "(shorten the values or sweep fewer keys)",
-                      where, key, text, TQ_NAME_MAX);
-      }
-    }
-    sw->nvariants = old * nv;
-    sw->nkeys = k + 1;
-  }
-  /* A backstop: the names are injective by construction, and two variants must never share a
-   * folder. */
-  for (int a = 0; s == TQ_OK && a < sw->nvariants; a++)
-    for (int b = 0; s == TQ_OK && b < a; b++)
-      if (!strcmp(sw->name[a], sw->name[b]))
-        s = tq_fail(e, TQ_EINPUT, "%s: sweep variants %d and %d would share the folder %s", path,
-                    b + 1, a + 1, sw->name[a]);
+  if (s == TQ_OK) s = sweep_read(&cfg, path, sw, e);
   config_destroy(&cfg);
   return s;
 }

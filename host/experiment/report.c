@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "compress/method.h"
 #include "util/fileio.h"
 
 /* ---- summary.json (the flat object experiment/metrics.c writes) -------------------------------- */
@@ -158,11 +159,10 @@ tq_status tq_report_scan(const char *dir, tq_run_summary **runs, int *n, tq_err 
 
 /* ---- grouping -------------------------------------------------------------------------- */
 
+/* The order of the method table (host/compress/method.c); unknown names after it. */
 static int method_rank(const char *m) {
-  const char *order[] = {"none", "qsgd", "qsgdinf", "nuqsgd", "tqsgd", "tnqsgd", "tbqsgd"};
-  for (int i = 0; i < 7; i++)
-    if (!strcmp(order[i], m)) return i;
-  return 7;
+  const tq_method_info *mi = tq_method_info_by_name(m);
+  return mi ? (int)mi->method : TQ_METHOD_COUNT;
 }
 
 static int cmp_runs(const void *a, const void *b) {
