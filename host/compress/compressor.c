@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cl/cl_profile.h"
+#include "cl/kernel_constants.h" /* TQ_STATS_E, TQ_HIST_E: elements per stats/hist work-item */
 #include "compress/quant_ref.h"
 #include "util/fileio.h"
 
@@ -14,8 +15,6 @@
  * and the encoder's are not (integer counts; per-element codes) and are sized per device
  * (size_groups). */
 #define STATS_L 256u        /* q_stats local size */
-#define STATS_E 32u         /* = Q_SE: elements per q_stats work-item */
-#define HIST_E 64u          /* = Q_HE: elements per q_hist work-item */
 
 typedef struct tstate {
   bool compressed; /* false: travels as fp32 */
@@ -271,7 +270,7 @@ static tq_status create_kernels(tq_compressor *c, tq_err *e) {
 static tq_status alloc_tensor(tq_compressor *c, int i, tq_err *e) {
   tstate *t = &c->st[i];
   const size_t n = c->t[i].count;
-  const size_t sg = ceil_div(n, STATS_L * STATS_E), hg = ceil_div(n, c->hist_l * HIST_E);
+  const size_t sg = ceil_div(n, STATS_L * TQ_STATS_E), hg = ceil_div(n, c->hist_l * TQ_HIST_E);
   const bool fits = tq_method_family_info(c->cfg.method)->fits_tail;
   struct {
     cl_mem *m;
@@ -382,7 +381,7 @@ tq_status tq_compressor_set_residual(tq_compressor *c, int tensor, const float *
  * for every tensor, then parse_stats sums them). */
 static tq_status queue_stats(tq_compressor *c, tstate *ts, cl_mem x, cl_uint xoff, cl_uint n,
                              bool hist, bool exact, tq_err *e) {
-  cl_uint nsg = (cl_uint)ceil_div(n, STATS_L * STATS_E), nhg = (cl_uint)ceil_div(n, c->hist_l * HIST_E);
+  cl_uint nsg = (cl_uint)ceil_div(n, STATS_L * TQ_STATS_E), nhg = (cl_uint)ceil_div(n, c->hist_l * TQ_HIST_E);
   tq_karg a1[] = {TQ_ARG(x),        TQ_ARG(xoff),     TQ_ARG(n),
                   TQ_ARG(ts->pmax), TQ_ARG(ts->psum), TQ_ARG(ts->pcnt),
                   TQ_LOCAL(4 * STATS_L), TQ_LOCAL(4 * STATS_L), TQ_LOCAL(8 * STATS_L)};
