@@ -83,7 +83,7 @@ static void test_beats_qsgdinf(void) {
     tq_tp_levels(b, d.k, mag);
     memcpy(st, sq, nb * 4);
     tq_tp_cap_scales(st, nb, d.alpha);
-    double m = tq_tp_exact_mse(x, n, mag, nlev, bucket, st);
+    double m = tq_exact_mse_bucketed(x, n, mag, nlev, bucket, st);
     CU_ASSERT(m < 0.9 * q);
     fprintf(stderr, "\n  b=%d: QSGDinf %.4e, TPQSGD %.4e (k=%d, alpha=%.3g of max)", b, q, m,
             d.k, d.alpha / stats.max_abs);

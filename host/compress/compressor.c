@@ -51,6 +51,7 @@ struct tq_compressor {
   tstate *st;
   cl_kernel k_stats, k_hist, k_hist_exact, k_npart, k_nfin, k_enc, k_ef_add;
   cl_kernel k_npart32, k_enc_u, k_enc_s; /* 32-element norm parts; uniform-grid; small buckets */
+  cl_kernel k_ncap;                      /* the capped max-norm (TPQSGD) */
   size_t hist_l, hist_lmem; /* histogram work-group size and local memory for this device */
   cl_mem ratios, resid;
   /* Kernel events of the current encode call, kept only when the queue profiles. */
@@ -173,8 +174,8 @@ void tq_compressor_free(tq_compressor *c) {
   if (!c) return;
   take_events(c);
   if (c->k_hist_exact) clReleaseKernel(c->k_hist_exact);
-  cl_kernel ks[] = {c->k_stats, c->k_hist,    c->k_npart,   c->k_nfin, c->k_enc,
-                    c->k_ef_add, c->k_npart32, c->k_enc_u, c->k_enc_s};
+  cl_kernel ks[] = {c->k_stats,  c->k_hist,    c->k_npart, c->k_nfin,  c->k_enc,
+                    c->k_ef_add, c->k_npart32, c->k_enc_u, c->k_enc_s, c->k_ncap};
   for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
     if (ks[i]) clReleaseKernel(ks[i]);
   tq_cl_release(&c->ratios);
@@ -251,8 +252,10 @@ static tq_status create_encode_kernels(tq_compressor *c, tq_err *e) {
 
 /* Every kernel the compressor launches, sized and checked for this device. */
 static tq_status create_kernels(tq_compressor *c, tq_err *e) {
-  const char *kn[] = {"q_stats", "q_norm_part", "q_norm_fin", "q_ef_add", "q_norm_part32"};
-  cl_kernel *kp[] = {&c->k_stats, &c->k_npart, &c->k_nfin, &c->k_ef_add, &c->k_npart32};
+  const char *kn[] = {"q_stats",  "q_norm_part",   "q_norm_fin",
+                      "q_ef_add", "q_norm_part32", "q_norm_cap"};
+  cl_kernel *kp[] = {&c->k_stats,  &c->k_npart,   &c->k_nfin,
+                     &c->k_ef_add, &c->k_npart32, &c->k_ncap};
   for (size_t i = 0; i < sizeof kn / sizeof kn[0]; i++)
     TQ_TRY(tq_cl_kernel(&c->cl, kn[i], kp[i], e));
   TQ_TRY(create_encode_kernels(c, e));
@@ -271,7 +274,7 @@ static tq_status alloc_tensor(tq_compressor *c, int i, tq_err *e) {
   tstate *t = &c->st[i];
   const size_t n = c->t[i].count;
   const size_t sg = ceil_div(n, STATS_L * TQ_STATS_E), hg = ceil_div(n, c->hist_l * TQ_HIST_E);
-  const bool fits = tq_method_family_info(c->cfg.method)->fits_tail;
+  const bool fits = tq_method_measures(c->cfg.method);
   struct {
     cl_mem *m;
     size_t bytes;
@@ -460,7 +463,8 @@ static void prepare_levels(tstate *ts) {
 static tq_status queue_phase1(tq_compressor *c, cl_mem grad, uint32_t iteration, const int *ids,
                               int k, int *nrefit_out, tq_err *e) {
   const tq_compress_cfg *cfg = &c->cfg;
-  const bool fits = tq_method_family_info(cfg->method)->fits_tail;
+  const bool fits = tq_method_measures(cfg->method);
+  const bool hist = tq_method_needs_hist(cfg->method, cfg->tail);
   const cl_int ef = cfg->error_feedback ? 1 : 0;
   int nrefit = 0;
   for (int j = 0; j < k; j++) {
@@ -480,7 +484,7 @@ static tq_status queue_phase1(tq_compressor *c, cl_mem grad, uint32_t iteration,
                   iteration - ts->fit_iter >= cfg->refit_every)) {
       ts->refit_now = true;
       nrefit++;
-      TQ_TRY(queue_stats(c, ts, x, xoff, n, cfg->tail == TQ_TAIL_POWERLAW, false, e));
+      TQ_TRY(queue_stats(c, ts, x, xoff, n, hist, false, e));
     }
   }
   *nrefit_out = nrefit;
@@ -511,7 +515,7 @@ static tq_status refit_tensor(tq_compressor *c, cl_mem grad, uint32_t iteration,
   const tq_compress_cfg *cfg = &c->cfg;
   tstate *ts = &c->st[tensor];
   const cl_uint n = (cl_uint)c->t[tensor].count;
-  const bool hist = cfg->tail == TQ_TAIL_POWERLAW, ef = cfg->error_feedback;
+  const bool hist = tq_method_needs_hist(cfg->method, cfg->tail), ef = cfg->error_feedback;
   parse_stats(ts, n, hist, &ts->stats);
   /* q_hist's fast bin guess needs e_0 = M * 10^-7 to be a normal float; for a tensor of tiny
    * values (max|g| <= 1e-30) the histogram is redone with the exact search (a wait of its own:
@@ -532,7 +536,7 @@ static tq_status refit_tensor(tq_compressor *c, cl_mem grad, uint32_t iteration,
   memset(&ts->fit, 0, sizeof ts->fit);
   if (hist) tq_tail_fit_hist(&ts->stats, NULL, &ts->fit);
   else ts->fit.beta = ts->stats.n ? ts->stats.sum_abs / (double)ts->stats.n : 0.0;
-  TQ_TRY(tq_design_levels(cfg, &ts->fit, n, &ts->design, e));
+  TQ_TRY(tq_design_tensor(cfg, &ts->stats, &ts->fit, n, &ts->design, e));
   ts->have = true;
   ts->fit_iter = iteration;
   prepare_levels(ts);
@@ -583,7 +587,7 @@ static tq_status queue_encode_table(tq_compressor *c, tstate *ts, enc_args *a, t
 static tq_status queue_encode_bucket(tq_compressor *c, tstate *ts, enc_args *a, float *scales,
                                      tq_err *e) {
   cl_uint bucket = ts->bucket, sub = ts->sub, per = ts->per, np = ts->nparts, nb = ts->nb;
-  cl_int maxnorm = tq_method_info_of(c->cfg.method)->norm == TQ_NORM_MAX ? 1 : 0;
+  cl_int maxnorm = tq_method_maxnorm(c->cfg.method) ? 1 : 0;
   if (sub == 32 && bucket % 32u == 0) {
     tq_karg a1[] = {TQ_ARG(a->x), TQ_ARG(a->xoff), TQ_ARG(a->n), TQ_ARG(np), TQ_ARG(maxnorm),
                     TQ_ARG(ts->parts)};
@@ -600,6 +604,12 @@ static tq_status queue_encode_bucket(tq_compressor *c, tstate *ts, enc_args *a, 
                   TQ_ARG(ts->scales), TQ_ARG(ts->sinv)};
   TQ_TRY(run(c, c->k_nfin, nb, tq_cl_group1d(&c->cl, c->k_nfin, 64), a2, TQ_NARGS(a2),
              "q_norm_fin", e));
+  if (tq_method_info_of(c->cfg.method)->norm == TQ_NORM_MAX_CAPPED) {
+    cl_float alpha = (cl_float)ts->design.alpha; /* +inf: no cap */
+    tq_karg a4[] = {TQ_ARG(ts->scales), TQ_ARG(ts->sinv), TQ_ARG(nb), TQ_ARG(alpha)};
+    TQ_TRY(run(c, c->k_ncap, nb, tq_cl_group1d(&c->cl, c->k_ncap, 64), a4, TQ_NARGS(a4),
+               "q_norm_cap", e));
+  }
   cl_kernel kk = bucket < 32u ? c->k_enc_s : (a->inv > 0 && c->k_enc_u ? c->k_enc_u : c->k_enc);
   const size_t el = enc_local(c, kk, a->n), eglobal = ceil_div(ceil_div(a->n, 32u), el) * el;
   tq_karg a3[] = {TQ_ARG(a->x),      TQ_ARG(a->xoff),   TQ_ARG(a->n),      TQ_ARG(ts->levels),

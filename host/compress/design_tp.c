@@ -68,20 +68,3 @@ tq_tp_design tq_tp_design_levels(const tq_tail_stats *st, int bits) {
   best.cost /= (double)st->n;
   return best;
 }
-
-double tq_tp_exact_mse(const float *x, size_t n, const float *mag, int nlev, uint32_t bucket,
-                       const float *scales) {
-  double tot = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    double s = scales[i / bucket], a = fabs((double)x[i]);
-    if (s <= 0) {
-      tot += a * a; /* decodes to 0 */
-      continue;
-    }
-    double t = a < s ? a : s, r = t / s;
-    int k = 0;
-    while (k + 1 <= nlev - 2 && (double)mag[k + 1] <= r) k++;
-    tot += (a - t) * (a - t) + s * s * (r - mag[k]) * ((double)mag[k + 1] - r);
-  }
-  return n ? tot / (double)n : 0.0;
-}

@@ -45,9 +45,4 @@ tq_tp_design tq_tp_design_levels(const tq_tail_stats *st, int bits);
 /* scales[b] = min(maxnorm[b], alpha) for nb buckets, in place (as kernel q_norm_cap). */
 void tq_tp_cap_scales(float *scales, size_t nb, float alpha);
 
-/* Exact conditional squared error per element of the bucketed codec with truncation: for each
- * element, (|x| - T)^2 + s^2 (r - m_k)(m_{k+1} - r) with T = min(|x|, s), r = T / s. */
-double tq_tp_exact_mse(const float *x, size_t n, const float *mag, int nlev, uint32_t bucket,
-                       const float *scales);
-
 #endif

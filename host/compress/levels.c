@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "compress/design_tp.h"
+
 /* ---- two-part model (docs/math.md §5, §6) ---------------------------------------- */
 
 void tq_pl_init(tq_pl_model *m, double gamma, double gmin, double rho, double beta, double c) {
@@ -205,18 +207,16 @@ static tq_status store_levels(tq_design *out, const double *lv, int nlev, tq_err
 
 /* ---- the design function of each method (tq_methods[].design) ------------------------ */
 
-tq_status tq_design_qsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
-                         tq_design *out, tq_err *e) {
-  (void)fit, (void)d;
+tq_status tq_design_qsgd(TQ_DESIGN_ARGS) {
+  (void)st, (void)fit, (void)d;
   double lv[TQ_MAX_LEVELS + 1];
   int s = (1 << (cfg->bits - 1)) - 1;
   for (int j = 0; j <= s; j++) lv[j] = (double)j / s;
   return store_levels(out, lv, s + 1, e);
 }
 
-tq_status tq_design_nuqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
-                           tq_design *out, tq_err *e) {
-  (void)fit, (void)d;
+tq_status tq_design_nuqsgd(TQ_DESIGN_ARGS) {
+  (void)st, (void)fit, (void)d;
   double lv[TQ_MAX_LEVELS + 1];
   int s = (1 << (cfg->bits - 1)) - 2;
   lv[0] = 0.0;
@@ -265,8 +265,7 @@ static void pl_model_of(const trunc_setup *t, const tq_tail_fit *fit, tq_pl_mode
   tq_pl_init(m, fit->gamma, fit->g_min, fit->rho, t->beta, t->c);
 }
 
-tq_status tq_design_tqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
-                          tq_design *out, tq_err *e) {
+tq_status tq_design_tqsgd(TQ_DESIGN_ARGS) {
   double lv[TQ_MAX_LEVELS + 1];
   trunc_setup t = truncated_setup(cfg, fit, d, out);
   if (out->laplace) {
@@ -281,8 +280,7 @@ tq_status tq_design_tqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, ui
   return store_levels(out, lv, t.s + 1, e);
 }
 
-tq_status tq_design_tnqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
-                           tq_design *out, tq_err *e) {
+tq_status tq_design_tnqsgd(TQ_DESIGN_ARGS) {
   double lv[TQ_MAX_LEVELS + 1];
   trunc_setup t = truncated_setup(cfg, fit, d, out);
   if (out->laplace) {
@@ -302,8 +300,7 @@ tq_status tq_design_tnqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, u
   return store_levels(out, lv, t.s + 1, e);
 }
 
-tq_status tq_design_tbqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
-                           tq_design *out, tq_err *e) {
+tq_status tq_design_tbqsgd(TQ_DESIGN_ARGS) {
   double lv[TQ_MAX_LEVELS + 1];
   trunc_setup t = truncated_setup(cfg, fit, d, out);
   if (out->laplace) {
@@ -316,13 +313,30 @@ tq_status tq_design_tbqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, u
   return store_levels(out, lv, t.s + 1, e);
 }
 
+tq_status tq_design_tpqsgd(TQ_DESIGN_ARGS) {
+  (void)fit, (void)d, (void)e;
+  tq_tp_design t = {.k = TQ_TP_K_MIN, .alpha = INFINITY};
+  if (st) t = tq_tp_design_levels(st, cfg->bits);
+  out->nlev = 1 << (cfg->bits - 1);
+  tq_tp_levels(cfg->bits, t.k, out->levels);
+  out->alpha = t.alpha > 0.0f ? t.alpha : INFINITY; /* an all-zero tensor: no cap */
+  out->tp_k = t.k;
+  out->model_mse = t.cost;
+  return TQ_OK;
+}
+
 tq_status tq_design_levels(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
                            tq_design *out, tq_err *e) {
+  return tq_design_tensor(cfg, NULL, fit, d, out, e);
+}
+
+tq_status tq_design_tensor(const tq_compress_cfg *cfg, const tq_tail_stats *st,
+                           const tq_tail_fit *fit, uint64_t d, tq_design *out, tq_err *e) {
   TQ_TRY(tq_compress_cfg_check(cfg, e));
   memset(out, 0, sizeof *out);
   out->method = cfg->method;
   out->bits = cfg->bits;
   out->why = "";
   tq_design_fn design = tq_method_info_of(cfg->method)->design;
-  return design ? design(cfg, fit, d, out, e) : TQ_OK;
+  return design ? design(cfg, st, fit, d, out, e) : TQ_OK;
 }

@@ -48,6 +48,7 @@ typedef struct tq_design {
   const char *why;                /* why the Laplace rule was used ("" if it was not) */
   double model_mse;               /* the model's per-element error at this design (truncated) */
   int s_out;                      /* TBQSGD: outer intervals per side; 0 = plain uniform */
+  int tp_k;                       /* TPQSGD: magnitude exponent p = tp_k / 4 */
 } tq_design;
 
 /* Designs alpha and the levels for cfg from a fit (truncated family; fit may be NULL for the
@@ -58,19 +59,24 @@ typedef struct tq_design {
  * stay distinct and its values ~0. */
 tq_status tq_design_levels(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
                            tq_design *out, tq_err *e);
+/* The same with the tensor's statistics (NULL where none were measured): what the compressor
+ * and the reference codec call; TPQSGD designs from them. */
+tq_status tq_design_tensor(const tq_compress_cfg *cfg, const tq_tail_stats *st,
+                           const tq_tail_fit *fit, uint64_t d, tq_design *out, tq_err *e);
 
 /* The design functions of the table (tq_design_fn; called by tq_design_levels with out cleared
  * and its method and bits set). Bucketed: magnitude tables in [0, 1] (docs/math.md §4). */
-tq_status tq_design_qsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
-                         tq_design *out, tq_err *e); /* {j/s}, s = 2^(b-1) - 1: qsgd, qsgdinf */
-tq_status tq_design_nuqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
-                           tq_design *out, tq_err *e); /* {0, 2^-s, .., 1}, s = 2^(b-1) - 2 */
+#define TQ_DESIGN_ARGS                                                                            \
+  const tq_compress_cfg *cfg, const tq_tail_stats *st, const tq_tail_fit *fit, uint64_t d,        \
+      tq_design *out, tq_err *e
+tq_status tq_design_qsgd(TQ_DESIGN_ARGS);   /* {j/s}, s = 2^(b-1) - 1: qsgd, qsgdinf */
+tq_status tq_design_nuqsgd(TQ_DESIGN_ARGS); /* {0, 2^-s, .., 1}, s = 2^(b-1) - 2 */
 /* Truncated: signed tables on [-alpha, alpha] (docs/math.md §6-§8), Laplace rule as above. */
-tq_status tq_design_tqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
-                          tq_design *out, tq_err *e); /* uniform */
-tq_status tq_design_tnqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
-                           tq_design *out, tq_err *e); /* density ~ p^(1/3) */
-tq_status tq_design_tbqsgd(const tq_compress_cfg *cfg, const tq_tail_fit *fit, uint64_t d,
-                           tq_design *out, tq_err *e); /* two uniform grids */
+tq_status tq_design_tqsgd(TQ_DESIGN_ARGS);  /* uniform */
+tq_status tq_design_tnqsgd(TQ_DESIGN_ARGS); /* density ~ p^(1/3) */
+tq_status tq_design_tbqsgd(TQ_DESIGN_ARGS); /* two uniform grids */
+/* TPQSGD (docs/math.md §15): magnitudes (j/s)^p and alpha from the histogram in st; without
+ * statistics, QSGDinf's grid and no cap. */
+tq_status tq_design_tpqsgd(TQ_DESIGN_ARGS);
 
 #endif

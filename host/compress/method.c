@@ -43,6 +43,8 @@ static const tq_method_info tq_methods[TQ_METHOD_COUNT] = {
      "truncation + levels with density ~ p^(1/3) of the fitted model"},
     {TQ_METHOD_TBQSGD, "tbqsgd", TQ_FAMILY_TRUNCATED, TQ_NORM_NONE, 1, 8, tq_design_tbqsgd,
      "truncation + two uniform grids (body, tails)"},
+    {TQ_METHOD_TPQSGD, "tpqsgd", TQ_FAMILY_BUCKETED, TQ_NORM_MAX_CAPPED, 2, 8, tq_design_tpqsgd,
+     "max-norm per bucket capped at alpha + power magnitudes, (alpha, p) from the histogram"},
 };
 
 const tq_method_info *tq_method_info_of(tq_method m) {
@@ -88,7 +90,9 @@ const char *tq_method_name(tq_method m) {
   return (m >= 0 && m < TQ_METHOD_COUNT) ? tq_methods[m].name : "?";
 }
 
-const char *tq_bucket_norm_name(tq_bucket_norm n) { return n == TQ_NORM_MAX ? "max" : "L2"; }
+const char *tq_bucket_norm_name(tq_bucket_norm n) {
+  return n == TQ_NORM_MAX ? "max" : n == TQ_NORM_MAX_CAPPED ? "max capped at alpha" : "L2";
+}
 
 tq_status tq_method_from_name(const char *name, tq_method *out, tq_err *e) {
   const tq_method_info *mi = tq_method_info_by_name(name);

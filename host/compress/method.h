@@ -19,6 +19,7 @@ typedef enum tq_method {
   TQ_METHOD_TQSGD = 4,
   TQ_METHOD_TNQSGD = 5,
   TQ_METHOD_TBQSGD = 6,
+  TQ_METHOD_TPQSGD = 7,
   TQ_METHOD_COUNT
 } tq_method;
 
@@ -80,6 +81,7 @@ typedef enum tq_bucket_norm {
   TQ_NORM_NONE = 0, /* not bucketed */
   TQ_NORM_L2 = 1,
   TQ_NORM_MAX = 2,
+  TQ_NORM_MAX_CAPPED = 3, /* the max-norm, capped at the design's alpha (TPQSGD) */
 } tq_bucket_norm;
 
 /* What every method of a family shares. */
@@ -103,12 +105,15 @@ typedef struct tq_family_info {
   bool small_bucket_kernel;
 } tq_family_info;
 
+struct tq_tail_stats;
 struct tq_tail_fit;
 struct tq_design;
-/* Designs the level table for cfg (method, bits, options) from a tail fit (truncated family;
- * NULL for the others) of a tensor of d elements (levels.h). */
-typedef tq_status (*tq_design_fn)(const tq_compress_cfg *cfg, const struct tq_tail_fit *fit,
-                                  uint64_t d, struct tq_design *out, tq_err *e);
+/* Designs the level table for cfg (method, bits, options) from the tensor's statistics and tail
+ * fit (methods that measure them, tq_method_measures; NULL otherwise) of a tensor of d elements
+ * (levels.h). */
+typedef tq_status (*tq_design_fn)(const tq_compress_cfg *cfg, const struct tq_tail_stats *st,
+                                  const struct tq_tail_fit *fit, uint64_t d,
+                                  struct tq_design *out, tq_err *e);
 
 typedef struct tq_method_info {
   tq_method method;       /* = its index in the table (and its code on the wire) */
@@ -150,6 +155,22 @@ static inline bool tq_method_is_truncated(tq_method m) {
   return tq_method_family(m) == TQ_FAMILY_TRUNCATED;
 }
 /* The zero-level option applies to m (and zero_level asks for it). */
+/* A refit of m measures max|g|, sum|g| and the histogram of |g| before designing: the families
+ * that fit a tail, and the capped max-norm, whose alpha comes from the histogram. */
+static inline bool tq_method_measures(tq_method m) {
+  return tq_method_family_info(m)->fits_tail || tq_method_info_of(m)->norm == TQ_NORM_MAX_CAPPED;
+}
+/* The histogram is among those statistics (the truncated family skips it under tail = laplace). */
+static inline bool tq_method_needs_hist(tq_method m, tq_tail_model tail) {
+  return tq_method_info_of(m)->norm == TQ_NORM_MAX_CAPPED ||
+         (tq_method_family_info(m)->fits_tail && tail == TQ_TAIL_POWERLAW);
+}
+/* The bucket norm is a maximum (capped or not) rather than an L2 norm. */
+static inline bool tq_method_maxnorm(tq_method m) {
+  tq_bucket_norm n = tq_method_info_of(m)->norm;
+  return n == TQ_NORM_MAX || n == TQ_NORM_MAX_CAPPED;
+}
+
 static inline bool tq_method_zero_level(tq_method m, bool zero_level) {
   return zero_level && tq_method_family_info(m)->zero_level;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress/design_tp.h"
 #include "util/philox.h"
 
 /* Largest k in [0, nlev-2] with lv[k] <= x (0 if x < lv[0]). */
@@ -202,12 +203,14 @@ double tq_exact_mse_bucketed(const float *x, size_t n, const float *mag, int nle
                              uint32_t bucket, const float *scales) {
   double tot = 0.0;
   for (size_t i = 0; i < n; i++) {
-    double nr = scales[i / bucket];
+    double nr = scales[i / bucket], a = fabs((double)x[i]);
     if (nr <= 0) continue;
-    double r = fabs((double)x[i]) / nr;
+    /* Truncation where |x| exceeds its scale (a capped max-norm, TPQSGD): the bias (|x| - s)^2,
+     * and the rounding of r = 1. */
+    double r = a / nr, bias = r > 1 ? (a - nr) * (a - nr) : 0.0;
     if (r > 1) r = 1;
     int k = search(mag, nlev, (float)r);
-    tot += nr * nr * (r - mag[k]) * ((double)mag[k + 1] - r);
+    tot += bias + nr * nr * (r - mag[k]) * ((double)mag[k + 1] - r);
   }
   return n ? tot / (double)n : 0.0;
 }
@@ -241,13 +244,14 @@ tq_status tq_ref_recode(const tq_wire_msg *m, const float *x, tq_rng_key key, ui
  * design decides. */
 static tq_status ref_design(const tq_compress_cfg *cfg, const float *x, size_t n, uint32_t tensor,
                             bool ef, tq_ref_result *res, tq_wire_hdr *h, tq_err *e) {
-  const bool fits = tq_method_family_info(cfg->method)->fits_tail;
-  tq_tail_stats_ref(x, n, fits && cfg->tail == TQ_TAIL_POWERLAW, &res->stats);
+  const bool fits = tq_method_measures(cfg->method);
+  tq_tail_stats_ref(x, n, tq_method_needs_hist(cfg->method, cfg->tail), &res->stats);
   if (res->stats.nonfinite)
     return tq_fail(e, TQ_EINPUT, "tensor %u holds %llu non-finite values", tensor,
                    (unsigned long long)res->stats.nonfinite);
   if (fits) tq_tail_fit_hist(&res->stats, NULL, &res->fit);
-  TQ_TRY(tq_design_levels(cfg, fits ? &res->fit : NULL, n, &res->design, e));
+  TQ_TRY(tq_design_tensor(cfg, fits ? &res->stats : NULL, fits ? &res->fit : NULL, n,
+                          &res->design, e));
   tq_wire_hdr_design(h, cfg, &res->design, tq_bucket_size(cfg, n), ef);
   return TQ_OK;
 }
@@ -266,8 +270,9 @@ static tq_status ref_encode(const tq_compress_cfg *cfg, const float *x, size_t n
     memcpy(parts->levels, d->levels, 4u * (size_t)h->nlev);
     switch (tq_method_family(cfg->method)) {
     case TQ_FAMILY_BUCKETED:
-      tq_ref_bucket_norms(x, n, h->bucket, tq_method_info_of(cfg->method)->norm == TQ_NORM_MAX,
-                          sc);
+      tq_ref_bucket_norms(x, n, h->bucket, tq_method_maxnorm(cfg->method), sc);
+      if (tq_method_info_of(cfg->method)->norm == TQ_NORM_MAX_CAPPED)
+        tq_tp_cap_scales(sc, nb, (float)d->alpha);
       memcpy(parts->scales, sc, 4u * nb);
       tq_ref_encode_bucketed(x, n, d->levels, h->nlev, h->bits, h->bucket, sc, key, w, dec);
       break;

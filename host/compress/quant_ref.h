@@ -75,7 +75,8 @@ tq_status tq_ref_recode(const tq_wire_msg *m, const float *x, tq_rng_key key, ui
 
 /* Exact conditional MSE (docs/math.md §2.3) averaged over x: (T(x)-x)^2 + (T-l_k)(l_{k+1}-T)
  * for the truncated family, and sum over buckets of scale^2 (r - m_k)(m_{k+1} - r) for the
- * bucketed family. Computed in double. */
+ * bucketed family, plus (|x| - scale)^2 where |x| exceeds its scale (§15.1). Computed in
+ * double. */
 double tq_exact_mse_table(const float *x, size_t n, const float *lv, int nlev);
 double tq_exact_mse_bucketed(const float *x, size_t n, const float *mag, int nlev,
                              uint32_t bucket, const float *scales);
