@@ -24,8 +24,8 @@
 #include "cl/cl_runtime.h"
 #include "cl/cl_tuning.h"
 #include "cli/commands.h"
+#include "nn/gemm.h"
 #include "nn/model.h"
-#include "nn/net.h"
 #include "util/fileio.h"
 
 #define MAX_MODELS 8
@@ -262,12 +262,14 @@ static tq_status tune(const char *device, const char **models, int nmodels, int 
   for (int i = 0; i < nmodels; i++) {
     tq_model m;
     TQ_TRY(tq_model_load(models[i], &m, e));
-    int got = tq_model_gemm_shapes(&m, batch, shapes + ns, MAX_SHAPES - ns);
+    int got = tq_gemm_shapes(&m, batch, shapes + ns, MAX_SHAPES - ns);
     /* Only what CLBlast will run once tuned: the rest goes to the project's kernels. */
+    tq_gemm_routing route = tq_gemm_routing_for(prof, true);
     int kept = 0;
     for (int j = ns; j < ns + got; j++) {
       const tq_gemm_shape *g = &shapes[j];
-      if (tq_net_gemm_uses_clblast(prof, g->ta, g->tb, true, g->m, g->n, g->k)) shapes[ns + kept++] = *g;
+      if (tq_gemm_route(&route, g->ta, g->tb, g->m, g->n, g->k) == TQ_GEMM_CLBLAST)
+        shapes[ns + kept++] = *g;
     }
     got = kept;
     for (int j = ns; j < ns + got; j++) {
