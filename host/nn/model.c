@@ -85,8 +85,9 @@ static tq_status check_graph(const tq_model *m, tq_err *e) {
     char a[96];
     tq_model_layer_ref(m, i, a, sizeof a);
     if (i + 1 < m->nlayers && l->uses == 0)
-      return tq_fail(e, TQ_EINPUT, "%s:%d: the output of %s is never used: nothing after it reads it",
-                     m->path, l->line, a);
+      return tq_fail(e, TQ_EINPUT,
+                     "%s:%d: the output of %s is never used: nothing after it reads it", m->path,
+                     l->line, a);
     const tq_layer_ops *ops = tq_layer_ops_of(l->kind);
     if (ops->check) TQ_TRY(ops->check(m, i, e));
   }

@@ -1,14 +1,16 @@
 /* Plain-C reference of every layer, in double precision, for the tests: device results are
  * compared with these, and finite differences of ref_net's loss (grads NULL) check both the
  * reference's and the device's gradients.
- * Same layouts as the device (NCHW, weights [K][C][kh][kw] and [O][I]). Not fast; not used in
- * training. */
+ * Same layouts as the device (NCHW, weights [K][C][kh][kw] and [O][I]). Not fast; not part
+ * of the program: it is built into the tests' support library only (tests/CMakeLists.txt).
+ * ref_net dispatches through a table of one row per layer kind (nn_ref.c), beside the device's
+ * table of layer operations (host/nn/layer.h). */
 #ifndef TQ_NN_REF_H
 #define TQ_NN_REF_H
 
 #include <stdint.h>
 
-#include "nn/model.h"
+#include "nn/layer.h"
 
 /* x [B][C][H][W], w [K][C][ks][ks], b [K] -> y [B][K][OH][OW] */
 void ref_conv2d_fwd(const double *x, const double *w, const double *b, int B, int C, int H, int W,
