@@ -24,7 +24,7 @@ const char *tq_layer_kind_name(tq_layer_kind k) { return tq_layer_ops_of(k)->nam
 
 bool tq_layer_kind_named(const char *type, tq_layer_kind *out) {
   for (int k = 0; k < TQ_LAYER_KINDS; k++)
-    if (!strcmp(table[k]->name, type)) {
+    if (!strcmp(tq_layer_ops_of((tq_layer_kind)k)->name, type)) {
       *out = (tq_layer_kind)k;
       return true;
     }
@@ -35,7 +35,8 @@ void tq_layer_kind_names(char *out, size_t cap) {
   size_t used = 0;
   out[0] = '\0';
   for (int k = 0; k < TQ_LAYER_KINDS && used < cap; k++)
-    used += (size_t)snprintf(out + used, cap - used, "%s%s", k ? ", " : "", table[k]->name);
+    used += (size_t)snprintf(out + used, cap - used, "%s%s", k ? ", " : "",
+                             tq_layer_ops_of((tq_layer_kind)k)->name);
 }
 
 bool tq_model_relu_follows(const tq_model *m, int li) {

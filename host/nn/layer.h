@@ -7,7 +7,8 @@
  *
  * Adding a layer kind: a TQ_LAYER_* value (model.h), its ops in a layer file, one row in
  * layer.c's table, its kernels (kernels/nn_*.cl and make_kernels in net.c), its reference row
- * (tests/support/nn_ref.c) and a case in tests/test_layers.c. */
+ * (tests/support/nn_ref.c) and a case in tests/test_layers.c; tests/test_model.c checks that
+ * every kind has both rows. */
 #ifndef TQ_NN_LAYER_H
 #define TQ_NN_LAYER_H
 
@@ -68,8 +69,6 @@ typedef struct tq_layer_ops {
   /* Forward FLOPs per sample (multiply-adds count 2); NULL: none counted. */
   double (*flops)(const tq_layer *l);
 } tq_layer_ops;
-
-#define TQ_LAYER_KINDS (TQ_LAYER_AVGPOOL + 1)
 
 const tq_layer_ops *tq_layer_ops_of(tq_layer_kind k);
 /* The kind whose name is `type`; false if none. */

@@ -26,6 +26,7 @@ typedef enum tq_layer_kind {
   TQ_LAYER_BATCHNORM,
   TQ_LAYER_ADD,
   TQ_LAYER_AVGPOOL,
+  TQ_LAYER_KINDS /* how many there are (nn/layer.c has one row of operations for each) */
 } tq_layer_kind;
 
 /* Per-sample activation shape; dense outputs are c x 1 x 1. */

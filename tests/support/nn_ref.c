@@ -357,6 +357,10 @@ static const ref_layer ref_table[TQ_LAYER_KINDS] = {
     [TQ_LAYER_AVGPOOL] = {avgpool_fwd, avgpool_bwd},
 };
 
+bool ref_has_kind(tq_layer_kind k) {
+  return (unsigned)k < TQ_LAYER_KINDS && ref_table[k].fwd && ref_table[k].bwd;
+}
+
 static const double *input_of(const ref_ctx *c, int i) {
   int src = c->m->layers[i].src;
   return src >= 0 ? c->a[src] : c->x;

@@ -8,6 +8,7 @@
 #ifndef TQ_NN_REF_H
 #define TQ_NN_REF_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "nn/layer.h"
@@ -56,5 +57,8 @@ void ref_batchnorm_stats(const double *x, int C, int HW, int count, double *mean
 double ref_net(const tq_model *m, const double *params, const double *x, const int *labels,
                int batch, int count, uint32_t seed, uint32_t worker, uint32_t iteration,
                double *grads, double **acts, double **dacts);
+
+/* Whether the reference has a row for layer kind k (every kind must). */
+bool ref_has_kind(tq_layer_kind k);
 
 #endif
