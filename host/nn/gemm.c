@@ -37,22 +37,22 @@ static bool use_nt4x4(bool ta, bool tb, size_t M, size_t N, size_t K) {
   return !ta && tb && K >= 64 && (M * N <= 16384 || K >= 1024);
 }
 
-/* TAILQUANT_GEMM=clblast sends every GEMM to CLBlast; TAILQUANT_GEMM=own every GEMM our
- * kernels can do to them, on any profile (both for measurements). Otherwise the device
- * profile decides (cl_devprofile.h: the gpu profile leaves every GEMM to CLBlast). */
 tq_gemm_routing tq_gemm_routing_for(const tq_devprofile *p, bool tuned) {
-  const char *v = getenv("TAILQUANT_GEMM");
-  tq_gemm_routing r = {.own = !p || p->own_gemms, .all_own = false, .tuned = tuned};
-  if (v && !strcmp(v, "clblast")) r.own = false;
-  if (v && !strcmp(v, "own")) r.own = r.all_own = true;
-  return r;
+  return (tq_gemm_routing){.own = !p || p->own_gemms, .tuned = tuned};
 }
 
+/* TAILQUANT_GEMM=clblast sends every GEMM to CLBlast; TAILQUANT_GEMM=own every GEMM our
+ * kernels can do to them, on any profile (both for measurements, so read at each call: a
+ * measurement may switch it between steps). Otherwise the device profile decides
+ * (cl_devprofile.h: the gpu profile leaves every GEMM to CLBlast). */
 tq_gemm_kernel tq_gemm_route(const tq_gemm_routing *r, bool ta, bool tb, size_t M, size_t N,
                              size_t K) {
-  if (!r->own) return TQ_GEMM_CLBLAST;
-  if (use_rows8(ta, tb, r->tuned, M, N, K) || (r->all_own && !tb)) return TQ_GEMM_ROWS8;
-  if (use_nt4x4(ta, tb, M, N, K) || (r->all_own && !ta && tb)) return TQ_GEMM_NT4X4;
+  const char *v = getenv("TAILQUANT_GEMM");
+  bool all_own = v && !strcmp(v, "own");
+  bool own = all_own || (r->own && !(v && !strcmp(v, "clblast")));
+  if (!own) return TQ_GEMM_CLBLAST;
+  if (use_rows8(ta, tb, r->tuned, M, N, K) || (all_own && !tb)) return TQ_GEMM_ROWS8;
+  if (use_nt4x4(ta, tb, M, N, K) || (all_own && !ta && tb)) return TQ_GEMM_NT4X4;
   return TQ_GEMM_CLBLAST;
 }
 

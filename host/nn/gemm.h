@@ -6,8 +6,8 @@
  * skinny shapes that CLBlast runs slowly on POCL (few rows or a short K against many columns; a
  * small output over a long K) go to kernels/nn_gemm.cl, the rest to CLBlast (tuned by
  * `tailquant tune`); under the gpu profile every GEMM goes to CLBlast, whose shipped
- * parameters cover most GPUs. TAILQUANT_GEMM=clblast|own overrides the profile (read once per
- * replica, when its routing is made). With a profiling queue each call is timed as
+ * parameters cover most GPUs. TAILQUANT_GEMM=clblast|own overrides the profile (for
+ * measurements; read at each call). With a profiling queue each call is timed as
  * "sgemm TT MxNxK" (CLBlast: the whole routine) or "nn_gemm_* TT MxNxK". */
 #ifndef TQ_NN_GEMM_H
 #define TQ_NN_GEMM_H
@@ -47,11 +47,11 @@ typedef enum tq_gemm_kernel {
 } tq_gemm_kernel;
 
 /* Which kernel takes which shape on one device: made once from the device's profile
- * (cl_devprofile.h: own_gemms), TAILQUANT_GEMM and whether CLBlast is tuned for it. */
+ * (cl_devprofile.h: own_gemms) and whether CLBlast is tuned for it. tq_gemm_route applies
+ * TAILQUANT_GEMM on top, at each call. */
 typedef struct tq_gemm_routing {
-  bool own;     /* the project's kernels take the shapes they were measured faster on */
-  bool all_own; /* TAILQUANT_GEMM=own: and every other shape they can do */
-  bool tuned;   /* CLBlast runs with tuned Xgemm parameters (tq_cl.gemm_tuned) */
+  bool own;   /* the project's kernels take the shapes they were measured faster on */
+  bool tuned; /* CLBlast runs with tuned Xgemm parameters (tq_cl.gemm_tuned) */
 } tq_gemm_routing;
 
 tq_gemm_routing tq_gemm_routing_for(const tq_devprofile *p, bool tuned);

@@ -12,6 +12,9 @@
  *   bn_stat[i] (batchnorm)   [4C]                mean, 1/std, and the backward's channel sums
  *   scratch                  [K][B*OH*OW]        conv GEMM output / gradient, the largest
  *   dtmp                     the largest input   a shared input's gradient (below)
+ *   state                    [nstate]            running means and variances (batch
+ *                                                statistics in training forwards move them;
+ *                                                evaluation forwards use them)
  * Which buffers, and their sizes, come from one plan (memory.h: tq_net_plan_make, from each
  * layer kind's buffers and shares_input ops, layer.h); tq_net_create allocates exactly it.
  *
@@ -24,11 +27,8 @@
  * A layer may read an earlier layer than the previous one (model.h: src, and add's from), so a
  * layer's output can have several readers. In the backward pass the last of them (the first to
  * run) writes dact of that layer and the others add to it: add through nn_grad_acc, any other
- * kind by writing its input gradient to dtmp first. Summation order is the layer order: fixed.
- *
- *   state                    [nstate] running means and variances (batch statistics in
- *                            training forwards move them; evaluation forwards use them)
- */
+ * kind by writing its input gradient to dtmp first (then tq_net_add_dinput). Summation order
+ * is the layer order: fixed. */
 #ifndef TQ_NN_NET_H
 #define TQ_NN_NET_H
 
