@@ -41,8 +41,7 @@ inline uint nn_divmod(uint a, uint d, float inv, uint *r) {
  *
  * nn_im2col_s1 (stride 1): get_global_id(0) = ow, (1) = oh, (2) = row*B + b. */
 __kernel void nn_im2col_s1(__global const float *x, uint x_off, __global float *col, uint B,
-                           uint C, uint H, uint W, uint KH, uint KW, uint S, uint P, uint OH,
-                           uint OW) {
+                           uint C, uint H, uint W, uint KH, uint KW, uint P, uint OH, uint OW) {
   uint ow = get_global_id(0), oh = get_global_id(1), z = get_global_id(2);
   uint b, r, j;
   uint row = nn_divmod(z, B, 1.0f / (float)B, &b);
@@ -85,7 +84,6 @@ __kernel void nn_im2col(__global const float *x, uint x_off, __global float *col
   if (xx >= W) return;                                                                            \
   uint c, b = nn_divmod(bc, C, 1.0f / (float)C, &c); /* uniform, as is y */                     \
   uint ncols = B * OH * OW;                                                                       \
-  float invS = 1.0f / (float)S;                                                                   \
   float acc = 0.0f;
 
 /* Adds tap (i, j) of a KH_ x KW_ kernel to acc. */
@@ -115,22 +113,22 @@ __kernel void nn_col2im(__global const float *dcol, __global float *dx, uint dx_
                         uint C, uint H, uint W, uint KH, uint KW, uint S, uint P, uint OH,
                         uint OW) {
   NN_COL2IM_HEAD
+  float invS = 1.0f / (float)S;
   for (uint i = 0; i < KH; i++)
     for (uint j = 0; j < KW; j++) NN_TAP(i, j, KH, KW)
   dx[dx_off + (bc * H + y) * W + xx] = acc;
 }
 
+/* The tap count and stride are fixed: no KH, KW, S arguments. */
 __kernel void nn_col2im_k3s1(__global const float *dcol, __global float *dx, uint dx_off, uint B,
-                           uint C, uint H, uint W, uint KH, uint KW, uint S, uint P, uint OH,
-                           uint OW) {
+                             uint C, uint H, uint W, uint P, uint OH, uint OW) {
   NN_COL2IM_HEAD
   NN_TAPS3(0, 3u) NN_TAPS3(1, 3u) NN_TAPS3(2, 3u)
   dx[dx_off + (bc * H + y) * W + xx] = acc;
 }
 
 __kernel void nn_col2im_k5s1(__global const float *dcol, __global float *dx, uint dx_off, uint B,
-                           uint C, uint H, uint W, uint KH, uint KW, uint S, uint P, uint OH,
-                           uint OW) {
+                             uint C, uint H, uint W, uint P, uint OH, uint OW) {
   NN_COL2IM_HEAD
   NN_TAPS5(0, 5u) NN_TAPS5(1, 5u) NN_TAPS5(2, 5u) NN_TAPS5(3, 5u) NN_TAPS5(4, 5u)
   dx[dx_off + (bc * H + y) * W + xx] = acc;

@@ -1,7 +1,7 @@
 /* Small GEMMs that CLBlast runs slowly on POCL: the skinny ones of small convolutions
  * (LeNet-5: 6 x 50176 x 25, 16 x 6400 x 150, 150 x 6400 x 16 and the weight gradients
  * 6 x 25 x 50176, 16 x 150 x 6400), which CLBlast's direct kernel ran at 1-3 GFLOP/s.
- * Row-major, alpha 1, beta 0; host/nn/net.c (tq_net_sgemm) decides which GEMM comes here.
+ * Row-major, alpha 1, beta 0; host/nn/gemm.c (tq_gemm_route) decides which GEMM comes here.
  *
  * These kernels loop over K inside a work-item, which stops POCL vectorising across work-items,
  * so they use float16 (one AVX-512 register) explicitly. No builtins in the loops (POCL does

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "nn/net.h"
-#include "nn/nn_ref.h"
+#include "nn_ref.h"
 #include "test_support.h"
 
 /* A network holding every layer kind, with strides, padding and overlapping pools:

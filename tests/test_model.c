@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/layer.h"
 #include "nn/model.h"
+#include "nn_ref.h"
 #include "test_support.h"
 #include "tmpfile.h"
 
@@ -193,6 +195,20 @@ static void test_init_is_seeded_he(void) {
   free(b);
 }
 
+/* Every layer kind has its row of operations (nn/layer.c) and of reference (nn_ref.c), and its
+ * name parses back to it. */
+static void test_every_kind_has_ops(void) {
+  for (int k = 0; k < TQ_LAYER_KINDS; k++) {
+    const tq_layer_ops *ops = tq_layer_ops_of((tq_layer_kind)k);
+    CU_ASSERT_STRING_NOT_EQUAL(ops->name, "?");
+    CU_ASSERT_PTR_NOT_NULL(ops->keys);
+    tq_layer_kind back;
+    CU_ASSERT(tq_layer_kind_named(ops->name, &back) && back == (tq_layer_kind)k);
+    CU_ASSERT(ref_has_kind((tq_layer_kind)k));
+  }
+  CU_ASSERT_STRING_EQUAL(tq_layer_kind_name(TQ_LAYER_KINDS), "?");
+}
+
 int main(void) {
   if (CU_initialize_registry() != CUE_SUCCESS) return 1;
   static const tq_test_case cases[] = {
@@ -202,6 +218,7 @@ int main(void) {
       {"residual syntax: names, references, add shapes", test_residual_syntax},
       {"resnet20: parameters, running statistics, shapes", test_resnet20},
       {"seeded He initialisation", test_init_is_seeded_he},
+      {"every layer kind has its operations and its reference", test_every_kind_has_ops},
       {NULL, NULL}};
   tq_test_add_suite("model files", cases);
   return tq_test_run();

@@ -34,7 +34,7 @@ typedef struct tq_devprofile {
   const char *summary; /* one line for `tailquant devices` and the banner */
   tq_hist_kind hist;
   size_t hist_group;   /* work-items per histogram group wanted (fewer if the device says so) */
-  /* true: the GEMMs net.c routes to kernels/nn_gemm.cl go there (written for CPU SIMD lanes:
+  /* true: the GEMMs nn/gemm.c routes to kernels/nn_gemm.cl go there (written for CPU SIMD lanes:
    * one work-item per 8x16 or 4x4 block); false: every GEMM goes to CLBlast, which ships tuned
    * parameters for most GPUs. */
   bool own_gemms;

@@ -49,7 +49,7 @@ typedef struct tq_cl {
   tq_cl_quirks quirks;          /* driver limits no query reports */
   char *build_log;              /* the kernel build's log when it said anything (warnings), else NULL */
   bool gemm_tuned; /* tuned Xgemm parameters were applied (cl_tuning.h): CLBlast is then the
-                    * faster choice for large non-transposed GEMMs (tq_net_sgemm) */
+                    * faster choice for large non-transposed GEMMs (nn/gemm.c) */
 } tq_cl;
 
 /* Opens the device named by spec and builds the kernels. On failure everything made so far

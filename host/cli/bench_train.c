@@ -52,11 +52,11 @@ static tq_status fma_peak(tq_cl *cl, double *gflops, tq_err *e) {
   return s;
 }
 
-/* The five largest GEMMs of a step, as the profiler named them (net.c's tq_net_sgemm), with
+/* The five largest GEMMs of a step, as the profiler named them (nn/gemm.c's tq_gemm_run), with
  * their rate and share of the measured peak. */
 static void report_gemms(const tq_model *m, int batch, double peak) {
   tq_gemm_shape g[64];
-  int n = tq_model_gemm_shapes(m, batch, g, 64);
+  int n = tq_gemm_shapes(m, batch, g, 64);
   int order[64];
   for (int i = 0; i < n; i++) order[i] = i;
   for (int i = 0; i < n; i++) /* by FLOPs, largest first */

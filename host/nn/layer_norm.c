@@ -1,10 +1,17 @@
 /* batchnorm, global average pooling and the residual add (kernels/nn_norm.cl).
  *   batchnorm: x [B][C][H][W] -> y, per channel; parameters gamma (bnK.weight), beta (bnK.bias);
- *              aux[i] = stat [4C]: mean, 1/std, then the backward's two channel sums;
+ *              bn_stat[i] [4C] floats: mean, 1/std, then the backward's two channel sums;
  *              running statistics in n->state at layer->state_off (mean [C], variance [C])
  *   avgpool:   x [B][C][H][W] -> y [B][C][1][1]
  *   add:       y = input + output of layer `from` */
-#include "nn/net.h"
+#include <stddef.h>
+#include <stdio.h>
+
+#include "nn/layer.h"
+
+static const char *const bn_keys[] = {"type", "name", "input", "momentum", "eps", NULL};
+static const char *const add_keys[] = {"type", "name", "input", "from", NULL};
+static const char *const type_only[] = {"type", "name", "input", NULL};
 
 #define BN_L 128 /* NN_BN_L: the reductions' fixed work-group size */
 
@@ -24,12 +31,50 @@ static bn_dims bn_dims_of(const tq_net *n, const tq_layer *l) {
   return d;
 }
 
-tq_status tq_batchnorm_forward(tq_net *n, int li, bool train, tq_err *e) {
+/* ---- batchnorm ---- */
+
+static tq_status bn_parse(const config_setting_t *s, tq_layer *l, const char *file, tq_err *e) {
+  double mom, eps;
+  TQ_TRY(tq_cfg_float(s, "momentum", false, 0.1, 1e-6, 1.0, &mom, file, e));
+  TQ_TRY(tq_cfg_float(s, "eps", false, 1e-5, 1e-12, 1.0, &eps, file, e));
+  l->bn_momentum = (float)mom;
+  l->bn_eps = (float)eps;
+  return TQ_OK;
+}
+
+static tq_status bn_shape(tq_model *m, int i, tq_err *e) {
+  tq_layer *l = &m->layers[i];
+  int nbn = tq_model_kind_index(m, i), c = l->in.c;
+  /* A layer built by hand (tests) may leave them 0: PyTorch's defaults. */
+  if (!(l->bn_momentum > 0)) l->bn_momentum = 0.1f;
+  if (!(l->bn_eps > 0)) l->bn_eps = 1e-5f;
+  int d[1] = {c};
+  char name[48];
+  snprintf(name, sizeof name, "bn%d.weight", nbn);
+  l->w_tensor = tq_model_add_tensor(m, name, d, 1, -1);
+  snprintf(name, sizeof name, "bn%d.bias", nbn);
+  l->b_tensor = tq_model_add_tensor(m, name, d, 1, 0);
+  l->state_off = (int)m->nstate;
+  snprintf(name, sizeof name, "bn%d.running_mean", nbn);
+  tq_model_add_state(m, name, c, 0);
+  snprintf(name, sizeof name, "bn%d.running_var", nbn);
+  tq_model_add_state(m, name, c, -1);
+  return TQ_OK;
+}
+
+static void bn_buffers(const tq_model *m, int i, size_t B, tq_layer_buffer *own,
+                       size_t *scratch) {
+  *own = (tq_layer_buffer){"batchnorm statistics", 4 * (size_t)m->layers[i].in.c, sizeof(float),
+                           offsetof(tq_net, bn_stat)};
+  *scratch = 0;
+}
+
+static tq_status bn_forward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
   const tq_layer *l = &n->model->layers[li];
   bn_dims d = bn_dims_of(n, l);
-  cl_mem x = tq_net_layer_input(n, li), stat = n->aux[li];
+  cl_mem x = tq_net_layer_input(n, li), stat = n->bn_stat[li];
   float eps = l->bn_eps, mom = l->bn_momentum;
-  if (train) {
+  if (p->train) {
     tq_karg a1[] = {TQ_ARG(x), TQ_ARG(d.C), TQ_ARG(d.HW), TQ_ARG(d.count), TQ_ARG(stat)};
     TQ_TRY(tq_cl_run1d(&n->cl, n->k.bn_mean, (size_t)d.C * BN_L, BN_L, a1, TQ_NARGS(a1),
                        "nn_bn_mean", e));
@@ -51,10 +96,10 @@ tq_status tq_batchnorm_forward(tq_net *n, int li, bool train, tq_err *e) {
   return tq_cl_runnd(&n->cl, n->k.bn_apply, 2, g, lo, a3, TQ_NARGS(a3), "nn_bn_apply", e);
 }
 
-tq_status tq_batchnorm_backward(tq_net *n, int li, bool need_dx, tq_err *e) {
+static tq_status bn_backward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
   const tq_layer *l = &n->model->layers[li];
   bn_dims d = bn_dims_of(n, l);
-  cl_mem x = tq_net_layer_input(n, li), stat = n->aux[li], dy = n->dact[li];
+  cl_mem x = tq_net_layer_input(n, li), stat = n->bn_stat[li], dy = n->dact[li];
   for (cl_uint which = 0; which < 2; which++) {
     tq_karg a[] = {TQ_ARG(x),        TQ_ARG(dy),      TQ_ARG(d.C),     TQ_ARG(d.HW),
                    TQ_ARG(d.count),  TQ_ARG(stat),    TQ_ARG(n->grads), TQ_ARG(d.g_off),
@@ -62,16 +107,35 @@ tq_status tq_batchnorm_backward(tq_net *n, int li, bool need_dx, tq_err *e) {
     TQ_TRY(tq_cl_run1d(&n->cl, n->k.bn_bwd_reduce, (size_t)d.C * BN_L, BN_L, a, TQ_NARGS(a),
                        which ? "nn_bn_bwd_reduce (dgamma)" : "nn_bn_bwd_reduce (dbeta)", e));
   }
-  if (!need_dx) return TQ_OK;
+  if (!p->need_dx) return TQ_OK;
   cl_mem dx = tq_net_layer_dinput(n, li);
   tq_karg a[] = {TQ_ARG(x),     TQ_ARG(dy),  TQ_ARG(dx),  TQ_ARG(stat),   TQ_ARG(n->params),
                  TQ_ARG(d.g_off), TQ_ARG(d.C), TQ_ARG(d.HW), TQ_ARG(d.count)};
   size_t g[2] = {d.HW, d.BC}, lo[3];
   tq_cl_local2(&n->cl, n->k.bn_bwd_dx, g[0], g[1], lo);
-  return tq_cl_runnd(&n->cl, n->k.bn_bwd_dx, 2, g, lo, a, TQ_NARGS(a), "nn_bn_bwd_dx", e);
+  TQ_TRY(tq_cl_runnd(&n->cl, n->k.bn_bwd_dx, 2, g, lo, a, TQ_NARGS(a), "nn_bn_bwd_dx", e));
+  return tq_net_add_dinput(n, li, e);
 }
 
-tq_status tq_avgpool_forward(tq_net *n, int li, tq_err *e) {
+const tq_layer_ops tq_batchnorm_ops = {
+    .name = "batchnorm",
+    .keys = bn_keys,
+    .parse = bn_parse,
+    .shape = bn_shape,
+    .buffers = bn_buffers,
+    .forward = bn_forward,
+    .backward = bn_backward,
+};
+
+/* ---- avgpool ---- */
+
+static tq_status avgpool_shape(tq_model *m, int i, tq_err *e) {
+  tq_layer *l = &m->layers[i];
+  l->out = (tq_shape){l->in.c, 1, 1};
+  return TQ_OK;
+}
+
+static tq_status avgpool_forward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
   const tq_layer *l = &n->model->layers[li];
   cl_uint BC = (cl_uint)(n->batch * l->in.c), HW = (cl_uint)(l->in.h * l->in.w);
   cl_mem x = tq_net_layer_input(n, li);
@@ -80,17 +144,53 @@ tq_status tq_avgpool_forward(tq_net *n, int li, tq_err *e) {
                      TQ_NARGS(a), "nn_avgpool_fwd", e);
 }
 
-tq_status tq_avgpool_backward(tq_net *n, int li, tq_err *e) {
+static tq_status avgpool_backward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
+  if (!p->need_dx) return TQ_OK;
   const tq_layer *l = &n->model->layers[li];
   cl_uint BC = (cl_uint)(n->batch * l->in.c), HW = (cl_uint)(l->in.h * l->in.w);
   cl_mem dx = tq_net_layer_dinput(n, li);
   tq_karg a[] = {TQ_ARG(n->dact[li]), TQ_ARG(dx), TQ_ARG(HW)};
   size_t g[2] = {HW, BC}, lo[3];
   tq_cl_local2(&n->cl, n->k.avgpool_bwd, g[0], g[1], lo);
-  return tq_cl_runnd(&n->cl, n->k.avgpool_bwd, 2, g, lo, a, TQ_NARGS(a), "nn_avgpool_bwd", e);
+  TQ_TRY(tq_cl_runnd(&n->cl, n->k.avgpool_bwd, 2, g, lo, a, TQ_NARGS(a), "nn_avgpool_bwd", e));
+  return tq_net_add_dinput(n, li, e);
 }
 
-tq_status tq_add_forward(tq_net *n, int li, tq_err *e) {
+const tq_layer_ops tq_avgpool_ops = {
+    .name = "avgpool",
+    .keys = type_only,
+    .shape = avgpool_shape,
+    .forward = avgpool_forward,
+    .backward = avgpool_backward,
+};
+
+/* ---- add ---- */
+
+static tq_status add_shape(tq_model *m, int i, tq_err *e) {
+  tq_layer *l = &m->layers[i];
+  tq_shape cur = l->in;
+  if (l->from_ref == 0)
+    return tq_model_shape_error(m, i, "an add layer needs from = \"NAME\" (an earlier layer)", e);
+  l->from = l->from_ref - 1;
+  char a[96], b[96];
+  tq_model_layer_ref(m, l->from, a, sizeof a);
+  if (l->from == l->src)
+    return tq_fail(e, TQ_EINPUT, "%s:%d: layer %d (add): from names its own input, %s", m->path,
+                   l->line, i + 1, a);
+  tq_shape o = m->layers[l->from].out;
+  if (o.c != cur.c || o.h != cur.h || o.w != cur.w) {
+    tq_model_layer_ref(m, l->src, b, sizeof b);
+    return tq_fail(e, TQ_EINPUT,
+                   "%s:%d: layer %d (add): its input, %s, is %dx%dx%d but from = %s is "
+                   "%dx%dx%d; the shapes must be equal (a strided or 1x1 convolution on the "
+                   "shortcut changes them)",
+                   m->path, l->line, i + 1, b, cur.c, cur.h, cur.w, a, o.c, o.h, o.w);
+  }
+  m->layers[l->from].uses++;
+  return TQ_OK;
+}
+
+static tq_status add_forward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
   const tq_layer *l = &n->model->layers[li];
   cl_uint cnt = (cl_uint)(n->batch * tq_shape_size(l->out));
   cl_mem a0 = tq_net_layer_input(n, li), b0 = l->from < 0 ? n->input : n->act[l->from];
@@ -99,16 +199,9 @@ tq_status tq_add_forward(tq_net *n, int li, tq_err *e) {
                      TQ_NARGS(a), "nn_add_fwd", e);
 }
 
-tq_status tq_net_grad_acc(tq_net *n, cl_mem dst, cl_mem src, size_t count, bool acc, tq_err *e) {
-  cl_uint cnt = (cl_uint)count, a_ = acc ? 1u : 0u;
-  tq_karg a[] = {TQ_ARG(dst), TQ_ARG(src), TQ_ARG(cnt), TQ_ARG(a_)};
-  return tq_cl_run1d(&n->cl, n->k.grad_acc, cnt, tq_cl_group1d(&n->cl, n->k.grad_acc, 64), a,
-                     TQ_NARGS(a), acc ? "nn_grad_acc (+=)" : "nn_grad_acc (=)", e);
-}
-
 /* d(input) = d(from) = dy: each written (the first reader of that layer in the backward
  * pass) or added to. */
-tq_status tq_add_backward(tq_net *n, int li, tq_err *e) {
+static tq_status add_backward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
   const tq_layer *l = &n->model->layers[li];
   size_t cnt = (size_t)n->batch * tq_shape_size(l->out);
   if (l->src >= 0)
@@ -117,3 +210,12 @@ tq_status tq_add_backward(tq_net *n, int li, tq_err *e) {
     TQ_TRY(tq_net_grad_acc(n, n->dact[l->from], n->dact[li], cnt, n->first_use[l->from] != li, e));
   return TQ_OK;
 }
+
+const tq_layer_ops tq_add_ops = {
+    .name = "add",
+    .keys = add_keys,
+    .reads_from = true,
+    .shape = add_shape,
+    .forward = add_forward,
+    .backward = add_backward,
+};

@@ -4,23 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "nn/layer.h"
 #include "util/cfg.h"
 #include "util/philox.h"
-
-const char *tq_layer_kind_name(tq_layer_kind k) {
-  switch (k) {
-  case TQ_LAYER_CONV2D: return "conv2d";
-  case TQ_LAYER_MAXPOOL: return "maxpool";
-  case TQ_LAYER_RELU: return "relu";
-  case TQ_LAYER_DENSE: return "dense";
-  case TQ_LAYER_DROPOUT: return "dropout";
-  case TQ_LAYER_FLATTEN: return "flatten";
-  case TQ_LAYER_BATCHNORM: return "batchnorm";
-  case TQ_LAYER_ADD: return "add";
-  case TQ_LAYER_AVGPOOL: return "avgpool";
-  }
-  return "?";
-}
 
 static int add_entry(tq_tensor *table, int *count, size_t *total, const char *name,
                      const int *dims, int ndims, int fan_in) {
@@ -36,17 +22,22 @@ static int add_entry(tq_tensor *table, int *count, size_t *total, const char *na
   return (*count)++;
 }
 
-static int add_tensor(tq_model *m, const char *name, const int *dims, int ndims, int fan_in) {
+int tq_model_add_tensor(tq_model *m, const char *name, const int *dims, int ndims, int fan_in) {
   return add_entry(m->tensors, &m->ntensors, &m->nparams, name, dims, ndims, fan_in);
 }
 
-static int add_state(tq_model *m, const char *name, int c, int fan_in) {
+int tq_model_add_state(tq_model *m, const char *name, int c, int fan_in) {
   int d[1] = {c};
   return add_entry(m->states, &m->nstates, &m->nstate, name, d, 1, fan_in);
 }
 
-/* "layer 7 ('s2_in', line 30)" or "layer 7 (line 30)", or "the network input". */
-static void layer_ref(const tq_model *m, int j, char *out, size_t cap) {
+int tq_model_kind_index(const tq_model *m, int i) {
+  int k = 1;
+  for (int j = 0; j < i; j++) k += m->layers[j].kind == m->layers[i].kind;
+  return k;
+}
+
+void tq_model_layer_ref(const tq_model *m, int j, char *out, size_t cap) {
   if (j < 0) {
     snprintf(out, cap, "the network input");
     return;
@@ -59,134 +50,46 @@ static void layer_ref(const tq_model *m, int j, char *out, size_t cap) {
     snprintf(out, cap, "layer %d (%s, line %d)", j + 1, tq_layer_kind_name(l->kind), l->line);
 }
 
-static tq_status shape_error(const tq_model *m, const tq_layer *l, int idx, tq_err *e,
-                             const char *why) {
+tq_status tq_model_shape_error(const tq_model *m, int i, const char *why, tq_err *e) {
+  const tq_layer *l = &m->layers[i];
   return tq_fail(e, TQ_EINPUT, "%s:%d: layer %d (%s) with input %dx%dx%d: %s", m->path, l->line,
-                 idx + 1, tq_layer_kind_name(l->kind), l->in.c, l->in.h, l->in.w, why);
+                 i + 1, tq_layer_kind_name(l->kind), l->in.c, l->in.h, l->in.w, why);
 }
 
-tq_status tq_model_finish(tq_model *m, tq_err *e) {
-  m->ntensors = 0;
-  m->nparams = 0;
-  m->nstates = 0;
-  m->nstate = 0;
-  int nconv = 0, ndense = 0, nbn = 0;
-  if (m->nlayers > TQ_MAX_LAYERS)
-    return tq_fail(e, TQ_EINPUT, "%s: %d layers; at most %d are supported", m->path, m->nlayers,
-                   TQ_MAX_LAYERS);
-  for (int i = 0; i < m->nlayers; i++) m->layers[i].uses = 0;
-  for (int i = 0; i < m->nlayers; i++) {
-    tq_layer *l = &m->layers[i];
-    if (l->in_ref < 0 || l->in_ref > i || l->from_ref < 0 || l->from_ref > i)
-      return tq_fail(e, TQ_EINPUT, "%s:%d: layer %d reads a layer that does not come before it",
-                     m->path, l->line, i + 1);
-    l->src = l->in_ref ? l->in_ref - 1 : i - 1;
-    l->from = -1;
-    tq_shape cur = l->src < 0 ? m->input : m->layers[l->src].out;
-    if (l->src >= 0) m->layers[l->src].uses++;
-    l->in = cur;
-    l->w_tensor = l->b_tensor = -1;
-    l->state_off = -1;
-    char name[48];
-    switch (l->kind) {
-    case TQ_LAYER_CONV2D: {
-      if (cur.w == 1 && cur.h == 1 && l->src >= 0 &&
-          (m->layers[l->src].kind == TQ_LAYER_FLATTEN || m->layers[l->src].kind == TQ_LAYER_DENSE))
-        return shape_error(m, l, i, e, "a convolution needs an image, but its input is flat");
-      int oh = (cur.h + 2 * l->pad - l->size) / l->stride + 1;
-      int ow = (cur.w + 2 * l->pad - l->size) / l->stride + 1;
-      if (cur.h + 2 * l->pad < l->size || cur.w + 2 * l->pad < l->size)
-        return shape_error(m, l, i, e, "the kernel is larger than the padded input");
-      nconv++;
-      int wd[4] = {l->units, cur.c, l->size, l->size}, bd[1] = {l->units};
-      snprintf(name, sizeof name, "conv%d.weight", nconv);
-      l->w_tensor = add_tensor(m, name, wd, 4, cur.c * l->size * l->size);
-      if (!l->no_bias) {
-        snprintf(name, sizeof name, "conv%d.bias", nconv);
-        l->b_tensor = add_tensor(m, name, bd, 1, 0);
-      }
-      cur = (tq_shape){l->units, oh, ow};
-      break;
-    }
-    case TQ_LAYER_MAXPOOL:
-      if (cur.h < l->size || cur.w < l->size)
-        return shape_error(m, l, i, e, "the pooling window is larger than the input");
-      cur = (tq_shape){cur.c, (cur.h - l->size) / l->stride + 1, (cur.w - l->size) / l->stride + 1};
-      break;
-    case TQ_LAYER_RELU:
-    case TQ_LAYER_DROPOUT: break;
-    case TQ_LAYER_FLATTEN: cur = (tq_shape){(int)tq_shape_size(cur), 1, 1}; break;
-    case TQ_LAYER_DENSE: {
-      if (cur.h != 1 || cur.w != 1)
-        return shape_error(m, l, i, e,
-                           "a dense layer needs a flat input: put { type = \"flatten\"; } before it");
-      ndense++;
-      int wd[2] = {l->units, cur.c}, bd[1] = {l->units};
-      snprintf(name, sizeof name, "fc%d.weight", ndense);
-      l->w_tensor = add_tensor(m, name, wd, 2, cur.c);
-      snprintf(name, sizeof name, "fc%d.bias", ndense);
-      l->b_tensor = add_tensor(m, name, bd, 1, 0);
-      cur = (tq_shape){l->units, 1, 1};
-      break;
-    }
-    case TQ_LAYER_BATCHNORM: {
-      nbn++;
-      if (!(l->bn_momentum > 0)) l->bn_momentum = 0.1f;
-      if (!(l->bn_eps > 0)) l->bn_eps = 1e-5f;
-      int d[1] = {cur.c};
-      snprintf(name, sizeof name, "bn%d.weight", nbn);
-      l->w_tensor = add_tensor(m, name, d, 1, -1);
-      snprintf(name, sizeof name, "bn%d.bias", nbn);
-      l->b_tensor = add_tensor(m, name, d, 1, 0);
-      l->state_off = (int)m->nstate;
-      snprintf(name, sizeof name, "bn%d.running_mean", nbn);
-      add_state(m, name, cur.c, 0);
-      snprintf(name, sizeof name, "bn%d.running_var", nbn);
-      add_state(m, name, cur.c, -1);
-      break;
-    }
-    case TQ_LAYER_ADD: {
-      if (l->from_ref == 0)
-        return shape_error(m, l, i, e, "an add layer needs from = \"NAME\" (an earlier layer)");
-      l->from = l->from_ref - 1;
-      char a[96], b[96];
-      layer_ref(m, l->from, a, sizeof a);
-      if (l->from == l->src)
-        return tq_fail(e, TQ_EINPUT, "%s:%d: layer %d (add): from names its own input, %s",
-                       m->path, l->line, i + 1, a);
-      tq_shape o = m->layers[l->from].out;
-      if (o.c != cur.c || o.h != cur.h || o.w != cur.w) {
-        layer_ref(m, l->src, b, sizeof b);
-        return tq_fail(e, TQ_EINPUT,
-                       "%s:%d: layer %d (add): its input, %s, is %dx%dx%d but from = %s is "
-                       "%dx%dx%d; the shapes must be equal (a strided or 1x1 convolution on the "
-                       "shortcut changes them)",
-                       m->path, l->line, i + 1, b, cur.c, cur.h, cur.w, a, o.c, o.h, o.w);
-      }
-      m->layers[l->from].uses++;
-      break;
-    }
-    case TQ_LAYER_AVGPOOL: cur = (tq_shape){cur.c, 1, 1}; break;
-    }
-    l->out = cur;
-    if (tq_shape_size(cur) == 0 || cur.h <= 0 || cur.w <= 0)
-      return shape_error(m, l, i, e, "the output would be empty");
-  }
-  if (m->nlayers == 0) return tq_fail(e, TQ_EINPUT, "%s: the model has no layers", m->path);
+/* Layer i's input (src, in) and its own shape, tensors and states (its kind's shape op). */
+static tq_status finish_layer(tq_model *m, int i, tq_err *e) {
+  tq_layer *l = &m->layers[i];
+  if (l->in_ref < 0 || l->in_ref > i || l->from_ref < 0 || l->from_ref > i)
+    return tq_fail(e, TQ_EINPUT, "%s:%d: layer %d reads a layer that does not come before it",
+                   m->path, l->line, i + 1);
+  l->src = l->in_ref ? l->in_ref - 1 : i - 1;
+  l->from = -1;
+  l->in = l->src < 0 ? m->input : m->layers[l->src].out;
+  if (l->src >= 0) m->layers[l->src].uses++;
+  l->w_tensor = l->b_tensor = -1;
+  l->state_off = -1;
+  l->out = l->in;
+  const tq_layer_ops *ops = tq_layer_ops_of(l->kind);
+  if (ops->shape) TQ_TRY(ops->shape(m, i, e));
+  tq_shape cur = l->out;
+  if (tq_shape_size(cur) == 0 || cur.h <= 0 || cur.w <= 0)
+    return tq_model_shape_error(m, i, "the output would be empty", e);
+  return TQ_OK;
+}
+
+/* The rules about the whole graph: every output is read, each kind's own rule (check op), and
+ * the loss's input. */
+static tq_status check_graph(const tq_model *m, tq_err *e) {
   for (int i = 0; i < m->nlayers; i++) {
     const tq_layer *l = &m->layers[i];
     char a[96];
-    layer_ref(m, i, a, sizeof a);
+    tq_model_layer_ref(m, i, a, sizeof a);
     if (i + 1 < m->nlayers && l->uses == 0)
-      return tq_fail(e, TQ_EINPUT, "%s:%d: the output of %s is never used: nothing after it reads it",
-                     m->path, l->line, a);
-    /* flatten is a view that shares its input's gradient buffer (net.c), so that input may feed
-     * nothing else. */
-    if (l->kind == TQ_LAYER_FLATTEN && l->src >= 0 && m->layers[l->src].uses > 1)
       return tq_fail(e, TQ_EINPUT,
-                     "%s:%d: layer %d (flatten) reads a layer that other layers read too; "
-                     "flatten the branch after the add, or use avgpool",
-                     m->path, l->line, i + 1);
+                     "%s:%d: the output of %s is never used: nothing after it reads it", m->path,
+                     l->line, a);
+    const tq_layer_ops *ops = tq_layer_ops_of(l->kind);
+    if (ops->check) TQ_TRY(ops->check(m, i, e));
   }
   const tq_layer *last = &m->layers[m->nlayers - 1];
   if (last->kind != TQ_LAYER_DENSE || last->out.c != m->classes)
@@ -198,18 +101,24 @@ tq_status tq_model_finish(tq_model *m, tq_err *e) {
   return TQ_OK;
 }
 
+tq_status tq_model_finish(tq_model *m, tq_err *e) {
+  m->ntensors = 0;
+  m->nparams = 0;
+  m->nstates = 0;
+  m->nstate = 0;
+  if (m->nlayers > TQ_MAX_LAYERS)
+    return tq_fail(e, TQ_EINPUT, "%s: %d layers; at most %d are supported", m->path, m->nlayers,
+                   TQ_MAX_LAYERS);
+  for (int i = 0; i < m->nlayers; i++) m->layers[i].uses = 0;
+  for (int i = 0; i < m->nlayers; i++) TQ_TRY(finish_layer(m, i, e));
+  if (m->nlayers == 0) return tq_fail(e, TQ_EINPUT, "%s: the model has no layers", m->path);
+  return check_graph(m, e);
+}
+
 static const char *const top_keys[] = {"name", "input", "classes", "layers", "loss", NULL};
 static const char *const input_keys[] = {"channels", "height", "width", NULL};
 /* Every layer may also have `name` (for later layers to refer to) and `input` (the name of an
  * earlier layer to read instead of the previous one). */
-static const char *const conv_keys[] = {"type", "name", "input", "filters", "size", "stride", "pad", "bias", NULL};
-static const char *const pool_keys[] = {"type", "name", "input", "size", "stride", NULL};
-static const char *const dense_keys[] = {"type", "name", "input", "units", NULL};
-static const char *const drop_keys[] = {"type", "name", "input", "p", NULL};
-static const char *const bn_keys[] = {"type", "name", "input", "momentum", "eps", NULL};
-static const char *const add_keys[] = {"type", "name", "input", "from", NULL};
-static const char *const type_only[] = {"type", "name", "input", NULL};
-
 /* The index + 1 of the earlier layer (0..upto-1) called `want`, or 0 with an error. */
 static tq_status find_layer(const tq_model *m, int upto, const config_setting_t *s, const char *key,
                             const char *want, const char *file, int *out, tq_err *e) {
@@ -238,53 +147,14 @@ static tq_status load_layer(const config_setting_t *s, tq_layer *l, const char *
   memset(l, 0, sizeof *l);
   l->line = (int)config_setting_source_line(s);
   TQ_TRY(tq_cfg_string(s, "name", false, "", l->name, sizeof l->name, file, e));
-  if (!strcmp(type, "conv2d")) {
-    l->kind = TQ_LAYER_CONV2D;
-    TQ_TRY(tq_cfg_only_keys(s, conv_keys, file, e));
-    TQ_TRY(tq_cfg_int(s, "filters", true, 0, 1, 65536, &l->units, file, e));
-    TQ_TRY(tq_cfg_int(s, "size", true, 0, 1, 64, &l->size, file, e));
-    TQ_TRY(tq_cfg_int(s, "stride", false, 1, 1, 64, &l->stride, file, e));
-    TQ_TRY(tq_cfg_int(s, "pad", false, 0, 0, 64, &l->pad, file, e));
-    TQ_TRY(tq_cfg_bool(s, "bias", false, true, &l->no_bias, file, e));
-    l->no_bias = !l->no_bias;
-  } else if (!strcmp(type, "maxpool")) {
-    l->kind = TQ_LAYER_MAXPOOL;
-    TQ_TRY(tq_cfg_only_keys(s, pool_keys, file, e));
-    TQ_TRY(tq_cfg_int(s, "size", true, 0, 1, 64, &l->size, file, e));
-    TQ_TRY(tq_cfg_int(s, "stride", false, l->size, 1, 64, &l->stride, file, e));
-  } else if (!strcmp(type, "dense")) {
-    l->kind = TQ_LAYER_DENSE;
-    TQ_TRY(tq_cfg_only_keys(s, dense_keys, file, e));
-    TQ_TRY(tq_cfg_int(s, "units", true, 0, 1, 1 << 20, &l->units, file, e));
-  } else if (!strcmp(type, "dropout")) {
-    l->kind = TQ_LAYER_DROPOUT;
-    TQ_TRY(tq_cfg_only_keys(s, drop_keys, file, e));
-    double p;
-    TQ_TRY(tq_cfg_float(s, "p", false, 0.5, 0.0, 0.95, &p, file, e));
-    l->drop_p = (float)p;
-  } else if (!strcmp(type, "batchnorm")) {
-    l->kind = TQ_LAYER_BATCHNORM;
-    TQ_TRY(tq_cfg_only_keys(s, bn_keys, file, e));
-    double mom, eps;
-    TQ_TRY(tq_cfg_float(s, "momentum", false, 0.1, 1e-6, 1.0, &mom, file, e));
-    TQ_TRY(tq_cfg_float(s, "eps", false, 1e-5, 1e-12, 1.0, &eps, file, e));
-    l->bn_momentum = (float)mom;
-    l->bn_eps = (float)eps;
-  } else if (!strcmp(type, "add")) {
-    l->kind = TQ_LAYER_ADD;
-    TQ_TRY(tq_cfg_only_keys(s, add_keys, file, e));
-  } else if (!strcmp(type, "relu") || !strcmp(type, "flatten") || !strcmp(type, "avgpool")) {
-    l->kind = !strcmp(type, "relu")      ? TQ_LAYER_RELU
-              : !strcmp(type, "flatten") ? TQ_LAYER_FLATTEN
-                                         : TQ_LAYER_AVGPOOL;
-    TQ_TRY(tq_cfg_only_keys(s, type_only, file, e));
-  } else {
-    return tq_fail(e, TQ_EINPUT,
-                   "%s: unknown layer type '%s' (known: conv2d, maxpool, relu, dense, dropout, "
-                   "flatten, batchnorm, add, avgpool)",
-                   where, type);
+  if (!tq_layer_kind_named(type, &l->kind)) {
+    char known[256];
+    tq_layer_kind_names(known, sizeof known);
+    return tq_fail(e, TQ_EINPUT, "%s: unknown layer type '%s' (known: %s)", where, type, known);
   }
-  return TQ_OK;
+  const tq_layer_ops *ops = tq_layer_ops_of(l->kind);
+  TQ_TRY(tq_cfg_only_keys(s, ops->keys, file, e));
+  return ops->parse ? ops->parse(s, l, file, e) : TQ_OK;
 }
 
 tq_status tq_model_load(const char *path, tq_model *m, tq_err *e) {
@@ -336,7 +206,7 @@ tq_status tq_model_load(const char *path, tq_model *m, tq_err *e) {
       char ref[TQ_LAYER_NAME_MAX + 1];
       if (s == TQ_OK) s = tq_cfg_string(ls, "input", false, "", ref, sizeof ref, path, e);
       if (s == TQ_OK && ref[0]) s = find_layer(m, i, ls, "input", ref, path, &l->in_ref, e);
-      if (s == TQ_OK && l->kind == TQ_LAYER_ADD) {
+      if (s == TQ_OK && tq_layer_ops_of(l->kind)->reads_from) {
         s = tq_cfg_string(ls, "from", true, NULL, ref, sizeof ref, path, e);
         if (s == TQ_OK) s = find_layer(m, i, ls, "from", ref, path, &l->from_ref, e);
       }
@@ -377,68 +247,8 @@ void tq_model_init_state(const tq_model *m, float *state) {
 double tq_model_flops_per_sample(const tq_model *m) {
   double f = 0;
   for (int i = 0; i < m->nlayers; i++) {
-    const tq_layer *l = &m->layers[i];
-    if (l->kind == TQ_LAYER_CONV2D)
-      f += 2.0 * (double)tq_shape_size(l->out) * l->in.c * l->size * l->size;
-    else if (l->kind == TQ_LAYER_DENSE)
-      f += 2.0 * (double)l->in.c * l->units;
+    const tq_layer_ops *ops = tq_layer_ops_of(m->layers[i].kind);
+    if (ops->flops) f += ops->flops(&m->layers[i]);
   }
   return f;
-}
-
-void tq_model_describe(const tq_model *m, char *out, size_t cap) {
-  size_t used = (size_t)snprintf(out, cap, "model %s (%s): input %dx%dx%d, %zu parameters\n",
-                                 m->name, m->path, m->input.c, m->input.h, m->input.w, m->nparams);
-  for (int i = 0; i < m->nlayers && used < cap; i++) {
-    const tq_layer *l = &m->layers[i];
-    size_t np = 0;
-    if (l->w_tensor >= 0) np += m->tensors[l->w_tensor].count;
-    if (l->b_tensor >= 0) np += m->tensors[l->b_tensor].count;
-    char reads[96] = "";
-    if (l->src != i - 1 || l->kind == TQ_LAYER_ADD) {
-      int r = l->kind == TQ_LAYER_ADD ? l->from : l->src;
-      const char *nm = r >= 0 ? m->layers[r].name : "input";
-      snprintf(reads, sizeof reads, "  <- %s%s%.40s", l->kind == TQ_LAYER_ADD ? "+ " : "",
-               r >= 0 && !nm[0] ? "layer " : "", nm[0] ? nm : "?");
-      if (r >= 0 && !nm[0]) snprintf(reads, sizeof reads, "  <- %slayer %d", l->kind == TQ_LAYER_ADD ? "+ " : "", r + 1);
-    }
-    used += (size_t)snprintf(out + used, cap - used, "  %2d %-9s -> %4d x %3d x %3d  %9zu params%s\n",
-                             i + 1, tq_layer_kind_name(l->kind), l->out.c, l->out.h, l->out.w, np, reads);
-  }
-}
-
-static void add_shape(tq_gemm_shape *out, int cap, int *n, const char *layer, const char *pass,
-                      bool ta, bool tb, size_t m, size_t nn, size_t k) {
-  if (*n >= cap) return;
-  tq_gemm_shape *g = &out[(*n)++];
-  snprintf(g->what, sizeof g->what, "%s %s", layer, pass);
-  g->ta = ta;
-  g->tb = tb;
-  g->m = m;
-  g->n = nn;
-  g->k = k;
-}
-
-int tq_model_gemm_shapes(const tq_model *m, int batch, tq_gemm_shape *out, int cap) {
-  int n = 0, conv = 0, dense = 0;
-  size_t B = (size_t)batch;
-  for (int i = 0; i < m->nlayers; i++) {
-    const tq_layer *l = &m->layers[i];
-    char name[24];
-    if (l->kind == TQ_LAYER_CONV2D) {
-      size_t K = (size_t)l->units, CKK = (size_t)l->in.c * l->size * l->size,
-             NP = B * l->out.h * l->out.w;
-      snprintf(name, sizeof name, "conv%d", ++conv);
-      add_shape(out, cap, &n, name, "forward", false, false, K, NP, CKK);
-      add_shape(out, cap, &n, name, "weight gradient", false, true, K, CKK, NP);
-      if (l->src >= 0) add_shape(out, cap, &n, name, "input gradient", true, false, CKK, NP, K);
-    } else if (l->kind == TQ_LAYER_DENSE) {
-      size_t I = (size_t)l->in.c, O = (size_t)l->units;
-      snprintf(name, sizeof name, "fc%d", ++dense);
-      add_shape(out, cap, &n, name, "forward", false, true, B, O, I);
-      add_shape(out, cap, &n, name, "weight gradient", true, false, O, I, B);
-      if (l->src >= 0) add_shape(out, cap, &n, name, "input gradient", false, false, B, I, O);
-    }
-  }
-  return n;
 }

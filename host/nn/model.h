@@ -26,6 +26,7 @@ typedef enum tq_layer_kind {
   TQ_LAYER_BATCHNORM,
   TQ_LAYER_ADD,
   TQ_LAYER_AVGPOOL,
+  TQ_LAYER_KINDS /* how many there are (nn/layer.c has one row of operations for each) */
 } tq_layer_kind;
 
 /* Per-sample activation shape; dense outputs are c x 1 x 1. */
@@ -94,6 +95,7 @@ tq_status tq_model_load(const char *path, tq_model *m, tq_err *e);
 /* Builds the shapes and tensor table of m->layers (kinds and hyper-parameters already set). */
 tq_status tq_model_finish(tq_model *m, tq_err *e);
 
+/* The kind's name as model files spell it ("conv2d"); "?" for a value outside the enum. */
 const char *tq_layer_kind_name(tq_layer_kind k);
 
 /* Seeded He initialisation into host memory (nparams floats): weights N(0, 2/fan_in) drawn
@@ -105,18 +107,5 @@ void tq_model_init_state(const tq_model *m, float *state);
 
 /* Forward FLOPs per sample (multiply-adds count 2), for throughput reports. */
 double tq_model_flops_per_sample(const tq_model *m);
-
-/* One line per layer: kind, output shape, parameters. */
-void tq_model_describe(const tq_model *m, char *out, size_t cap);
-
-/* The GEMMs one training step of m at batch B runs (net.c, layer_conv2d.c, layer_dense.c make
- * exactly these calls), row-major C[M][N] = op(A)[M][K] op(B)[K][N]: what `tailquant tune`
- * tunes CLBlast for. Returns how many were written (at most cap). */
-typedef struct tq_gemm_shape {
-  char what[48]; /* "conv2 forward", "fc1 weight gradient", ... */
-  bool ta, tb;   /* A, B transposed */
-  size_t m, n, k;
-} tq_gemm_shape;
-int tq_model_gemm_shapes(const tq_model *m, int batch, tq_gemm_shape *out, int cap);
 
 #endif

@@ -5,86 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cl/cl_profile.h"
+#include "nn/layer.h"
+#include "nn/memory.h"
 
-/* Which GEMMs go to our kernels (kernels/nn_gemm.cl), from measurements on the 2-core POCL
- * machine (docs/performance.md): skinny or small ones, which CLBlast's direct kernel ran at
- * 1-3 GFLOP/s (LeNet-5's, AlexNet-small's first convolution); large ones with a transposed
- * operand; large plain ones unless CLBlast was tuned for the device. */
-static bool use_rows8(bool ta, bool tb, bool tuned, size_t M, size_t N, size_t K) {
-  if (tb || N < 64) return false;
-  if (M <= 32 || K <= 32 || M * N * K <= (size_t)1 << 23) return true;
-  /* Large: ours beat tuned CLBlast 1.3-2.9x with A transposed (AlexNet-small's dcol), and
-   * untuned CLBlast everywhere; tuned CLBlast was ~13 % faster on the large NN forward GEMMs. */
-  return ta || !tuned;
-}
-
-static bool use_nt4x4(bool ta, bool tb, size_t M, size_t N, size_t K) {
-  /* The weight gradients: ours 1.3-1.9x tuned CLBlast at AlexNet-small's sizes. */
-  return !ta && tb && K >= 64 && (M * N <= 16384 || K >= 1024);
-}
-
-/* TAILQUANT_GEMM=clblast sends every GEMM to CLBlast; TAILQUANT_GEMM=own every GEMM our
- * kernels can do to them, on any profile (both for measurements). Otherwise the device
- * profile decides (cl_devprofile.h: the gpu profile leaves every GEMM to CLBlast). */
-static bool own_gemms(const tq_devprofile *p) {
-  const char *v = getenv("TAILQUANT_GEMM");
-  if (v && !strcmp(v, "clblast")) return false;
-  if (v && !strcmp(v, "own")) return true;
-  return !p || p->own_gemms;
-}
-
-static bool all_own(void) {
-  const char *v = getenv("TAILQUANT_GEMM");
-  return v && !strcmp(v, "own");
-}
-
-bool tq_net_gemm_uses_clblast(const tq_devprofile *p, bool ta, bool tb, bool tuned, size_t M,
-                              size_t N, size_t K) {
-  return !own_gemms(p) || !(use_rows8(ta, tb, tuned, M, N, K) || use_nt4x4(ta, tb, M, N, K));
-}
-
-tq_status tq_net_sgemm(tq_net *n, bool ta, bool tb, size_t M, size_t N, size_t K, cl_mem A,
-                       size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb, cl_mem C,
-                       size_t c_off, size_t ldc, tq_err *e) {
-  if (M > UINT32_MAX / 2 || N > UINT32_MAX / 2 || K > UINT32_MAX / 2 || lda > UINT32_MAX ||
-      ldb > UINT32_MAX || ldc > UINT32_MAX)
-    return tq_fail(e, TQ_EINPUT, "GEMM %zux%zux%zu too large for 32-bit indices", M, N, K);
-  char what[64];
-  cl_uint m = (cl_uint)M, nn = (cl_uint)N, k = (cl_uint)K, ao = (cl_uint)a_off,
-          bo = (cl_uint)b_off, co = (cl_uint)c_off, ld_a = (cl_uint)lda, ld_b = (cl_uint)ldb,
-          ld_c = (cl_uint)ldc, one = 1;
-  if (own_gemms(n->cl.profile) && (use_rows8(ta, tb, n->cl.gemm_tuned, M, N, K) || (all_own() && !tb))) {
-    /* A(m,k) through strides: row-major A[m][k] or, transposed, A[k][m]. */
-    cl_uint a_sm = ta ? one : ld_a, a_sk = ta ? ld_a : one;
-    tq_karg a[] = {TQ_ARG(A), TQ_ARG(ao), TQ_ARG(a_sm), TQ_ARG(a_sk), TQ_ARG(B), TQ_ARG(bo),
-                   TQ_ARG(ld_b), TQ_ARG(C), TQ_ARG(co), TQ_ARG(ld_c), TQ_ARG(m), TQ_ARG(nn),
-                   TQ_ARG(k)};
-    /* 16 work-items (256 columns) per group: POCL pays per group. */
-    size_t g[2] = {(N + 15) / 16, (M + 7) / 8}, l[2] = {16, 1};
-    snprintf(what, sizeof what, "nn_gemm_rows8 %cN %zux%zux%zu", ta ? 'T' : 'N', M, N, K);
-    return tq_cl_runnd(&n->cl, n->k.gemm_rows8, 2, g, l, a, TQ_NARGS(a), what, e);
-  }
-  if (own_gemms(n->cl.profile) && (use_nt4x4(ta, tb, M, N, K) || (all_own() && !ta && tb))) {
-    tq_karg a[] = {TQ_ARG(A), TQ_ARG(ao), TQ_ARG(ld_a), TQ_ARG(B), TQ_ARG(bo), TQ_ARG(ld_b),
-                   TQ_ARG(C), TQ_ARG(co), TQ_ARG(ld_c), TQ_ARG(m), TQ_ARG(nn), TQ_ARG(k)};
-    /* Few, long work-items: one per group so both cores get some. */
-    size_t g[2] = {(N + 3) / 4, (M + 3) / 4}, l[2] = {1, 1};
-    snprintf(what, sizeof what, "nn_gemm_nt4x4 NT %zux%zux%zu", M, N, K);
-    return tq_cl_runnd(&n->cl, n->k.gemm_nt4x4, 2, g, l, a, TQ_NARGS(a), what, e);
-  }
-  cl_event mark = tq_profile_blast_begin(&n->cl), ev = NULL;
-  tq_status s = TQ_CLBLAST(
-      CLBlastSgemm(CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo,
-                   tb ? CLBlastTransposeYes : CLBlastTransposeNo, M, N, K, 1.0f, A, a_off, lda, B,
-                   b_off, ldb, 0.0f, C, c_off, ldc, &n->cl.queue, mark ? &ev : NULL),
-      e);
-  if (mark) {
-    char name[64];
-    snprintf(name, sizeof name, "sgemm %c%c %zux%zux%zu", ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K);
-    tq_profile_blast_end(&n->cl, mark, s == TQ_OK ? ev : NULL, name);
-  }
-  return s;
+tq_status tq_net_gemm(tq_net *n, const tq_gemm_shape *s, cl_mem A, size_t a_off, size_t lda,
+                      cl_mem B, size_t b_off, size_t ldb, cl_mem C, size_t c_off, size_t ldc,
+                      tq_err *e) {
+  return tq_gemm_run(&n->gemm, &n->cl, s, A, a_off, lda, B, b_off, ldb, C, c_off, ldc, e);
 }
 
 cl_mem tq_net_layer_input(const tq_net *n, int layer) {
@@ -100,12 +27,7 @@ cl_mem tq_net_layer_dinput(const tq_net *n, int layer) {
   return n->first_use[src] == layer ? n->dact[src] : n->dtmp;
 }
 
-bool tq_net_relu_follows(const tq_net *n, int li) {
-  const tq_model *m = n->model;
-  return li >= 0 && li + 1 < m->nlayers && m->layers[li + 1].kind == TQ_LAYER_RELU &&
-         m->layers[li + 1].src == li && m->layers[li].uses == 1 &&
-         (m->layers[li].kind == TQ_LAYER_CONV2D || m->layers[li].kind == TQ_LAYER_DENSE);
-}
+bool tq_net_relu_follows(const tq_net *n, int li) { return tq_model_relu_follows(n->model, li); }
 
 bool tq_net_relu_fused(const tq_net *n, int li) {
   return n->fuse_relu && tq_net_relu_follows(n, li);
@@ -135,8 +57,6 @@ static tq_status make_kernels(tq_net *n, tq_err *e) {
               {&n->k.dropout_bwd, "nn_dropout_bwd"},
               {&n->k.softmax_xent, "nn_softmax_xent"},
               {&n->k.sgd, "nn_sgd"},
-              {&n->k.gemm_rows8, "nn_gemm_rows8"},
-              {&n->k.gemm_nt4x4, "nn_gemm_nt4x4"},
               {&n->k.bn_mean, "nn_bn_mean"},
               {&n->k.bn_var, "nn_bn_var"},
               {&n->k.bn_eval_stat, "nn_bn_eval_stat"},
@@ -149,7 +69,7 @@ static tq_status make_kernels(tq_net *n, tq_err *e) {
               {&n->k.grad_acc, "nn_grad_acc"}};
   for (size_t i = 0; i < sizeof list / sizeof list[0]; i++)
     TQ_TRY(tq_cl_kernel(&n->cl, list[i].name, list[i].k, e));
-  return TQ_OK;
+  return tq_gemm_init(&n->gemm, &n->cl, e);
 }
 
 static cl_mem retained(cl_mem m) {
@@ -157,71 +77,58 @@ static cl_mem retained(cl_mem m) {
   return m;
 }
 
-static tq_status alloc_floats(tq_net *n, size_t count, cl_mem *out, const char *what, tq_err *e) {
-  tq_status s = tq_cl_alloc(&n->cl, count * sizeof(float), out, e);
+static tq_net_alloc_hook alloc_hook;
+static void *alloc_hook_ctx;
+
+void tq_net_set_alloc_hook(tq_net_alloc_hook hook, void *ctx) {
+  alloc_hook = hook;
+  alloc_hook_ctx = ctx;
+}
+
+/* Every device buffer of a replica is allocated here. */
+static tq_status alloc_buf(tq_net *n, size_t count, size_t elem, cl_mem *out, const char *what,
+                           tq_err *e) {
+  if (alloc_hook) alloc_hook(alloc_hook_ctx, what, count * elem);
+  tq_status s = tq_cl_alloc(&n->cl, count * elem, out, e);
   if (s != TQ_OK)
-    tq_wrap(e, "allocating %s (%zu floats) for %s at batch %d", what, count, n->model->name,
-            n->batch);
+    tq_wrap(e, "allocating %s (%zu %s) for %s at batch %d", what, count,
+            elem == sizeof(float) ? "floats" : "elements", n->model->name, n->batch);
   return s;
 }
 
-static tq_status create(tq_net *n, tq_err *e) {
+static tq_status alloc_floats(tq_net *n, size_t count, cl_mem *out, const char *what, tq_err *e) {
+  return alloc_buf(n, count, sizeof(float), out, what, e);
+}
+
+/* The layers' activations, gradients and own buffers, as planned (memory.h). */
+static tq_status alloc_layers(tq_net *n, const tq_net_plan *p, tq_err *e) {
   const tq_model *m = n->model;
-  size_t B = (size_t)n->batch, np = m->nparams;
-  TQ_TRY(make_kernels(n, e));
-  TQ_TRY(alloc_floats(n, np, &n->params, "parameters", e));
-  TQ_TRY(alloc_floats(n, np, &n->grads, "gradients", e));
-  TQ_TRY(alloc_floats(n, np, &n->momentum, "momentum", e));
-  TQ_TRY(alloc_floats(n, B * tq_shape_size(m->input), &n->input, "input batch", e));
-  TQ_TRY(tq_cl_alloc(&n->cl, B * sizeof(cl_int), &n->labels, e));
-  TQ_TRY(alloc_floats(n, B, &n->loss, "loss", e));
-  TQ_TRY(tq_cl_alloc(&n->cl, B * sizeof(cl_int), &n->correct, e));
-  size_t scratch = 1, dtmp = 1;
-  for (int i = 0; i < m->nlayers; i++) n->first_use[i] = -1;
   for (int i = 0; i < m->nlayers; i++) {
     const tq_layer *l = &m->layers[i];
-    if (l->src >= 0) n->first_use[l->src] = i;
-    if (l->kind == TQ_LAYER_ADD && l->from >= 0) n->first_use[l->from] = i;
-  }
-  for (int i = 0; i < m->nlayers; i++) {
-    const tq_layer *l = &m->layers[i];
-    if (l->kind != TQ_LAYER_ADD && l->src >= 0 && n->first_use[l->src] != i &&
-        B * tq_shape_size(l->in) > dtmp)
-      dtmp = B * tq_shape_size(l->in);
-  }
-  TQ_TRY(alloc_floats(n, dtmp, &n->dtmp, "shared-input gradient", e));
-  TQ_TRY(alloc_floats(n, m->nstate ? m->nstate : 1, &n->state, "running statistics", e));
-  for (int i = 0; i < m->nlayers; i++) {
-    const tq_layer *l = &m->layers[i];
-    size_t out = B * tq_shape_size(l->out);
-    if (l->kind == TQ_LAYER_RELU && tq_net_relu_follows(n, i - 1)) {
-      /* Shares the previous layer's buffers: fused, or run in place (net.h). */
-      n->act[i] = retained(n->act[i - 1]);
-      n->dact[i] = retained(n->dact[i - 1]);
-      continue;
-    }
-    if (l->kind == TQ_LAYER_FLATTEN) {
-      /* A view: same memory, same layout, so forward and backward are no-ops. */
+    if (p->shared[i]) {
+      /* A view (flatten) or a ReLU fused into the layer before (net.h): the input's buffers. */
       n->act[i] = retained(tq_net_layer_input(n, i));
       if (l->src >= 0)
         n->dact[i] = retained(n->dact[l->src]);
       else
-        TQ_TRY(alloc_floats(n, out, &n->dact[i], "layer gradient", e));
+        TQ_TRY(alloc_floats(n, p->out[i], &n->dact[i], "layer gradient", e));
       continue;
     }
-    TQ_TRY(alloc_floats(n, out, &n->act[i], "activations", e));
-    TQ_TRY(alloc_floats(n, out, &n->dact[i], "activation gradients", e));
-    if (l->kind == TQ_LAYER_CONV2D) {
-      size_t ckk = (size_t)l->in.c * l->size * l->size, npix = B * l->out.h * l->out.w;
-      TQ_TRY(alloc_floats(n, ckk * npix, &n->aux[i], "im2col columns", e));
-      if ((size_t)l->units * npix > scratch) scratch = (size_t)l->units * npix;
-    } else if (l->kind == TQ_LAYER_MAXPOOL) {
-      TQ_TRY(tq_cl_alloc(&n->cl, out * sizeof(cl_int), &n->aux[i], e));
-    } else if (l->kind == TQ_LAYER_BATCHNORM) {
-      TQ_TRY(alloc_floats(n, 4 * (size_t)l->in.c, &n->aux[i], "batchnorm statistics", e));
+    TQ_TRY(alloc_floats(n, p->out[i], &n->act[i], "activations", e));
+    TQ_TRY(alloc_floats(n, p->out[i], &n->dact[i], "activation gradients", e));
+    const tq_layer_buffer *own = &p->own[i];
+    if (own->count) {
+      cl_mem *slot = (cl_mem *)((char *)n + own->field) + i;
+      TQ_TRY(alloc_buf(n, own->count, own->elem, slot, own->what, e));
     }
   }
-  TQ_TRY(alloc_floats(n, scratch, &n->scratch, "convolution scratch", e));
+  return TQ_OK;
+}
+
+/* Parameters from the seed, running statistics at their start, the rest zero. */
+static tq_status init_buffers(tq_net *n, tq_err *e) {
+  const tq_model *m = n->model;
+  size_t B = (size_t)n->batch, np = m->nparams;
   float *init = malloc(np * sizeof *init);
   n->host_loss = malloc(B * sizeof *n->host_loss);
   n->host_correct = malloc(B * sizeof *n->host_correct);
@@ -243,9 +150,27 @@ static tq_status create(tq_net *n, tq_err *e) {
    * input and labels: fresh device memory holds anything on a GPU, and a garbage label indexes
    * outside its logits row in nn_softmax_xent. */
   TQ_TRY(tq_cl_fill_zero(&n->cl, n->input, 0, B * tq_shape_size(m->input) * sizeof(float), e));
-  TQ_TRY(tq_cl_fill_zero(&n->cl, n->labels, 0, B * sizeof(cl_int), e));
-  TQ_TRY(tq_cl_fill_zero(&n->cl, n->input, 0, B * tq_shape_size(m->input) * sizeof(float), e));
   return tq_cl_fill_zero(&n->cl, n->labels, 0, B * sizeof(cl_int), e);
+}
+
+static tq_status create(tq_net *n, tq_err *e) {
+  const tq_model *m = n->model;
+  tq_net_plan p;
+  tq_net_plan_make(m, n->batch, &p);
+  TQ_TRY(make_kernels(n, e));
+  TQ_TRY(alloc_floats(n, p.nparams, &n->params, "parameters", e));
+  TQ_TRY(alloc_floats(n, p.nparams, &n->grads, "gradients", e));
+  TQ_TRY(alloc_floats(n, p.nparams, &n->momentum, "momentum", e));
+  TQ_TRY(alloc_floats(n, p.input, &n->input, "input batch", e));
+  TQ_TRY(alloc_buf(n, p.batch, sizeof(cl_int), &n->labels, "labels", e));
+  TQ_TRY(alloc_floats(n, p.batch, &n->loss, "loss", e));
+  TQ_TRY(alloc_buf(n, p.batch, sizeof(cl_int), &n->correct, "correct predictions", e));
+  memcpy(n->first_use, p.first_use, sizeof n->first_use);
+  TQ_TRY(alloc_floats(n, p.dtmp, &n->dtmp, "shared-input gradient", e));
+  TQ_TRY(alloc_floats(n, p.state, &n->state, "running statistics", e));
+  TQ_TRY(alloc_layers(n, &p, e));
+  TQ_TRY(alloc_floats(n, p.scratch, &n->scratch, "convolution scratch", e));
+  return init_buffers(n, e);
 }
 
 tq_status tq_net_create(tq_net *n, const tq_model *m, const tq_cl *cl, int batch, uint32_t seed,
@@ -269,10 +194,10 @@ void tq_net_destroy(tq_net *n) {
   cl_kernel *ks = (cl_kernel *)&n->k;
   for (size_t i = 0; i < sizeof n->k / sizeof(cl_kernel); i++)
     if (ks[i]) clReleaseKernel(ks[i]);
+  tq_gemm_release(&n->gemm);
   for (int i = 0; i < TQ_MAX_LAYERS; i++) {
-    tq_cl_release(&n->act[i]);
-    tq_cl_release(&n->dact[i]);
-    tq_cl_release(&n->aux[i]);
+    cl_mem *per_layer[] = {&n->act[i], &n->dact[i], &n->col[i], &n->argmax[i], &n->bn_stat[i]};
+    for (size_t j = 0; j < sizeof per_layer / sizeof per_layer[0]; j++) tq_cl_release(per_layer[j]);
   }
   cl_mem *bufs[] = {&n->params, &n->grads, &n->momentum, &n->input, &n->labels,
                     &n->scratch, &n->loss, &n->correct, &n->state, &n->dtmp};
@@ -300,20 +225,10 @@ tq_status tq_net_set_batch(tq_net *n, const float *x, const int *y, int count, t
 
 tq_status tq_net_forward(tq_net *n, bool train, uint32_t iteration, tq_err *e) {
   const tq_model *m = n->model;
+  tq_pass p = {.train = train, .iteration = iteration};
   for (int i = 0; i < m->nlayers; i++) {
-    switch (m->layers[i].kind) {
-    case TQ_LAYER_CONV2D: TQ_TRY(tq_conv2d_forward(n, i, e)); break;
-    case TQ_LAYER_DENSE: TQ_TRY(tq_dense_forward(n, i, e)); break;
-    case TQ_LAYER_MAXPOOL: TQ_TRY(tq_maxpool_forward(n, i, e)); break;
-    case TQ_LAYER_RELU:
-      if (!tq_net_relu_fused(n, i - 1)) TQ_TRY(tq_relu_forward(n, i, e));
-      break;
-    case TQ_LAYER_DROPOUT: TQ_TRY(tq_dropout_forward(n, i, train, iteration, e)); break;
-    case TQ_LAYER_FLATTEN: break;
-    case TQ_LAYER_BATCHNORM: TQ_TRY(tq_batchnorm_forward(n, i, train, e)); break;
-    case TQ_LAYER_AVGPOOL: TQ_TRY(tq_avgpool_forward(n, i, e)); break;
-    case TQ_LAYER_ADD: TQ_TRY(tq_add_forward(n, i, e)); break;
-    }
+    const tq_layer_ops *ops = tq_layer_ops_of(m->layers[i].kind);
+    if (ops->forward) TQ_TRY(ops->forward(n, i, &p, e));
   }
   return TQ_OK;
 }
@@ -330,40 +245,26 @@ tq_status tq_softmax_xent(tq_net *n, int count, tq_err *e) {
 tq_status tq_net_backward(tq_net *n, uint32_t iteration, tq_err *e) {
   const tq_model *m = n->model;
   for (int i = m->nlayers - 1; i >= 0; i--) {
-    const tq_layer *l = &m->layers[i];
-    bool need_dx = l->src >= 0;
-    switch (l->kind) {
-    case TQ_LAYER_CONV2D: TQ_TRY(tq_conv2d_backward(n, i, need_dx, e)); break;
-    case TQ_LAYER_DENSE: TQ_TRY(tq_dense_backward(n, i, need_dx, e)); break;
-    case TQ_LAYER_MAXPOOL:
-      if (need_dx) TQ_TRY(tq_maxpool_backward(n, i, e));
-      break;
-    case TQ_LAYER_RELU:
-      /* A fused ReLU after a convolution is differentiated inside the convolution's backward;
-       * after a dense layer it runs here (in place), as both dense GEMMs need its result. */
-      if (need_dx && !(tq_net_relu_fused(n, i - 1) && m->layers[i - 1].kind == TQ_LAYER_CONV2D))
-        TQ_TRY(tq_relu_backward(n, i, e));
-      break;
-    case TQ_LAYER_DROPOUT:
-      if (need_dx) TQ_TRY(tq_dropout_backward(n, i, iteration, e));
-      break;
-    case TQ_LAYER_FLATTEN: break;
-    case TQ_LAYER_BATCHNORM: TQ_TRY(tq_batchnorm_backward(n, i, need_dx, e)); break;
-    case TQ_LAYER_AVGPOOL:
-      if (need_dx) TQ_TRY(tq_avgpool_backward(n, i, e));
-      break;
-    case TQ_LAYER_ADD: TQ_TRY(tq_add_backward(n, i, e)); continue; /* adds itself */
-    }
-    /* Not the first reader of its input in the backward pass: add what went to dtmp. A fused
-     * ReLU after a convolution wrote nothing of its own (the convolution masks). */
-    bool wrote = need_dx && l->kind != TQ_LAYER_FLATTEN &&
-                 !(l->kind == TQ_LAYER_RELU && tq_net_relu_fused(n, i - 1) &&
-                   m->layers[i - 1].kind == TQ_LAYER_CONV2D);
-    if (wrote && n->first_use[l->src] != i)
-      TQ_TRY(tq_net_grad_acc(n, n->dact[l->src], n->dtmp, (size_t)n->batch * tq_shape_size(l->in),
-                             true, e));
+    const tq_layer_ops *ops = tq_layer_ops_of(m->layers[i].kind);
+    tq_pass p = {.train = true, .need_dx = m->layers[i].src >= 0, .iteration = iteration};
+    if (ops->backward) TQ_TRY(ops->backward(n, i, &p, e));
   }
   return TQ_OK;
+}
+
+/* Not the first reader of its input in the backward pass: add what went to dtmp. */
+tq_status tq_net_add_dinput(tq_net *n, int layer, tq_err *e) {
+  const tq_layer *l = &n->model->layers[layer];
+  if (l->src < 0 || n->first_use[l->src] == layer) return TQ_OK;
+  return tq_net_grad_acc(n, n->dact[l->src], n->dtmp, (size_t)n->batch * tq_shape_size(l->in),
+                         true, e);
+}
+
+tq_status tq_net_grad_acc(tq_net *n, cl_mem dst, cl_mem src, size_t count, bool acc, tq_err *e) {
+  cl_uint cnt = (cl_uint)count, a_ = acc ? 1u : 0u;
+  tq_karg a[] = {TQ_ARG(dst), TQ_ARG(src), TQ_ARG(cnt), TQ_ARG(a_)};
+  return tq_cl_run1d(&n->cl, n->k.grad_acc, cnt, tq_cl_group1d(&n->cl, n->k.grad_acc, 64), a,
+                     TQ_NARGS(a), acc ? "nn_grad_acc (+=)" : "nn_grad_acc (=)", e);
 }
 
 tq_status tq_net_read_state(tq_net *n, float *state, tq_err *e) {

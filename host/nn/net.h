@@ -7,8 +7,16 @@
  *   input                    [B][C][H][W]        normalised images
  *   labels                   [B] int
  *   act[i], dact[i]          [B][S_i]            output of layer i and the loss gradient
- *   col[i] (conv)            [C*kh*kw][B*OH*OW]  kept from forward for the weight gradient
+ *   col[i] (conv2d)          [C*kh*kw][B*OH*OW]  kept from forward for the weight gradient
  *   argmax[i] (maxpool)      [B][S_i] int        flat input index of each maximum
+ *   bn_stat[i] (batchnorm)   [4C]                mean, 1/std, and the backward's channel sums
+ *   scratch                  [K][B*OH*OW]        conv GEMM output / gradient, the largest
+ *   dtmp                     the largest input   a shared input's gradient (below)
+ *   state                    [nstate]            running means and variances (batch
+ *                                                statistics in training forwards move them;
+ *                                                evaluation forwards use them)
+ * Which buffers, and their sizes, come from one plan (memory.h: tq_net_plan_make, from each
+ * layer kind's buffers and shares_input ops, layer.h); tq_net_create allocates exactly it.
  *
  * A ReLU layer right after a conv2d or dense layer shares that layer's act and dact buffers
  * (like flatten), so after the forward pass act[i] of such a layer holds the ReLU's output, and
@@ -19,18 +27,15 @@
  * A layer may read an earlier layer than the previous one (model.h: src, and add's from), so a
  * layer's output can have several readers. In the backward pass the last of them (the first to
  * run) writes dact of that layer and the others add to it: add through nn_grad_acc, any other
- * kind by writing its input gradient to dtmp first. Summation order is the layer order: fixed.
- *
- *   aux[i] (batchnorm)       [4C] mean, 1/std, and the backward's channel sums
- *   state                    [nstate] running means and variances (batch statistics in
- *                            training forwards move them; evaluation forwards use them)
- */
+ * kind by writing its input gradient to dtmp first (then tq_net_add_dinput). Summation order
+ * is the layer order: fixed. */
 #ifndef TQ_NN_NET_H
 #define TQ_NN_NET_H
 
 #include <stdbool.h>
 
 #include "cl/cl_runtime.h"
+#include "nn/gemm.h"
 #include "nn/model.h"
 
 typedef struct tq_net_kernels {
@@ -39,7 +44,6 @@ typedef struct tq_net_kernels {
   cl_kernel relu_fwd, relu_bwd, maxpool_fwd, maxpool_bwd, maxpool_fwd_2x2, maxpool_bwd_2x2;
   cl_kernel dropout_fwd, dropout_bwd;
   cl_kernel softmax_xent, sgd;
-  cl_kernel gemm_rows8, gemm_nt4x4;
   cl_kernel bn_mean, bn_var, bn_eval_stat, bn_apply, bn_bwd_reduce, bn_bwd_dx;
   cl_kernel avgpool_fwd, avgpool_bwd, add_fwd, grad_acc;
 } tq_net_kernels;
@@ -51,7 +55,11 @@ typedef struct tq_net {
   uint32_t seed, worker; /* dropout stream */
   cl_mem params, grads, momentum;
   cl_mem input, labels;
-  cl_mem act[TQ_MAX_LAYERS], dact[TQ_MAX_LAYERS], aux[TQ_MAX_LAYERS];
+  cl_mem act[TQ_MAX_LAYERS], dact[TQ_MAX_LAYERS];
+  /* Each layer kind's own buffer (NULL for the other kinds), see above. */
+  cl_mem col[TQ_MAX_LAYERS];     /* conv2d: im2col columns, floats */
+  cl_mem argmax[TQ_MAX_LAYERS];  /* maxpool: argmax, ints */
+  cl_mem bn_stat[TQ_MAX_LAYERS]; /* batchnorm: batch statistics, floats */
   cl_mem scratch;  /* conv GEMM output / gradient in [K][B*P] layout, sized for the largest */
   cl_mem loss, correct;        /* [B] float, [B] int */
   cl_mem state;    /* [nstate] running statistics (model->states), updated by training forwards */
@@ -63,6 +71,7 @@ typedef struct tq_net {
   float *host_loss;
   int *host_correct;
   tq_net_kernels k;
+  tq_gemm gemm;   /* this device's GEMM routing and this replica's GEMM kernels */
   bool fuse_relu; /* true after tq_net_create; may be switched between steps */
 } tq_net;
 
@@ -95,46 +104,28 @@ tq_status tq_net_read_loss(tq_net *n, int count, double *loss_sum, int *correct,
 /* Queues one SGD step over the flat buffers (torch semantics, see kernels/nn_loss_optim.cl). */
 tq_status tq_net_sgd(tq_net *n, float lr, float momentum, float weight_decay, tq_err *e);
 
-/* Row-major C[M][N] = op(A)[M][K] op(B)[K][N] (alpha 1, beta 0) on the replica's queue. Under
- * the cpu device profile, skinny shapes that CLBlast runs slowly on POCL (few rows or a short K
- * against many columns; a small output over a long K) go to kernels/nn_gemm.cl, the rest to
- * CLBlast (tuned by `tailquant tune`); under the gpu profile every GEMM goes to CLBlast, whose
- * shipped parameters cover most GPUs. TAILQUANT_GEMM=clblast|own overrides the profile. With a profiling queue each call
- * is timed as "sgemm TT MxNxK" (CLBlast: the whole routine) or "nn_gemm_* TT MxNxK". */
-tq_status tq_net_sgemm(tq_net *n, bool ta, bool tb, size_t M, size_t N, size_t K, cl_mem A,
-                       size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb, cl_mem C,
-                       size_t c_off, size_t ldc, tq_err *e);
-
-/* Whether tq_net_sgemm hands this GEMM to CLBlast (else to kernels/nn_gemm.cl), for a device of
- * profile p whose CLBlast is tuned or not: what `tailquant tune` tunes for. */
-bool tq_net_gemm_uses_clblast(const tq_devprofile *p, bool ta, bool tb, bool tuned, size_t M,
-                              size_t N, size_t K);
+/* GEMM s (from the layer's gemms op, layer.h) on the replica's queue (gemm.h). */
+tq_status tq_net_gemm(tq_net *n, const tq_gemm_shape *s, cl_mem A, size_t a_off, size_t lda,
+                      cl_mem B, size_t b_off, size_t ldb, cl_mem C, size_t c_off, size_t ldc,
+                      tq_err *e);
 
 /* The layer input and output buffers (the network input for layer 0). */
 cl_mem tq_net_layer_input(const tq_net *n, int layer);
 cl_mem tq_net_layer_dinput(const tq_net *n, int layer);
 
-/* Per-layer passes, one file per layer kind (layer_*.c). need_dx is false for the first layer,
- * whose input gradient nobody reads. */
-tq_status tq_conv2d_forward(tq_net *n, int li, tq_err *e);
-tq_status tq_conv2d_backward(tq_net *n, int li, bool need_dx, tq_err *e);
-tq_status tq_dense_forward(tq_net *n, int li, tq_err *e);
-tq_status tq_dense_backward(tq_net *n, int li, bool need_dx, tq_err *e);
-tq_status tq_maxpool_forward(tq_net *n, int li, tq_err *e);
-tq_status tq_maxpool_backward(tq_net *n, int li, tq_err *e);
-tq_status tq_relu_forward(tq_net *n, int li, tq_err *e);
-tq_status tq_relu_backward(tq_net *n, int li, tq_err *e);
-tq_status tq_dropout_forward(tq_net *n, int li, bool train, uint32_t iteration, tq_err *e);
-tq_status tq_dropout_backward(tq_net *n, int li, uint32_t iteration, tq_err *e);
+/* After a layer's backward wrote tq_net_layer_dinput: when that was dtmp (the layer is not
+ * its input's first reader in the backward pass), adds it into the input's gradient. */
+tq_status tq_net_add_dinput(tq_net *n, int layer, tq_err *e);
+
+/* The loss: softmax cross-entropy over the last layer's output, count real rows. */
 tq_status tq_softmax_xent(tq_net *n, int count, tq_err *e);
-tq_status tq_batchnorm_forward(tq_net *n, int li, bool train, tq_err *e);
-tq_status tq_batchnorm_backward(tq_net *n, int li, bool need_dx, tq_err *e);
-tq_status tq_avgpool_forward(tq_net *n, int li, tq_err *e);
-tq_status tq_avgpool_backward(tq_net *n, int li, tq_err *e);
-tq_status tq_add_forward(tq_net *n, int li, tq_err *e);
-tq_status tq_add_backward(tq_net *n, int li, tq_err *e);
 /* dst = src (acc false) or dst += src, count floats. */
 tq_status tq_net_grad_acc(tq_net *n, cl_mem dst, cl_mem src, size_t count, bool acc, tq_err *e);
+
+/* For tests: every device buffer tq_net_create allocates calls hook(ctx, what, bytes) first.
+ * Process-wide and unsynchronised: set it while no replica is being made. NULL: none. */
+typedef void (*tq_net_alloc_hook)(void *ctx, const char *what, size_t bytes);
+void tq_net_set_alloc_hook(tq_net_alloc_hook hook, void *ctx);
 
 /* The running statistics (model->nstate floats), to and from the host. */
 tq_status tq_net_read_state(tq_net *n, float *state, tq_err *e);

@@ -31,7 +31,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const tq_layer *last = &m.layers[m.nlayers - 1];
   if (last->kind != TQ_LAYER_DENSE || last->out.c != m.classes) abort();
   if (!isfinite(tq_model_flops_per_sample(&m))) abort();
-  char text[8192];
-  tq_model_describe(&m, text, sizeof text);
   return 0;
 }

@@ -1,14 +1,17 @@
 /* Plain-C reference of every layer, in double precision, for the tests: device results are
  * compared with these, and finite differences of ref_net's loss (grads NULL) check both the
  * reference's and the device's gradients.
- * Same layouts as the device (NCHW, weights [K][C][kh][kw] and [O][I]). Not fast; not used in
- * training. */
+ * Same layouts as the device (NCHW, weights [K][C][kh][kw] and [O][I]). Not fast; not part
+ * of the program: it is built into the tests' support library only (tests/CMakeLists.txt).
+ * ref_net dispatches through a table of one row per layer kind (nn_ref.c), beside the device's
+ * table of layer operations (host/nn/layer.h). */
 #ifndef TQ_NN_REF_H
 #define TQ_NN_REF_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
-#include "nn/model.h"
+#include "nn/layer.h"
 
 /* x [B][C][H][W], w [K][C][ks][ks], b [K] -> y [B][K][OH][OW] */
 void ref_conv2d_fwd(const double *x, const double *w, const double *b, int B, int C, int H, int W,
@@ -54,5 +57,8 @@ void ref_batchnorm_stats(const double *x, int C, int HW, int count, double *mean
 double ref_net(const tq_model *m, const double *params, const double *x, const int *labels,
                int batch, int count, uint32_t seed, uint32_t worker, uint32_t iteration,
                double *grads, double **acts, double **dacts);
+
+/* Whether the reference has a row for layer kind k (every kind must). */
+bool ref_has_kind(tq_layer_kind k);
 
 #endif
