@@ -19,3 +19,20 @@
 #else
 #define Q_UNROLL
 #endif
+
+/* q = a / d, r = a % d without an integer division, for any a and 1 <= d < 2^23; inv = 1.0f / d.
+ * The float estimate of a/d is off by at most a*2^-22 + 1; a second float step on the
+ * remainder (now below 2^10 + d in magnitude) brings it within one, and two selects finish. */
+inline uint nn_divmod(uint a, uint d, float inv, uint *r) {
+  uint q = (uint)((float)a * inv);
+  int rr = (int)(a - q * d);
+  int q2 = (int)((float)rr * inv);
+  q += (uint)q2;
+  rr -= q2 * (int)d;
+  q = rr < 0 ? q - 1u : q;
+  rr = rr < 0 ? rr + (int)d : rr;
+  q = rr >= (int)d ? q + 1u : q;
+  rr = rr >= (int)d ? rr - (int)d : rr;
+  *r = (uint)rr;
+  return q;
+}

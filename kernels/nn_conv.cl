@@ -8,24 +8,8 @@
  * first versions of these kernels spent most of their time in 5 to 100 of them per element.
  * So: 2-D ranges whose second index (uniform within a group) carries the slow-varying
  * coordinates, a float-reciprocal divide (nn_divmod) for the rest, loops with uniform trip
- * counts, and selects with clamped indices instead of branches around loads. */
-
-/* q = a / d, r = a % d without an integer division, for any a and 1 <= d < 2^23; inv = 1.0f / d.
- * The float estimate of a/d is off by at most a*2^-22 + 1; a second float step on the
- * remainder (now below 2^10 + d in magnitude) brings it within one, and two selects finish. */
-inline uint nn_divmod(uint a, uint d, float inv, uint *r) {
-  uint q = (uint)((float)a * inv);
-  int rr = (int)(a - q * d);
-  int q2 = (int)((float)rr * inv);
-  q += (uint)q2;
-  rr -= q2 * (int)d;
-  q = rr < 0 ? q - 1u : q;
-  rr = rr < 0 ? rr + (int)d : rr;
-  q = rr >= (int)d ? q + 1u : q;
-  rr = rr >= (int)d ? rr - (int)d : rr;
-  *r = (uint)rr;
-  return q;
-}
+ * counts, and selects with clamped indices instead of branches around loads.
+ * Uses: 00_common.cl (nn_divmod); the build options of host/cl/kernel_constants.h (TQ_NN_SUM_L). */
 
 /* col[row][(b*OH+oh)*OW+ow] = x[b][c][oh*S-P+i][ow*S-P+j] (0 outside the image), with
  * row = (c*KH+i)*KW+j.

@@ -1,7 +1,9 @@
 /* Activation, pooling and dropout layers. Each forward has its backward beside it.
  * No builtins (fmax, min, isnan) in these bodies and no varying integer division: POCL does not
  * inline the former and scalarises the latter, and either stops it vectorising across
- * work-items (see nn_conv.cl, which also defines nn_divmod). */
+ * work-items (see nn_conv.cl).
+ * Uses: 00_common.cl (nn_divmod), 00_philox.cl (tq_rng_draw, tq_u01), the build options of
+ * host/cl/kernel_constants.h (TQ_RNG_DROPOUT). */
 
 __kernel void nn_relu_fwd(__global const float *x, __global float *y, uint n) {
   uint i = get_global_id(0);

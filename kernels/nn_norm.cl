@@ -1,4 +1,4 @@
-/* Batch normalisation, global average pooling and the residual add (nn_divmod: nn_conv.cl).
+/* Batch normalisation, global average pooling and the residual add (nn_divmod: 00_common.cl).
  *
  * batchnorm over x [B][C][HW], per channel c, over the first `count` samples (N = count*HW):
  *   training:   mean, var (biased) of the batch; stat[c] = mean, stat[C + c] = 1/sqrt(var+eps);

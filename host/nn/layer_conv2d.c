@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "cl/kernel_constants.h"
 #include "nn/layer.h"
 
 static const char *const conv_keys[] = {"type", "name",   "input", "filters", "size",
@@ -178,8 +179,8 @@ static tq_status conv_backward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
   TQ_TRY(tq_cl_runnd(&n->cl, n->k.nchw_to_knp, 2, g1, l1, a1, TQ_NARGS(a1),
                      relu ? "nn_nchw_to_knp (+relu')" : "nn_nchw_to_knp", e));
   TQ_TRY(tq_net_gemm(n, &g[1], dyk, 0, d.NP, col, 0, d.NP, n->grads, w->offset, d.CKK, e));
-  /* db = row sums of dY: one work-group per output channel (nn_row_sums' NN_SUM_L). */
-  const size_t sum_l = 128;
+  /* db = row sums of dY: one work-group of TQ_NN_SUM_L per output channel (nn_row_sums). */
+  const size_t sum_l = TQ_NN_SUM_L;
   tq_karg a2[] = {TQ_ARG(dyk), TQ_ARG(d.K), TQ_ARG(d.NP), TQ_ARG(n->grads), TQ_ARG(b_off)};
   if (l->b_tensor >= 0)
     TQ_TRY(tq_cl_run1d(&n->cl, n->k.row_sums, (size_t)d.K * sum_l, sum_l, a2, TQ_NARGS(a2),

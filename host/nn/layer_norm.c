@@ -7,13 +7,14 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "cl/kernel_constants.h"
 #include "nn/layer.h"
 
 static const char *const bn_keys[] = {"type", "name", "input", "momentum", "eps", NULL};
 static const char *const add_keys[] = {"type", "name", "input", "from", NULL};
 static const char *const type_only[] = {"type", "name", "input", NULL};
 
-#define BN_L 128 /* NN_BN_L: the reductions' fixed work-group size */
+#define BN_L TQ_NN_BN_L /* the reductions' fixed work-group size (kernels/nn_norm.cl) */
 
 typedef struct bn_dims {
   cl_uint C, HW, count, BC, g_off, b_off, s_off;
