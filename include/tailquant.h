@@ -52,7 +52,7 @@ TAILQUANT_API const char *tailquant_last_error(void);
 typedef struct tailquant_codec tailquant_codec;
 
 /* options: NULL or "" for the defaults, else key=value pairs separated by spaces or commas:
- *   method=tnqsgd        none|qsgd|qsgdinf|nuqsgd|tqsgd|tnqsgd|tbqsgd (docs/compression.md)
+ *   method=tnqsgd        any name of docs/compression.md's method table
  *   bits=3               bits per element: 1..8 (truncated family), 2..8 (QSGD family)
  *   bucket=512           QSGD family: elements per norm (0 = the whole tensor)
  *   tail=powerlaw        truncated family: powerlaw|laplace
