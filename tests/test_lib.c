@@ -40,8 +40,9 @@ static tailquant_codec *make(const char *opts, bool device) {
 
 static void test_host_equals_device(void) {
   fill(11);
-  const char *methods[] = {"none", "qsgd", "qsgdinf", "nuqsgd", "tqsgd", "tnqsgd", "tbqsgd"};
-  for (int m = 0; m < 7; m++)
+  const char *methods[] = {"none", "qsgd", "qsgdinf", "nuqsgd", "tqsgd", "tnqsgd", "tbqsgd",
+                           "tpqsgd"};
+  for (int m = 0; m < (int)(sizeof methods / sizeof methods[0]); m++)
     for (int bits = 2; bits <= 8; bits += 3) {
       char opts[128];
       snprintf(opts, sizeof opts, "method=%s bits=%d seed=3 worker=2", methods[m], m ? bits : 32);
