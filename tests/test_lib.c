@@ -53,7 +53,11 @@ static void test_host_equals_device(void) {
       CU_ASSERT_EQUAL_FATAL(tailquant_encode(h, g, N, 5, 9, &mh, &lh), TAILQUANT_OK);
       CU_ASSERT_EQUAL_FATAL(tailquant_encode(d, g, N, 5, 9, &md, &ld), TAILQUANT_OK);
       CU_ASSERT_EQUAL(lh, ld);
-      if (strncmp(methods[m], "t", 1)) {
+      /* The truncated family designs from sum|g|, a float sum whose order differs between the
+       * host and the device; every other method's message is the same to the byte. */
+      bool truncated = !strcmp(methods[m], "tqsgd") || !strcmp(methods[m], "tnqsgd") ||
+                       !strcmp(methods[m], "tbqsgd");
+      if (!truncated) {
         bool same = lh == ld && !memcmp(mh, md, lh);
         if (!same) fprintf(stderr, "\n  %s: host and device messages differ\n", opts);
         CU_ASSERT(same);
