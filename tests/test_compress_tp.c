@@ -163,6 +163,7 @@ static void test_messages_equal_reference(void) {
       for (int bi = 0; bi < 4; bi++)
         for (int ef = 0; ef < 2; ef++) {
           if ((b % 3 != 2 && bi > 1) || (ef && b > 4)) continue; /* keep the run short */
+          if (tq_test_small() && (si == 2 || (b != 2 && b != 3 && b != 8))) continue;
           tq_compress_cfg cfg;
           tq_compress_cfg_default(&cfg);
           cfg.method = TQ_METHOD_TPQSGD;
@@ -202,7 +203,7 @@ static void test_messages_equal_reference(void) {
     free(dres);
   }
   CU_ASSERT_EQUAL(bad, 0);
-  CU_ASSERT(cases > 40);
+  CU_ASSERT(cases > (tq_test_small() ? 10 : 40));
 }
 
 int main(void) {
