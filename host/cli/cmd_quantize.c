@@ -29,7 +29,7 @@ static void usage(FILE *f) {
           "usage: tailquant quantize --method M --bits B [options] FILE\n\n"
           "FILE holds raw little-endian float32 values (one tensor).\n"
           "  --method M      %s|all\n"
-          "  --bits B        bits per element, 1..8 (1 for the truncated family only)\n"
+          "  --bits B        bits per element, 1..8 (the methods' ranges are listed below)\n"
           "  --bucket N      QSGD-family elements per norm (default 512, 0 = whole tensor)\n"
           "  --seed S        stochastic-rounding seed (default 1)\n"
           "  --tail T        powerlaw|laplace: model of the truncated family (default powerlaw)\n"
@@ -280,6 +280,7 @@ static int check_method(quantize_opts *o, bool *all, tq_method *single) {
   o->cfg.bits = (int)o->bits;
   if (!*all && *single != TQ_METHOD_NONE) {
     o->cfg.method = *single;
+    o->cfg.error_feedback = tq_method_needs_ef(*single); /* one call: the residual starts at 0 */
     if (tq_compress_cfg_check(&o->cfg, &e)) return tq_cli_report("quantize", e.code, e.msg);
   }
   return -1;
@@ -341,6 +342,10 @@ static void print_family_figures(tq_method single, const row *r) {
     printf("buckets: %u of %u elements (%s norm)\n", m->nbuckets, m->h.bucket,
            tq_bucket_norm_name(tq_method_info_of(single)->norm));
     break;
+  case TQ_FAMILY_SPARSE:
+    printf("top-k: K = %u of %u elements (u32 index + f32 value each, floor(b*n/64))\n",
+           m->h.bucket, m->h.count);
+    break;
   default: break;
   }
 }
@@ -384,6 +389,7 @@ static void print_row(const row *r, size_t n) {
     snprintf(design, sizeof design, "%s", r->info.design.laplace ? "Laplace rule" : "power law");
     break;
   case TQ_FAMILY_BUCKETED: snprintf(design, sizeof design, "bucket %u", m->h.bucket); break;
+  case TQ_FAMILY_SPARSE: snprintf(design, sizeof design, "K %u", m->h.bucket); break;
   default: break;
   }
   printf("%-8s %5d %11.5g %12llu %10llu %10.4f %12.6g %12.6g %4s  %s\n", tq_method_name(r->m),
@@ -402,6 +408,7 @@ static tq_status report_all(tq_cl *cl, const quantize_opts *o, const float *g, s
   memset(rows, 0, sizeof rows);
   for (int i = 0; i < TQ_METHOD_COUNT; i++) {
     cfg.method = (tq_method)i;
+    cfg.error_feedback = tq_method_needs_ef(cfg.method); /* one call: x = g, the residual 0 */
     rows[i].m = cfg.method;
     tq_err ce = {0};
     if (tq_compress_cfg_check(&cfg, &ce) != TQ_OK) {

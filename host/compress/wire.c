@@ -42,6 +42,7 @@ uint32_t tq_wire_nbuckets(const tq_wire_hdr *h) {
 
 size_t tq_wire_payload_words(const tq_wire_hdr *h) {
   if (h->method == TQ_METHOD_NONE) return h->count;
+  if (tq_method_family_info(h->method)->wire_sparse) return 2u * (size_t)h->bucket; /* K, K */
   return tq_packed_words(h->count, h->bits);
 }
 
@@ -51,7 +52,9 @@ tq_wire_bits tq_wire_size(const tq_wire_hdr *h) {
                 TQ_WIRE_CRC_BYTES;
   size_t words = tq_wire_payload_words(h);
   b.header_bits = 8u * (uint64_t)meta;
-  b.payload_bits = (uint64_t)h->count * (uint64_t)h->bits;
+  b.payload_bits = tq_method_family_info(h->method)->wire_sparse
+                       ? 32u * (uint64_t)words /* K indices and K values, no padding */
+                       : (uint64_t)h->count * (uint64_t)h->bits;
   b.pad_bits = 32u * (uint64_t)words - b.payload_bits;
   b.total_bytes = meta + 4u * words;
   return b;
@@ -111,6 +114,7 @@ void tq_wire_hdr_design(tq_wire_hdr *h, const tq_compress_cfg *cfg, const tq_des
     h->flags = (cfg->zero_level ? TQ_WIRE_F_ZERO_LEVEL : 0) | (d->laplace ? TQ_WIRE_F_LAPLACE : 0);
   }
   if (f->wire_scales) h->bucket = bucket;
+  if (f->wire_sparse) h->bucket = tq_sparse_k(h->count, h->bits); /* the field holds K */
   if (ef) h->flags |= TQ_WIRE_F_EF;
 }
 
@@ -163,6 +167,15 @@ static tq_status check_family_rules(const tq_wire_hdr *h, tq_err *e) {
   if (h->nlev != want_lev)
     return BAD("%d level-table entries, %s at %d bits%s sends %d", h->nlev,
                tq_method_name(h->method), h->bits, zl ? " with zero level" : "", want_lev);
+  if (f->wire_sparse) {
+    uint32_t k = tq_sparse_k(h->count, h->bits);
+    if (h->bucket > h->count)
+      return BAD("K %u exceeds the %u elements", h->bucket, h->count);
+    if (h->bucket != k)
+      return BAD("K %u, %s at %d bits on %u elements sends %u", h->bucket,
+                 tq_method_name(h->method), h->bits, h->count, k);
+    return TQ_OK;
+  }
   if (f->wire_scales ? h->bucket == 0 : h->bucket != 0)
     return BAD("bucket size %u invalid for method %s", h->bucket, tq_method_name(h->method));
   return TQ_OK;
@@ -239,10 +252,30 @@ static tq_status check_codes(const tq_wire_msg *out, tq_err *e) {
   return TQ_OK;
 }
 
+/* Sparse: K indices strictly increasing and < count, then K finite values. */
+static tq_status check_sparse(const tq_wire_msg *out, tq_err *e) {
+  const tq_wire_hdr *h = &out->h;
+  const uint32_t k = h->bucket;
+  for (uint32_t j = 0; j < k; j++) {
+    uint32_t i = get32(out->payload + 4u * (size_t)j);
+    if (i >= h->count)
+      return BAD("index %u of entry %u is outside the %u elements", i, j, h->count);
+    if (j > 0 && i <= get32(out->payload + 4u * ((size_t)j - 1)))
+      return BAD("index %u of entry %u does not increase (after %u)", i, j,
+                 get32(out->payload + 4u * ((size_t)j - 1)));
+  }
+  for (uint32_t j = 0; j < k; j++) {
+    float v = tq_wire_f32(out->payload + 4u * (size_t)k, j);
+    if (!isfinite(v)) return BAD("value of entry %u is not finite (%g)", j, v);
+  }
+  return TQ_OK;
+}
+
 /* fp32: every value finite. Codes: in range, and the pad bits zero (they are part of what the
  * sender declared). */
 static tq_status check_payload(const tq_wire_msg *out, tq_err *e) {
   const tq_wire_hdr *h = &out->h;
+  if (tq_method_family_info(h->method)->wire_sparse) return check_sparse(out, e);
   if (h->method == TQ_METHOD_NONE) {
     for (uint32_t i = 0; i < h->count; i++) {
       float v = tq_wire_f32(out->payload, i);
