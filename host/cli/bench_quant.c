@@ -46,7 +46,6 @@ static tq_status bench_one(tq_cl *cl, tq_method m, int bits, cl_mem g, cl_mem ou
   cfg.method = m;
   cfg.bits = bits;
   cfg.min_elems = 0;
-  cfg.error_feedback = tq_method_needs_ef(m);
   tq_tensor_desc t = {0, n};
   tq_compressor *c = NULL, *cs = NULL;
   tq_decoder *d = NULL;

@@ -280,7 +280,6 @@ static int check_method(quantize_opts *o, bool *all, tq_method *single) {
   o->cfg.bits = (int)o->bits;
   if (!*all && *single != TQ_METHOD_NONE) {
     o->cfg.method = *single;
-    o->cfg.error_feedback = tq_method_needs_ef(*single); /* one call: the residual starts at 0 */
     if (tq_compress_cfg_check(&o->cfg, &e)) return tq_cli_report("quantize", e.code, e.msg);
   }
   return -1;
@@ -408,7 +407,6 @@ static tq_status report_all(tq_cl *cl, const quantize_opts *o, const float *g, s
   memset(rows, 0, sizeof rows);
   for (int i = 0; i < TQ_METHOD_COUNT; i++) {
     cfg.method = (tq_method)i;
-    cfg.error_feedback = tq_method_needs_ef(cfg.method); /* one call: x = g, the residual 0 */
     rows[i].m = cfg.method;
     tq_err ce = {0};
     if (tq_compress_cfg_check(&cfg, &ce) != TQ_OK) {

@@ -389,6 +389,7 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
   if (!c) return tq_fail(e, TQ_ENOMEM, "out of memory creating a compressor");
   c->cl = *cl;
   c->cfg = *cfg;
+  c->cfg.error_feedback = tq_compress_ef(cfg); /* efsign, topk: implied */
   c->worker = worker;
   c->nt = ntensors;
   c->t = malloc(sizeof *c->t * (size_t)ntensors);

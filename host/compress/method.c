@@ -166,10 +166,6 @@ tq_status tq_compress_cfg_check(const tq_compress_cfg *c, tq_err *e) {
                      tq_method_name(c->method),
                      tq_method_zero_level(c->method, c->zero_level) ? " with zero level" : "",
                      lo, hi);
-    if (tq_method_needs_ef(c->method) && !c->error_feedback)
-      return tq_fail(e, TQ_EINPUT,
-                     "method %s needs error feedback: set compression.error_feedback = true",
-                     tq_method_name(c->method));
   }
   if (c->refit_every < 1)
     return tq_fail(e, TQ_EINPUT, "refit interval %u must be at least 1", c->refit_every);

@@ -170,14 +170,19 @@ static inline bool tq_method_measures(tq_method m) {
 }
 /* The histogram is among those statistics (the truncated family skips it under tail = laplace). */
 static inline bool tq_method_needs_hist(tq_method m, tq_tail_model tail) {
-  return tq_method_info_of(m)->norm == TQ_NORM_MAX_CAPPED || tq_method_family_info(m)->wire_sparse ||
+  return tq_method_info_of(m)->norm == TQ_NORM_MAX_CAPPED ||
+         tq_method_family_info(m)->wire_sparse ||
          (tq_method_family_info(m)->fits_tail && tail == TQ_TAIL_POWERLAW);
 }
 /* The baselines, biased without their residual (EF-signSGD's mean-|x| scale, top-k's sparse
- * family): cfg.error_feedback must be true (tq_compress_cfg_check names
- * compression.error_feedback). */
+ * family), turn error feedback on by themselves: for them it is on whatever
+ * cfg.error_feedback (compression.error_feedback) says (docs/compression.md). */
 static inline bool tq_method_needs_ef(tq_method m) {
   return tq_method_info_of(m)->norm == TQ_NORM_L1MEAN || tq_method_family_info(m)->wire_sparse;
+}
+/* Whether a compressor of cfg keeps residuals: asked for, or implied by the method. */
+static inline bool tq_compress_ef(const tq_compress_cfg *c) {
+  return c->error_feedback || tq_method_needs_ef(c->method);
 }
 /* The bucket norm is a maximum (capped or not) rather than an L2 norm. */
 static inline bool tq_method_maxnorm(tq_method m) {

@@ -426,7 +426,7 @@ tq_status tq_ref_compress(const tq_compress_cfg *cfg, const float *g, size_t n, 
   if (!res) res = &local;
   memset(res, 0, sizeof *res);
   bool fp32 = cfg->method == TQ_METHOD_NONE || n < cfg->min_elems;
-  bool ef = cfg->error_feedback && !fp32 && residual;
+  bool ef = tq_compress_ef(cfg) && !fp32 && residual; /* efsign, topk: implied */
   const float *x = g;
   float *xbuf = NULL;
   if (ef) {
