@@ -143,7 +143,8 @@ static void test_topk_selection(void) {
   x[900] = -3.0f;
   tq_buf buf = {0};
   tq_wire_msg m = ref_msg(TQ_METHOD_TOPK, 1, x, N, &buf);
-  CU_ASSERT_EQUAL(m.h.bucket, 15u); /* floor(1000 / 64) */
+  CU_ASSERT_EQUAL(m.h.k, 15u); /* floor((1000 - 32) / 64) */
+  CU_ASSERT_EQUAL(m.h.bucket, 0u);
   uint32_t idx[15];
   memcpy(idx, m.payload, sizeof idx);
   for (int j = 0; j < 13; j++) CU_ASSERT_EQUAL(idx[j], (uint32_t)j);
@@ -153,11 +154,14 @@ static void test_topk_selection(void) {
   for (int b = 1; b <= 8; b++) {
     for (size_t n = 64; n < 5000; n = n * 3 + 1) {
       tq_wire_hdr h = {.method = TQ_METHOD_TOPK, .bits = b, .count = (uint32_t)n};
-      h.bucket = tq_sparse_k(n, b);
+      h.k = tq_sparse_k(n, b);
       tq_wire_bits sz = tq_wire_size(&h);
-      CU_ASSERT(sz.payload_bits <= (uint64_t)b * n && sz.payload_bits + 64 > (uint64_t)b * n);
-      CU_ASSERT_EQUAL(sz.total_bytes, 40u + 8u * h.bucket);
-      CU_ASSERT_EQUAL(sz.header_bits, 320u);
+      /* the K field and the entries within the b n bits, less than one entry to spare */
+      const uint64_t used = 32 + sz.payload_bits, budget = (uint64_t)b * n;
+      CU_ASSERT(used <= budget && used + 64 > budget);
+      CU_ASSERT_EQUAL(sz.total_bytes, 44u + 8u * h.k);
+      CU_ASSERT_EQUAL(sz.header_bits, 352u);
+      CU_ASSERT_EQUAL(sz.pad_bits, 0u);
     }
   }
   tq_buf_free(&buf);
@@ -225,17 +229,19 @@ static void test_sparse_wire_rejects(void) {
   make_grad(x, N, 9, G_RANDOM);
   tq_buf buf = {0};
   tq_wire_msg m = ref_msg(TQ_METHOD_TOPK, 4, x, N, &buf);
-  const uint32_t k = m.h.bucket; /* 62 */
+  const uint32_t k = m.h.k; /* 62 */
   CU_ASSERT_EQUAL(k, 62u);
-  const size_t L = buf.len, P = 36; /* payload offset: no levels, no scales */
+  const size_t L = buf.len, P = 40; /* payload offset: the fixed header, then K */
   uint32_t i0, i1;
   memcpy(&i0, buf.data + P, 4);
   memcpy(&i1, buf.data + P + 4, 4);
   uint32_t nan_bits = 0x7fc00000u, inf_bits = 0x7f800000u, bad_bits = 0x09000000u;
   uint32_t hdr6;
   memcpy(&hdr6, buf.data + 4, 4);
-  expect_reject(&buf, L, 28, k + 1, true, "K 63");                  /* K off the budget */
-  expect_reject(&buf, L, 28, 5000, true, "K 5000 exceeds");         /* K > n */
+  expect_reject(&buf, L, 36, k + 1, true, "K 63");                  /* K off the budget */
+  expect_reject(&buf, L, 36, 5000, true, "K 5000 exceeds");         /* K > n */
+  expect_reject(&buf, L, 28, 512, true, "bucket size 512");         /* no buckets */
+  expect_reject(&buf, 40, 40, 0, true, "header, K and checksum");   /* no room for K */
   expect_reject(&buf, L, P, N, true, "index 1000 of entry 0");      /* index >= n */
   expect_reject(&buf, L, P + 4, i0, true, "does not increase");     /* repeated index */
   expect_reject(&buf, L, P, i1, true, "does not increase");         /* decreasing */

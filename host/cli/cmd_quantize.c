@@ -342,8 +342,8 @@ static void print_family_figures(tq_method single, const row *r) {
            tq_bucket_norm_name(tq_method_info_of(single)->norm));
     break;
   case TQ_FAMILY_SPARSE:
-    printf("top-k: K = %u of %u elements (u32 index + f32 value each, floor(b*n/64))\n",
-           m->h.bucket, m->h.count);
+    printf("top-k: K = %u of %u elements (u32 index + f32 value each, floor((b*n - 32)/64))\n",
+           m->h.k, m->h.count);
     break;
   default: break;
   }
@@ -388,7 +388,7 @@ static void print_row(const row *r, size_t n) {
     snprintf(design, sizeof design, "%s", r->info.design.laplace ? "Laplace rule" : "power law");
     break;
   case TQ_FAMILY_BUCKETED: snprintf(design, sizeof design, "bucket %u", m->h.bucket); break;
-  case TQ_FAMILY_SPARSE: snprintf(design, sizeof design, "K %u", m->h.bucket); break;
+  case TQ_FAMILY_SPARSE: snprintf(design, sizeof design, "K %u", m->h.k); break;
   default: break;
   }
   printf("%-8s %5d %11.5g %12llu %10llu %10.4f %12.6g %12.6g %4s  %s\n", tq_method_name(r->m),

@@ -1054,7 +1054,7 @@ static tq_status queue_decode_bucket(tq_decoder *d, const tq_wire_msg *m, dec_ar
 /* Sparse: the upload of the K indices and values, one work-item per entry (K = 0: nothing). */
 static tq_status queue_decode_sparse(tq_decoder *d, const tq_wire_msg *m, dec_args *a,
                                      cl_bool blocking, tq_err *e) {
-  cl_uint k = m->h.bucket;
+  cl_uint k = m->h.k;
   if (!k) return TQ_OK;
   TQ_TRY(TQ_CL(clEnqueueWriteBuffer(d->cl.queue, d->words, blocking, 0, 8u * (size_t)k,
                                     m->payload, 0, NULL, NULL), e));

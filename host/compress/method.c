@@ -52,9 +52,9 @@ static const tq_method_info tq_methods[TQ_METHOD_COUNT] = {
     {TQ_METHOD_TPQSGD, "tpqsgd", TQ_FAMILY_BUCKETED, TQ_NORM_MAX_CAPPED, 2, 8, tq_design_tpqsgd,
      "max-norm per bucket capped at alpha + power magnitudes, (alpha, p) from the histogram"},
     {TQ_METHOD_EFSIGN, "efsign", TQ_FAMILY_BUCKETED, TQ_NORM_L1MEAN, 1, 1, tq_design_efsign,
-     "EF-signSGD: sign per element, mean |x| per bucket; needs error feedback"},
+     "EF-signSGD: sign per element, mean |x| per bucket, error feedback"},
     {TQ_METHOD_TOPK, "topk", TQ_FAMILY_SPARSE, TQ_NORM_NONE, 1, 8, tq_design_topk,
-     "top-k: the K = floor(b*n/64) largest |x| as (u32 index, f32 value); needs error feedback"},
+     "top-k: the K = floor((b*n-32)/64) largest |x| as (u32 index, f32 value), error feedback"},
 };
 
 const tq_method_info *tq_method_info_of(tq_method m) {

@@ -100,8 +100,8 @@ typedef struct tq_family_info {
   /* Wire rules (docs/wire-format.md): the header's bucket field and one scale per bucket, or
    * the header's alpha (= the top level) and the zero-level / Laplace flags. */
   bool wire_scales, wire_alpha;
-  /* The header's bucket field holds K, the payload K u32 indices then K f32 values (no level
-   * table, no codes); one encode (gather) kernel and one decode kernel, named as they are. */
+  /* After the fixed header a u32 K, then K u32 indices and K f32 values (no level table, no
+   * scales, no codes); one encode (gather) kernel and one decode kernel, named as they are. */
   bool wire_sparse;
   /* Kernels (kernels/quant_codec.cl): encode <encode_kernel>_[e][u|s]b<bits> (e: error
    * feedback; u: uniform grid, from uniform_kernel_bits; s: buckets under 32 elements, where
@@ -209,11 +209,13 @@ static inline uint32_t tq_bucket_size(const tq_compress_cfg *cfg, size_t n) {
 }
 
 /* Entries K a sparse message of n elements carries at b bits per element: each costs a u32
- * index and an f32 value, and the payload may not exceed the b*n bits the other methods send,
- * so K = floor(b*n / 64) (docs/math.md §16; the header and CRC are counted as for every
- * method). K <= n/8 for b <= 8. */
+ * index and an f32 value, and K's own u32 field (after the fixed header) and the entries may
+ * not exceed the b*n bits the other methods' payloads take, so K = floor((b*n - 32) / 64), 0
+ * when b*n < 96 (docs/math.md §16; the fixed header and CRC count as for every method). K <
+ * n/8 for b <= 8. */
 static inline uint32_t tq_sparse_k(size_t n, int bits) {
-  return (uint32_t)((uint64_t)n * (uint64_t)(bits > 0 ? bits : 0) / 64u);
+  uint64_t budget = (uint64_t)n * (uint64_t)(bits > 0 ? bits : 0);
+  return budget > 32u ? (uint32_t)((budget - 32u) / 64u) : 0u;
 }
 
 /* Number of 32-bit payload words for n elements of b bits packed LSB-first. */

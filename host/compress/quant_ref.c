@@ -261,7 +261,7 @@ static void decode_bucketed(const tq_wire_msg *m, const uint32_t *w, const float
 
 /* Sparse: out[index_j] += weight * value_j. */
 static void decode_sparse(const tq_wire_msg *m, float weight, float *out) {
-  const uint32_t k = m->h.bucket;
+  const uint32_t k = m->h.k;
   for (uint32_t j = 0; j < k; j++) {
     uint32_t i;
     memcpy(&i, m->payload + 4u * (size_t)j, 4);
@@ -350,7 +350,7 @@ tq_status tq_ref_recode(const tq_wire_msg *m, const float *x, tq_rng_key key, ui
     tq_ref_encode_table(x, h->count, lv, h->nlev, h->bits, key, words, NULL);
     if (exact) *exact = tq_exact_mse_table(x, h->count, lv, h->nlev);
     return TQ_OK;
-  case TQ_FAMILY_SPARSE: return ref_sparse(x, h->count, h->bucket, (uint8_t *)words, exact, e);
+  case TQ_FAMILY_SPARSE: return ref_sparse(x, h->count, h->k, (uint8_t *)words, exact, e);
   default:
     return tq_fail(e, TQ_EINPUT, "a %s message has no codes to recompute",
                    tq_method_name(h->method));
@@ -404,7 +404,7 @@ static tq_status ref_encode(const tq_compress_cfg *cfg, const float *x, size_t n
     case TQ_FAMILY_TRUNCATED:
       tq_ref_encode_table(x, n, d->levels, h->nlev, h->bits, key, w, dec);
       break;
-    case TQ_FAMILY_SPARSE: s = ref_sparse_encode(x, n, h->bucket, w, dec, e); break;
+    case TQ_FAMILY_SPARSE: s = ref_sparse_encode(x, n, h->k, w, dec, e); break;
     default: break;
     }
     memcpy(parts->payload, w, 4 * words);

@@ -45,12 +45,14 @@ typedef struct tq_wire_hdr {
   int nlev;       /* level-table entries (0 for none) */
   uint32_t worker, iteration, tensor;
   uint32_t count;  /* elements */
-  uint32_t bucket; /* bucketed: elements per scale (>= 1); sparse: K entries; otherwise 0 */
+  uint32_t bucket; /* bucketed: elements per scale (>= 1); otherwise 0 */
   float alpha;     /* truncated: = levels[nlev-1]; otherwise 0 */
+  uint32_t k;      /* sparse: entries (the u32 after the fixed header); otherwise 0 */
 } tq_wire_hdr;
 
 /* Sizes of a message: header_bits counts everything but the payload (fixed header, level
- * table, scales, CRC); payload_bits = count * bits (sparse: 64 K); pad_bits fill the last
+ * table, scales, CRC); payload_bits = count * bits (sparse: 64 K, and K's
+ * own field counts as header); pad_bits fill the last
  * payload word. */
 typedef struct tq_wire_bits {
   uint64_t header_bits, payload_bits, pad_bits;
