@@ -325,6 +325,11 @@ static int read_gradients(const char *file, float **gout, size_t *nout) {
 
 /* What the method's family adds to the one-method report: the fit and design of a truncated
  * method, the buckets of a bucketed one. */
+/* A capped max-norm (TPQSGD) with a finite alpha. */
+static bool capped(const row *r) {
+  return tq_method_info_of(r->m)->norm == TQ_NORM_MAX_CAPPED && isfinite(r->info.design.alpha);
+}
+
 static void print_family_figures(tq_method single, const row *r) {
   const tq_wire_msg *m = &r->msg;
   const tq_design *d = &r->info.design;
@@ -340,6 +345,11 @@ static void print_family_figures(tq_method single, const row *r) {
   case TQ_FAMILY_BUCKETED:
     printf("buckets: %u of %u elements (%s norm)\n", m->nbuckets, m->h.bucket,
            tq_bucket_norm_name(tq_method_info_of(single)->norm));
+    if (capped(r))
+      printf("design (docs/math.md section 15): alpha %.6g = %.4g x max|g|; magnitudes "
+             "(j/s)^p, p = %.2f; design objective %.6g\n",
+             d->alpha, r->info.stats.max_abs > 0 ? d->alpha / r->info.stats.max_abs : 1.0,
+             d->tp_k / 4.0, d->model_mse);
     break;
   case TQ_FAMILY_SPARSE:
     printf("top-k: K = %u of %u elements (u32 index + f32 value each, floor((b*n - 32)/64))\n",
@@ -352,7 +362,7 @@ static void print_family_figures(tq_method single, const row *r) {
 /* --method M: every figure of one method. *rc: 1 when the device's codes differ. */
 static tq_status report_one(tq_cl *cl, const quantize_opts *o, tq_method single, const float *g,
                             size_t n, tq_buf *msg, float *dec, int *rc, tq_err *e) {
-  row r = {0};
+  row r = {.m = single};
   tq_compress_cfg cfg = o->cfg;
   cfg.method = single;
   TQ_TRY(run_one(cl, &cfg, g, n, msg, dec, &r, e));
@@ -387,12 +397,18 @@ static void print_row(const row *r, size_t n) {
   case TQ_FAMILY_TRUNCATED:
     snprintf(design, sizeof design, "%s", r->info.design.laplace ? "Laplace rule" : "power law");
     break;
-  case TQ_FAMILY_BUCKETED: snprintf(design, sizeof design, "bucket %u", m->h.bucket); break;
+  case TQ_FAMILY_BUCKETED:
+    snprintf(design, sizeof design, "bucket %u", m->h.bucket);
+    if (capped(r)) snprintf(design, sizeof design, "bucket %u, p %.2f", m->h.bucket,
+                            r->info.design.tp_k / 4.0);
+    break;
   case TQ_FAMILY_SPARSE: snprintf(design, sizeof design, "K %u", m->h.k); break;
   default: break;
   }
+  /* A capped max-norm's alpha is not on the wire (it is inside the scales): the design's. */
+  double alpha = capped(r) ? r->info.design.alpha : (double)m->h.alpha;
   printf("%-8s %5d %11.5g %12llu %10llu %10.4f %12.6g %12.6g %4s  %s\n", tq_method_name(r->m),
-         m->h.bits, (double)m->h.alpha, (unsigned long long)m->size.header_bits,
+         m->h.bits, alpha, (unsigned long long)m->size.header_bits,
          (unsigned long long)m->size.payload_bits, 8.0 * (double)m->size.total_bytes / (double)n,
          r->mse, r->exact, r->ref_match ? "ok" : "DIFF", design);
 }

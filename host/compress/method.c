@@ -101,10 +101,8 @@ const char *tq_method_name(tq_method m) {
 }
 
 const char *tq_bucket_norm_name(tq_bucket_norm n) {
-  return n == TQ_NORM_MAX           ? "max"
-         : n == TQ_NORM_MAX_CAPPED ? "max capped at alpha"
-         : n == TQ_NORM_L1MEAN     ? "mean |x|"
-                                   : "L2";
+  if (n == TQ_NORM_L1MEAN) return "mean |x|";
+  return n == TQ_NORM_MAX ? "max" : n == TQ_NORM_MAX_CAPPED ? "max, capped at alpha," : "L2";
 }
 
 tq_status tq_method_from_name(const char *name, tq_method *out, tq_err *e) {

@@ -145,7 +145,7 @@ char *tq_method_names_join(const char *sep, char *out, size_t cap);
 /* Unknown names are TQ_EINPUT with a message listing the valid ones. */
 tq_status tq_method_from_name(const char *name, tq_method *out, tq_err *e);
 const char *tq_method_name(tq_method m);
-const char *tq_bucket_norm_name(tq_bucket_norm n); /* "L2", "max" */
+const char *tq_bucket_norm_name(tq_bucket_norm n); /* "L2", "max", "max, capped at alpha," */
 tq_status tq_tail_model_from_name(const char *name, tq_tail_model *out, tq_err *e);
 const char *tq_tail_model_name(tq_tail_model t);
 tq_status tq_alpha_rule_from_name(const char *name, tq_alpha_rule *out, tq_err *e);
