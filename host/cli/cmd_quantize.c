@@ -166,6 +166,7 @@ static void print_legend(bool all, tq_alpha_rule rule) {
                                       "where rounding dominates (a bin's\n               mean "
                                       "variance is width^2/6, the bound's 1/4)");
   printf("  header bits  fixed header, level table, per-bucket scales and CRC; payload = d x b;\n"
+         "               topk: K's field counts as header, payload = 64 K (index + value)\n"
          "               pad fills the last 32-bit word; bits/elem = 8 x message bytes / d\n"
          "  MSE measured mean of (decoded - g)^2 over the d elements for this seed's one draw of\n"
          "               the stochastic rounding, decoded on the device\n"
