@@ -133,6 +133,48 @@ static tq_wire_msg ref_msg(tq_method m, int bits, const float *x, size_t n, tq_b
   return msg;
 }
 
+/* The test's own definition of the order: a full qsort. */
+typedef struct tpair {
+  uint32_t i;
+  float v;
+} tpair;
+static int by_definition(const void *pa, const void *pb) {
+  const tpair *a = pa, *b = pb;
+  float x = fabsf(a->v), y = fabsf(b->v);
+  if (x != y) return x > y ? -1 : 1;
+  return a->i < b->i ? -1 : 1;
+}
+static int by_idx(const void *pa, const void *pb) {
+  const tpair *a = pa, *b = pb;
+  return a->i < b->i ? -1 : (a->i > b->i);
+}
+
+/* tq_ref_topk (quickselect, then an index sort) against a full sort, on random data, ties and
+ * zeros, for k from 0 to n. */
+static void test_topk_against_sort(void) {
+  enum { N = 4099 };
+  static float x[N];
+  static tpair p[N];
+  static uint32_t idx[N];
+  static float val[N];
+  tq_err e = {0};
+  const int kinds[] = {G_RANDOM, G_TIES, G_ZERO};
+  const uint32_t ks[] = {0, 1, 2, 63, 500, 2048, N - 1, N};
+  for (int kd = 0; kd < 3; kd++) {
+    make_grad(x, N, 21 + (uint64_t)kd, kinds[kd]);
+    for (int j = 0; j < 8; j++) {
+      uint32_t k = ks[j];
+      for (uint32_t i = 0; i < N; i++) p[i] = (tpair){i, x[i]};
+      qsort(p, N, sizeof *p, by_definition);
+      qsort(p, k, sizeof *p, by_idx);
+      TQ_ASSERT_OK(tq_ref_topk(x, N, k, idx, val, &e), &e);
+      int bad = 0;
+      for (uint32_t t = 0; t < k; t++) bad += idx[t] != p[t].i || memcmp(&val[t], &p[t].v, 4);
+      CU_ASSERT_EQUAL(bad, 0);
+    }
+  }
+}
+
 /* Ties go to the lower index; the K sent are the largest |x|; K = floor(b n / 64) and the bits
  * are counted honestly. */
 static void test_topk_selection(void) {
@@ -308,6 +350,7 @@ int main(void) {
       {"topk device == reference", test_topk_device},
       {"zeros, ties, huge values", test_special_tensors},
       {"topk selection and K", test_topk_selection},
+      {"topk selection == a full sort", test_topk_against_sort},
       {"decoded values and exact MSE", test_decoded_values_and_mse},
       {"sparse wire rejects", test_sparse_wire_rejects},
       {"config", test_config},

@@ -1,6 +1,7 @@
 #include "compress/baselines.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,28 +50,67 @@ typedef struct pair {
   float v;
 } pair;
 
-static int by_order(const void *pa, const void *pb) {
-  const pair *a = pa, *b = pb;
-  return tq_topk_order(a->i, a->v, b->i, b->v);
+static bool before(pair a, pair b) { return tq_topk_order(a.i, a.v, b.i, b.v) < 0; }
+
+static void swap(pair *p, size_t a, size_t b) {
+  pair t = p[a];
+  p[a] = p[b];
+  p[b] = t;
 }
 
-static int by_index(const void *pa, const void *pb) {
-  const pair *a = pa, *b = pb;
-  return a->i < b->i ? -1 : (a->i > b->i ? 1 : 0);
+/* Reorders p[0..n) so that p[0..k) are its k first elements in tq_topk_order (in some order):
+ * quickselect, median-of-three pivots. The order is total (indices are distinct), so the set
+ * is the same whatever the pivots and the input order: the gather's order does not matter. */
+static void select_first(pair *p, size_t n, size_t k) {
+  size_t lo = 0, hi = n;
+  while (lo < k && k < hi) {
+    size_t mid = lo + (hi - lo) / 2, last = hi - 1;
+    if (before(p[mid], p[lo])) swap(p, mid, lo);
+    if (before(p[last], p[lo])) swap(p, last, lo);
+    if (before(p[mid], p[last])) swap(p, mid, last); /* the median now at last */
+    size_t r = lo;
+    for (size_t t = lo; t < last; t++)
+      if (before(p[t], p[last])) swap(p, t, r++);
+    swap(p, r, last); /* the pivot at r, everything before it at [lo, r) */
+    if (r < k) lo = r + 1;
+    else hi = r;
+  }
+}
+
+/* p[0..k) into idx/val by increasing index: two 16-bit counting passes through tmp. */
+static void by_index(pair *p, pair *tmp, uint32_t k, uint32_t *idx, float *val) {
+  static const int shifts[2] = {0, 16};
+  pair *src = p, *dst = tmp;
+  for (int pass = 0; pass < 2; pass++) {
+    size_t *count = calloc(65537, sizeof *count);
+    if (!count) abort(); /* 512 KiB; the callers checked far larger allocations */
+    for (uint32_t j = 0; j < k; j++) count[((src[j].i >> shifts[pass]) & 0xffffu) + 1]++;
+    for (int d = 0; d < 65536; d++) count[d + 1] += count[d];
+    for (uint32_t j = 0; j < k; j++) dst[count[(src[j].i >> shifts[pass]) & 0xffffu]++] = src[j];
+    free(count);
+    pair *t = src;
+    src = dst;
+    dst = t;
+  }
+  for (uint32_t j = 0; j < k; j++) {
+    idx[j] = src[j].i;
+    val[j] = src[j].v;
+  }
 }
 
 tq_status tq_topk_pick(const uint32_t *cidx, const float *cval, size_t nc, uint32_t k,
                        uint32_t *idx, float *val, tq_err *e) {
   if (k > nc) return tq_fail(e, TQ_EINTERNAL, "top-k: %u entries asked of %zu candidates", k, nc);
-  pair *p = malloc(sizeof *p * (nc ? nc : 1));
-  if (!p) return tq_fail(e, TQ_ENOMEM, "out of memory sorting %zu top-k candidates", nc);
-  for (size_t j = 0; j < nc; j++) p[j] = (pair){cidx[j], cval[j]};
-  qsort(p, nc, sizeof *p, by_order);
-  qsort(p, k, sizeof *p, by_index);
-  for (uint32_t j = 0; j < k; j++) {
-    idx[j] = p[j].i;
-    val[j] = p[j].v;
+  pair *p = malloc(sizeof *p * (nc ? nc : 1)), *tmp = malloc(sizeof *tmp * (k ? k : 1));
+  if (!p || !tmp) {
+    free(p);
+    free(tmp);
+    return tq_fail(e, TQ_ENOMEM, "out of memory selecting among %zu top-k candidates", nc);
   }
+  for (size_t j = 0; j < nc; j++) p[j] = (pair){cidx[j], cval[j]};
+  select_first(p, nc, k);
+  by_index(p, tmp, k, idx, val);
   free(p);
+  free(tmp);
   return TQ_OK;
 }
