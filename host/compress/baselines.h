@@ -29,7 +29,8 @@ void tq_topk_threshold(const tq_tail_stats *st, uint32_t k, float *thr, uint64_t
 int tq_topk_order(uint32_t ia, float va, uint32_t ib, float vb);
 
 /* From nc candidates (index, value: any order, every element above the threshold), the k <= nc
- * first in tq_topk_order, written in increasing index order to idx/val. TQ_ENOMEM. */
+ * first in tq_topk_order (quickselect: the order is total, so the set is unique), written in
+ * increasing index order (radix sort) to idx/val. TQ_ENOMEM. */
 tq_status tq_topk_pick(const uint32_t *cidx, const float *cval, size_t nc, uint32_t k,
                        uint32_t *idx, float *val, tq_err *e);
 

@@ -196,8 +196,8 @@ static void ref_scales(const tq_compress_cfg *cfg, const float *x, size_t n, uin
   if (norm == TQ_NORM_MAX_CAPPED) tq_tp_cap_scales(sc, (n + bucket - 1) / bucket, (float)d->alpha);
 }
 
-/* Top-k of x (tq_topk_order over all n elements, an independent full sort): k indices in
- * increasing order and their values. */
+/* Top-k of x (tq_topk_order over all n elements, without the device path's histogram
+ * threshold and gather): k indices in increasing order and their values. */
 tq_status tq_ref_topk(const float *x, size_t n, uint32_t k, uint32_t *idx, float *val,
                       tq_err *e) {
   uint32_t *all = malloc(sizeof *all * (n ? n : 1));

@@ -45,8 +45,8 @@ void tq_ref_bucket_norms(const float *x, size_t n, uint32_t bucket, bool maxnorm
  * bucket's element count; an overflowing sum is redone at 2^-96 and scaled back). */
 void tq_ref_bucket_means(const float *x, size_t n, uint32_t bucket, float *scales);
 
-/* The k largest |x| (ties: the lower index), by a full sort of all n: idx ascending, val the
- * values (docs/math.md §16). */
+/* The k largest |x| (ties: the lower index), selected among all n elements (tq_topk_pick, no
+ * histogram threshold): idx ascending, val the values (docs/math.md §16). */
 tq_status tq_ref_topk(const float *x, size_t n, uint32_t k, uint32_t *idx, float *val,
                       tq_err *e);
 
