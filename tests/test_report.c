@@ -65,6 +65,8 @@ static void test_table_and_curves(void) {
   CU_ASSERT(strstr(out, "| exp | fashion-mnist | lenet5 | qsgd | 3 | 3 | 2 | 82.00 ± 2.00 | 82.00 ± 2.00 | 1e+03 | 10.0x | 0.5 | 2 of 3 reached 80 % |") != NULL);
   CU_ASSERT(strstr(out, "| exp | fashion-mnist | lenet5 | tnqsgd | 3 | 1 | 2 | 90.00 ± n/a | 90.00 ± n/a |") != NULL);
   CU_ASSERT(strstr(out, "12.5 s to 80 %") != NULL);
+  CU_ASSERT(strstr(out, "2 of 3 reached 80 % | 2.0 ± 0.0 |") != NULL); /* iterations: deterministic */
+  CU_ASSERT(strstr(out, "12.5 s to 80 % | 2 ± n/a |") != NULL);
   /* qsgd before tnqsgd: the methods' fixed order */
   CU_ASSERT(strstr(out, "| qsgd |") < strstr(out, "| tnqsgd |"));
   snprintf(path, sizeof path, "%s/plots/curves_exp_fashion-mnist_lenet5_b3_qsgd.csv", dir);
@@ -92,8 +94,10 @@ static void test_table_and_curves(void) {
   snprintf(cmd, sizeof cmd, BIN " report %s --format csv", dir);
   CU_ASSERT_EQUAL_FATAL(tq_test_run_cmd(cmd, out, sizeof out), 0);
   CU_ASSERT(strncmp(out, "experiment,dataset,model,method,bits,runs,iterations_min,iterations_max,", 72) == 0);
-  CU_ASSERT(strstr(out, "\nexp,fashion-mnist,lenet5,qsgd,3,3,2,2,82,2,82,2,1000,10,0.5,0.8,,2\n") != NULL);
-  CU_ASSERT(strstr(out, "\nexp,fashion-mnist,lenet5,tnqsgd,3,1,2,2,90,,90,,1000,10,0.5,0.8,12.5,1\n") != NULL);
+  /* the last two fields: iterations to the target (from metrics.csv: every run reaches 0.8 at
+   * iteration 2), mean and sd */
+  CU_ASSERT(strstr(out, "\nexp,fashion-mnist,lenet5,qsgd,3,3,2,2,82,2,82,2,1000,10,0.5,0.8,,2,2,0\n") != NULL);
+  CU_ASSERT(strstr(out, "\nexp,fashion-mnist,lenet5,tnqsgd,3,1,2,2,90,,90,,1000,10,0.5,0.8,12.5,1,2,\n") != NULL);
   snprintf(cmd, sizeof cmd, BIN " report %s --format json", dir);
   CU_ASSERT_EQUAL_FATAL(tq_test_run_cmd(cmd, out, sizeof out), 0);
   CU_ASSERT(out[0] == '[');

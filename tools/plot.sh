@@ -4,7 +4,9 @@
 #   tools/plot.sh RUNS_DIR [GRADIENT.f32]
 #
 # For every experiment/model/bits group: test accuracy against iteration and against cumulative
-# uplink bits, and loss against iteration (the mean over seeds, with a min-max band); one plot
+# uplink bits, and loss against iteration (the mean over seeds, with a min-max band where a
+# method has more than one run; the legend gives each method's n, and fp32, where it ran, is on
+# every accuracy plot); one plot
 # of per-element quantization MSE per method and bits; and, given a raw gradient file (from
 # `tailquant train --dump-gradients`), a log-log histogram of |g| with the fitted power-law
 # tail, g_min and alpha. Also writes RUNS_DIR/report.md (`tailquant report`).
@@ -24,10 +26,18 @@ out=$runs/plots
 rm -f "$out"/curves_*.csv "$out"/curves_*.tsv "$out"/mse_*.dat   # curves of runs that are gone must not linger
 $tq report "$runs" --curves "$out" --out "$runs/report.md"
 
-# Fixed colours per method, so every plot reads the same way.
+# The methods in the table's order (`tailquant quantize --help` lists the method table), each
+# with a fixed colour so every plot reads the same way; a method without one takes the next
+# colour of a spare palette.
+order=$($tq quantize --help 2>&1 | awk '/^Methods/ {on = 1; next} on && NF {print $1}' | tr '\n' ' ')
+[ -n "$order" ] || { echo "tools/plot.sh: $tq quantize --help listed no methods" >&2; exit 1; }
 declare -A colour=([none]="#000000" [qsgd]="#1f77b4" [qsgdinf]="#17becf" [nuqsgd]="#9467bd"
-                   [tqsgd]="#ff7f0e" [tnqsgd]="#d62728" [tbqsgd]="#2ca02c")
-order="none qsgd qsgdinf nuqsgd tqsgd tnqsgd tbqsgd"
+                   [tqsgd]="#ff7f0e" [tnqsgd]="#d62728" [tbqsgd]="#2ca02c" [tpqsgd]="#8c564b")
+spare=("#e377c2" "#7f7f7f" "#bcbd22" "#393b79" "#637939" "#843c39")
+i=0
+for m in $order; do
+  [ -n "${colour[$m]:-}" ] || { colour[$m]=${spare[$((i % ${#spare[@]}))]}; i=$((i + 1)); }
+done
 
 # every experiment/model/bits group; fp32-only groups are drawn inside the others
 # (a group: experiment_dataset_model_bBITS; the curve files are CSV with a header row)
@@ -37,23 +47,30 @@ compressed=$(echo "$groups" | grep -v '_b32$' || true)
 for g in $groups; do
   bands="" lines="" blines="" lbands="" llines=""
   base=${g%_b*}
+  # The most runs behind any curve of the group (column 9): bands and "mean" only where n > 1.
+  nmax=$(cat "$out"/curves_"${g}"_*.csv | awk -F, 'FNR > 1 && $9 + 0 > n {n = $9 + 0} END {print n + 0}')
   for m in $order; do
     f="$out/curves_${g}_$m.csv"
     # fp32 (method none, 32 bits) is every compressed group's reference curve
     [ "$m" = none ] && [ ! -f "$f" ] && f="$out/curves_${base}_b32_none.csv"
     [ -f "$f" ] || continue
     c=${colour[$m]}
-    bands+="'$f' using 1:6:7 with filledcurves fc rgb '$c' fs transparent solid 0.15 notitle, "
+    nruns=$(awk -F, 'NR > 1 && $9 + 0 > n {n = $9 + 0} END {print n + 0}' "$f")
+    [ "$nruns" -gt 1 ] &&
+      bands+="'$f' using 1:6:7 with filledcurves fc rgb '$c' fs transparent solid 0.15 notitle, "
     t=$m; [ "$m" = none ] && t="fp32 (no compression)"
+    t="$t (n = $nruns)"
     lines+="'$f' using 1:5 with linespoints lw 2 pt 7 ps 0.6 lc rgb '$c' title '$t', "
     blines+="'$f' using 8:5 with linespoints lw 2 pt 7 ps 0.6 lc rgb '$c' title '$t', "
-    lbands+="'$f' using 1:3:4 with filledcurves fc rgb '$c' fs transparent solid 0.15 notitle, "
+    [ "$nruns" -gt 1 ] &&
+      lbands+="'$f' using 1:3:4 with filledcurves fc rgb '$c' fs transparent solid 0.15 notitle, "
     llines+="'$f' using 1:2 with lines lw 1.5 lc rgb '$c' title '$t', "
   done
   first=$(ls "$out"/curves_"${g}"_*.csv | head -1)
   # columns 10-12 of a data row: experiment, dataset, model
   IFS=, read -r _ _ _ _ _ _ _ _ _ exp dataset model _ < <(sed -n 2p "$first")
   title="$exp: $model on $dataset, ${g##*_b} bits"
+  if [ "$nmax" -gt 1 ]; then how="mean over seeds, band = min-max"; else how="one seed per method"; fi
   # A group evaluated only once has no curve to draw: say so and go on with the others.
   gnuplot <<GP || echo "tools/plot.sh: $g: gnuplot could not draw it (too few evaluated points?)" >&2
 set terminal pngcairo size 900,560 font 'DejaVu Sans,11' noenhanced
@@ -62,7 +79,7 @@ set datafile columnheaders
 set key bottom right
 set grid
 set output '$out/${g}_accuracy.png'
-set title "Test accuracy: $title (mean over seeds, band = min-max)"
+set title "Test accuracy: $title ($how)"
 set xlabel 'iteration'
 set ylabel 'test accuracy (%)'
 plot ${bands}${lines%, }
@@ -73,7 +90,7 @@ set logscale x
 plot ${blines%, }
 unset logscale x
 set output '$out/${g}_loss.png'
-set title "Training loss: $title (mean over seeds, band = min-max)"
+set title "Training loss: $title ($how)"
 set xlabel 'iteration'
 set ylabel 'training loss (mean over the step''s samples)'
 set key top right

@@ -202,18 +202,22 @@ tq_status tq_report_format_from_name(const char *name, tq_report_format *out, tq
 }
 
 /* One row of the table: a group's aggregates. sd is NaN with one run; mse NaN when no run
- * measured it; t2t NaN unless every run reached the target. */
+ * measured it; t2t (simulated seconds) and i2t (iterations) to the target NaN unless every run
+ * reached it, i2t_sd NaN with one run. */
 typedef struct group_row {
   const tq_run_summary *first;
   int runs, it_min, it_max, reached;
-  double final_m, final_sd, best_m, best_sd, bits, ratio, mse, t2t;
+  double final_m, final_sd, best_m, best_sd, bits, ratio, mse, t2t, i2t, i2t_sd;
 } group_row;
+
+static double iterations_to_target(const tq_run_summary *r);
 
 static group_row aggregate(const tq_run_summary *r, int k) {
   group_row g = {.first = r, .runs = k, .it_min = r[0].iterations, .it_max = r[0].iterations};
   double *fa = malloc((size_t)k * sizeof *fa), *ba = malloc((size_t)k * sizeof *ba);
+  double *ia = malloc((size_t)k * sizeof *ia);
   double mse = 0, t2t = 0;
-  int nmse = 0;
+  int nmse = 0, ni = 0;
   for (int q = 0; q < k; q++) {
     if (fa) fa[q] = 100 * r[q].final_acc;
     if (ba) ba[q] = 100 * r[q].best_acc;
@@ -229,7 +233,13 @@ static group_row aggregate(const tq_run_summary *r, int k) {
       t2t += r[q].time_to_target;
       g.reached++;
     }
+    double it = iterations_to_target(&r[q]);
+    if (ia && isfinite(it)) ia[ni++] = it;
   }
+  g.i2t = g.i2t_sd = NAN;
+  if (ia && ni == k) mean_sd(ia, k, &g.i2t, &g.i2t_sd);
+  if (k < 2) g.i2t_sd = NAN;
+  free(ia);
   if (fa && ba) {
     mean_sd(fa, k, &g.final_m, &g.final_sd);
     mean_sd(ba, k, &g.best_m, &g.best_sd);
@@ -273,7 +283,7 @@ static void num_out(FILE *out, double v, const char *fmt, bool json) {
 
 static void row_md(const group_row *g, FILE *out) {
   const tq_run_summary *r = g->first;
-  char iters[48], fs[16] = "n/a", bs[16] = "n/a", tt[96], msebuf[32] = "–";
+  char iters[48], fs[16] = "n/a", bs[16] = "n/a", tt[96], msebuf[32] = "–", it2[48] = "–";
   if (g->it_min == g->it_max) snprintf(iters, sizeof iters, "%d", g->it_min);
   else snprintf(iters, sizeof iters, "%d–%d", g->it_min, g->it_max);
   if (isfinite(g->final_sd)) snprintf(fs, sizeof fs, "%.2f", g->final_sd);
@@ -283,9 +293,11 @@ static void row_md(const group_row *g, FILE *out) {
   else
     snprintf(tt, sizeof tt, "%d of %d reached %.0f %%", g->reached, g->runs, 100 * r->target);
   if (isfinite(g->mse)) snprintf(msebuf, sizeof msebuf, "%.3g", g->mse);
-  fprintf(out, "| %s | %s | %s | %s | %d | %d | %s | %.2f ± %s | %.2f ± %s | %.3g | %.1fx | %s | %s |\n",
+  if (isfinite(g->i2t_sd)) snprintf(it2, sizeof it2, "%.1f ± %.1f", g->i2t, g->i2t_sd);
+  else if (isfinite(g->i2t)) snprintf(it2, sizeof it2, "%.0f ± n/a", g->i2t);
+  fprintf(out, "| %s | %s | %s | %s | %d | %d | %s | %.2f ± %s | %.2f ± %s | %.3g | %.1fx | %s | %s | %s |\n",
           r->experiment, r->dataset, r->model, r->method, r->bits, g->runs, iters, g->final_m, fs,
-          g->best_m, bs, g->bits, g->ratio, msebuf, tt);
+          g->best_m, bs, g->bits, g->ratio, msebuf, tt, it2);
 }
 
 static void row_csv(const group_row *g, FILE *out) {
@@ -302,7 +314,11 @@ static void row_csv(const group_row *g, FILE *out) {
     num_out(out, v[i], "%.6g", false);
     fputc(',', out);
   }
-  fprintf(out, "%d\n", g->reached);
+  fprintf(out, "%d,", g->reached);
+  num_out(out, g->i2t, "%.6g", false);
+  fputc(',', out);
+  num_out(out, g->i2t_sd, "%.6g", false);
+  fputc('\n', out);
 }
 
 static void row_json(const group_row *g, FILE *out, bool first) {
@@ -326,7 +342,11 @@ static void row_json(const group_row *g, FILE *out, bool first) {
     fprintf(out, ", \"%s\": ", nk[i]);
     num_out(out, nv[i], "%.9g", true);
   }
-  fprintf(out, ", \"runs_reaching_target\": %d}", g->reached);
+  fprintf(out, ", \"runs_reaching_target\": %d, \"iterations_to_target_mean\": ", g->reached);
+  num_out(out, g->i2t, "%.9g", true);
+  fputs(", \"iterations_to_target_sd\": ", out);
+  num_out(out, g->i2t_sd, "%.9g", true);
+  fputc('}', out);
 }
 
 void tq_report_table(const tq_run_summary *in, int n, tq_report_format f, FILE *out) {
@@ -336,13 +356,15 @@ void tq_report_table(const tq_run_summary *in, int n, tq_report_format f, FILE *
   qsort(r, (size_t)n, sizeof *r, cmp_runs);
   if (f == TQ_REPORT_MD) {
     fprintf(out, "| experiment | dataset | model | method | bits | runs | iterations | final test acc. %% "
-                 "| best test acc. %% | uplink bits | compression | quant. MSE | sim. time to target |\n");
-    fprintf(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                 "| best test acc. %% | uplink bits | compression | quant. MSE | sim. time to target "
+                 "| iterations to target |\n");
+    fprintf(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   } else if (f == TQ_REPORT_CSV) {
     fprintf(out, "experiment,dataset,model,method,bits,runs,iterations_min,iterations_max,"
                  "final_test_accuracy_mean,final_test_accuracy_sd,best_test_accuracy_mean,"
                  "best_test_accuracy_sd,uplink_bits_mean,compression_ratio_mean,quant_mse_mean,"
-                 "target_accuracy,sim_time_to_target_mean_s,runs_reaching_target\n");
+                 "target_accuracy,sim_time_to_target_mean_s,runs_reaching_target,"
+                 "iterations_to_target_mean,iterations_to_target_sd\n");
   } else {
     fputc('[', out);
   }
@@ -442,6 +464,19 @@ static void free_series(series *s) {
   free(s->loss);
   free(s->acc);
   free(s->bits);
+}
+
+/* The first evaluated iteration at which the test accuracy reached the target (NaN: never, or
+ * no readable metrics.csv). Deterministic, unlike the simulated time to the target, which adds
+ * measured compute times and so moves with the machine's load. */
+static double iterations_to_target(const tq_run_summary *r) {
+  series s = {0};
+  double it = NAN;
+  if (read_series(r->dir, &s, NULL) == TQ_OK)
+    for (int i = 0; i < s.n && isnan(it); i++)
+      if (isfinite(s.acc[i]) && s.acc[i] >= r->target) it = i + 1;
+  free_series(&s);
+  return it;
 }
 
 tq_status tq_report_curves(const tq_run_summary *in, int n, const char *dir, tq_err *e) {
