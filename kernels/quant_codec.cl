@@ -439,3 +439,41 @@ __kernel void q_copy(__global const float *src, __global float *dst, uint n) {
   uint i = get_global_id(0);
   if (i < n) dst[i] = src[i];
 }
+
+/* Top-k (host/compress/baselines.h, docs/math.md §16). The host finds from the histogram a
+ * threshold thr that exactly ncand <= cap elements exceed (|x| > thr), and this kernel gathers
+ * them: the atomic counter makes their order arbitrary, which the host then undoes by sorting
+ * (|x| descending, index ascending) and keeping K, so the selection is deterministic. */
+__kernel void q_topk_gather(__global const float *x, uint xoff, uint n, float thr,
+                            volatile __global uint *cnt, uint cap, __global uint *cidx,
+                            __global float *cval) {
+  uint i = get_global_id(0);
+  if (i >= n) return;
+  float v = x[xoff + i];
+  if (Q_FABS(v) > thr) {
+    uint s = atomic_inc(cnt);
+    if (s < cap) {
+      cidx[s] = i;
+      cval[s] = v;
+    }
+  }
+}
+
+/* Top-k's residual: x (= g + r) with the K sent elements set to 0. */
+__kernel void q_topk_zero(__global float *r, uint roff, __global const uint *idx, uint k) {
+  uint j = get_global_id(0);
+  if (j < k) r[roff + idx[j]] = 0.0f;
+}
+
+/* Sparse messages: p = K indices (strictly increasing, validated), then K f32 values;
+ * out[ooff + index_j] += weight * value_j, one work-item per entry (distinct indices: no
+ * race). */
+__kernel void q_decode_sparse(__global const uint *p, uint k, float weight,
+                              __global float *out, uint ooff) {
+#pragma OPENCL FP_CONTRACT OFF
+  uint j = get_global_id(0);
+  if (j >= k) return;
+  uint i = p[j];
+  float q = weight * as_float(p[k + j]);
+  out[ooff + i] = out[ooff + i] + q;
+}

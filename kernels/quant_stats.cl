@@ -278,3 +278,58 @@ __kernel void q_norm_cap(__global float *scales, __global float *inv, uint nb, f
   scales[b] = s;
   inv[b] = s > 0.0f ? 1.0f / s : 0.0f;
 }
+
+/* EF-signSGD's scale, mean |x| per bucket (tq_ref_bucket_means). First level: part p sums |x|
+ * over sub-chunk p % per of bucket p / per, sequentially in float (as q_norm_part); a sum that
+ * overflows is redone at 2^-96 and marked negative. */
+__kernel void q_norm_l1part(__global const float *x, uint off, uint n, uint bucket, uint sub,
+                            uint per, uint nparts, __global float *part) {
+#pragma OPENCL FP_CONTRACT OFF
+  uint p = get_global_id(0);
+  if (p >= nparts) return;
+  ulong b0 = (ulong)(p / per) * bucket;
+  ulong c0 = b0 + (ulong)(p % per) * sub;
+  ulong c1 = min(min(c0 + sub, b0 + bucket), (ulong)n);
+  float acc = 0.0f;
+  for (ulong i = c0; i < c1; i++) acc = acc + fabs(x[off + i]);
+  if (isinf(acc)) {
+    acc = 0.0f;
+    for (ulong i = c0; i < c1; i++) {
+      float a = fabs(x[off + i]) * 0x1p-96f;
+      acc = acc + a;
+    }
+    acc = -acc;
+  }
+  part[p] = acc;
+}
+
+/* Second level: scales[b] = (sum of its parts) / (its elements), inv[b] = 1 / scales[b] (0 for
+ * 0); when a part was scaled or the sum overflows, the parts are summed at 2^-96 and the mean
+ * scaled back (exact: powers of two). */
+__kernel void q_norm_l1fin(__global const float *part, uint per, uint nb, uint bucket, uint n,
+                           __global float *scales, __global float *inv) {
+#pragma OPENCL FP_CONTRACT OFF
+  uint b = get_global_id(0);
+  if (b >= nb) return;
+  float cnt = (float)min(bucket, n - b * bucket);
+  float acc = 0.0f;
+  int scaled = 0;
+  for (uint c = 0; c < per; c++) {
+    float v = part[b * per + c];
+    scaled |= v < 0.0f;
+    acc = acc + v;
+  }
+  float s;
+  if (scaled || isinf(acc)) {
+    acc = 0.0f;
+    for (uint c = 0; c < per; c++) {
+      float v = part[b * per + c];
+      float w = v < 0.0f ? -v : v * 0x1p-96f;
+      acc = acc + w;
+    }
+    s = (acc / cnt) * 0x1p96f;
+  } else
+    s = acc / cnt;
+  scales[b] = s;
+  inv[b] = s > 0.0f ? 1.0f / s : 0.0f;
+}

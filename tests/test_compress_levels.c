@@ -396,7 +396,7 @@ static void test_method_table(void) {
   }
   char joined[256];
   CU_ASSERT_STRING_EQUAL(tq_method_names_join("|", joined, sizeof joined),
-                         "none|qsgd|qsgdinf|nuqsgd|tqsgd|tnqsgd|tbqsgd|tpqsgd");
+                         "none|qsgd|qsgdinf|nuqsgd|tqsgd|tnqsgd|tbqsgd|tpqsgd|efsign|topk");
 }
 
 /* docs/compression.md's table of methods lists exactly the table's names, in its order, with

@@ -41,11 +41,12 @@ static tailquant_codec *make(const char *opts, bool device) {
 static void test_host_equals_device(void) {
   fill(11);
   const char *methods[] = {"none", "qsgd", "qsgdinf", "nuqsgd", "tqsgd", "tnqsgd", "tbqsgd",
-                           "tpqsgd"};
+                           "tpqsgd", "efsign", "topk"};
   for (int m = 0; m < (int)(sizeof methods / sizeof methods[0]); m++)
     for (int bits = 2; bits <= 8; bits += 3) {
       char opts[128];
-      snprintf(opts, sizeof opts, "method=%s bits=%d seed=3 worker=2", methods[m], m ? bits : 32);
+      int width = !m ? 32 : !strcmp(methods[m], "efsign") ? 1 : bits; /* efsign: 1 bit only */
+      snprintf(opts, sizeof opts, "method=%s bits=%d seed=3 worker=2", methods[m], width);
       tailquant_codec *h = make(opts, false), *d = make(opts, true);
       CU_ASSERT(strcmp(tailquant_codec_device(d), "host") != 0);
       const uint8_t *mh, *md;

@@ -71,7 +71,8 @@ static void test_help_lists_methods(void) {
     const char *needles[] = {want, NULL};
     expect_all(needles);
   }
-  const char *want[] = {"--method M      none|qsgd|qsgdinf|nuqsgd|tqsgd|tnqsgd|tbqsgd|tpqsgd|all", NULL};
+  const char *want[] = {
+      "--method M      none|qsgd|qsgdinf|nuqsgd|tqsgd|tnqsgd|tbqsgd|tpqsgd|efsign|topk|all", NULL};
   expect_all(want);
 }
 

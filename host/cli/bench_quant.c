@@ -182,9 +182,14 @@ static tq_status bench_size(tq_cl *cl, const bench_opts *o, const float *host, s
     const tq_method m = (tq_method)mi;
     if (tq_method_family(m) == TQ_FAMILY_NONE) continue;
     if (o->only_method && strcmp(o->only_method, tq_method_name(m))) continue;
-    for (int bi = 0; bi < 4 && s == TQ_OK; bi++)
-      if (!o->only_bits || bitset[bi] == o->only_bits)
-        s = bench_row(cl, m, bitset[bi], g, out, n, reps, copy, e);
+    /* the widths of the set the method takes; a method that takes none of them (efsign: 1
+     * bit) at its own */
+    const int lo = tq_bits_min(m, false), hi = tq_bits_max(m);
+    for (int bi = 0; bi < 4 && s == TQ_OK; bi++) {
+      int b = hi < bitset[0] ? lo : bitset[bi];
+      if (b < lo || b > hi || (hi < bitset[0] && bi > 0)) continue;
+      if (!o->only_bits || b == o->only_bits) s = bench_row(cl, m, b, g, out, n, reps, copy, e);
+    }
   }
   tq_cl_release(&g);
   tq_cl_release(&out);

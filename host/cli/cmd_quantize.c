@@ -29,7 +29,7 @@ static void usage(FILE *f) {
           "usage: tailquant quantize --method M --bits B [options] FILE\n\n"
           "FILE holds raw little-endian float32 values (one tensor).\n"
           "  --method M      %s|all\n"
-          "  --bits B        bits per element, 1..8 (1 for the truncated family only)\n"
+          "  --bits B        bits per element, 1..8 (the methods' ranges are listed below)\n"
           "  --bucket N      QSGD-family elements per norm (default 512, 0 = whole tensor)\n"
           "  --seed S        stochastic-rounding seed (default 1)\n"
           "  --tail T        powerlaw|laplace: model of the truncated family (default powerlaw)\n"
@@ -166,6 +166,7 @@ static void print_legend(bool all, tq_alpha_rule rule) {
                                       "where rounding dominates (a bin's\n               mean "
                                       "variance is width^2/6, the bound's 1/4)");
   printf("  header bits  fixed header, level table, per-bucket scales and CRC; payload = d x b;\n"
+         "               topk: K's field counts as header, payload = 64 K (index + value)\n"
          "               pad fills the last 32-bit word; bits/elem = 8 x message bytes / d\n"
          "  MSE measured mean of (decoded - g)^2 over the d elements for this seed's one draw of\n"
          "               the stochastic rounding, decoded on the device\n"
@@ -351,6 +352,10 @@ static void print_family_figures(tq_method single, const row *r) {
              d->alpha, r->info.stats.max_abs > 0 ? d->alpha / r->info.stats.max_abs : 1.0,
              d->tp_k / 4.0, d->model_mse);
     break;
+  case TQ_FAMILY_SPARSE:
+    printf("top-k: K = %u of %u elements (u32 index + f32 value each, floor((b*n - 32)/64))\n",
+           m->h.k, m->h.count);
+    break;
   default: break;
   }
 }
@@ -398,6 +403,7 @@ static void print_row(const row *r, size_t n) {
     if (capped(r)) snprintf(design, sizeof design, "bucket %u, p %.2f", m->h.bucket,
                             r->info.design.tp_k / 4.0);
     break;
+  case TQ_FAMILY_SPARSE: snprintf(design, sizeof design, "K %u", m->h.k); break;
   default: break;
   }
   /* A capped max-norm's alpha is not on the wire (it is inside the scales): the design's. */

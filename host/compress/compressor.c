@@ -7,6 +7,7 @@
 
 #include "cl/cl_profile.h"
 #include "cl/kernel_constants.h" /* TQ_STATS_E, TQ_HIST_E: elements per stats/hist work-item */
+#include "compress/baselines.h"
 #include "compress/quant_ref.h"
 #include "util/fileio.h"
 
@@ -40,7 +41,20 @@ typedef struct tstate {
   uint32_t *hcnt, *hhist;
   bool refit_now; /* this call refits it */
   tq_wire_hdr hdr; /* of the message this call writes */
+  struct sparse_st *sp; /* sparse family (top-k) only */
 } tstate;
+
+/* A top-k tensor's selection: the gather's device buffers (candidates, their counter, the
+ * selected indices for the residual), their host copies, and this call's choice. */
+typedef struct sparse_st {
+  uint32_t k;      /* entries sent: tq_sparse_k(n, bits) */
+  float thr;       /* this call's gather threshold (tq_topk_threshold) */
+  uint64_t ncand;  /* elements above it, from the histogram */
+  cl_mem cidx, cval, ccnt, sel;
+  uint32_t hcnt;   /* the gather's own count, checked against ncand */
+  uint32_t *hidx, *selidx; /* n candidates at most; k selected */
+  float *hval, *selval;
+} sparse_st;
 
 struct tq_compressor {
   tq_cl cl;
@@ -52,6 +66,8 @@ struct tq_compressor {
   cl_kernel k_stats, k_hist, k_hist_exact, k_npart, k_nfin, k_enc, k_ef_add;
   cl_kernel k_npart32, k_enc_u, k_enc_s; /* 32-element norm parts; uniform-grid; small buckets */
   cl_kernel k_ncap;                      /* the capped max-norm (TPQSGD) */
+  cl_kernel k_l1part, k_l1fin;           /* mean |x| per bucket (efsign) */
+  cl_kernel k_gather, k_zero;            /* top-k: candidates; the residual's zeroing */
   size_t hist_l, hist_lmem; /* histogram work-group size and local memory for this device */
   cl_mem ratios, resid;
   /* Kernel events of the current encode call, kept only when the queue profiles. */
@@ -170,12 +186,26 @@ static tq_status check_hist(tq_compressor *c, tq_err *e) {
   return TQ_OK;
 }
 
+static void free_sparse(sparse_st *sp) {
+  if (!sp) return;
+  tq_cl_release(&sp->cidx);
+  tq_cl_release(&sp->cval);
+  tq_cl_release(&sp->ccnt);
+  tq_cl_release(&sp->sel);
+  free(sp->hidx);
+  free(sp->hval);
+  free(sp->selidx);
+  free(sp->selval);
+  free(sp);
+}
+
 void tq_compressor_free(tq_compressor *c) {
   if (!c) return;
   take_events(c);
   if (c->k_hist_exact) clReleaseKernel(c->k_hist_exact);
   cl_kernel ks[] = {c->k_stats,  c->k_hist,    c->k_npart, c->k_nfin,  c->k_enc,
-                    c->k_ef_add, c->k_npart32, c->k_enc_u, c->k_enc_s, c->k_ncap};
+                    c->k_ef_add, c->k_npart32, c->k_enc_u, c->k_enc_s, c->k_ncap,
+                    c->k_l1part, c->k_l1fin, c->k_gather, c->k_zero};
   for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
     if (ks[i]) clReleaseKernel(ks[i]);
   tq_cl_release(&c->ratios);
@@ -189,6 +219,7 @@ void tq_compressor_free(tq_compressor *c) {
     free(t->hsum);
     free(t->hcnt);
     free(t->hhist);
+    free_sparse(t->sp);
   }
   free(c->ev);
   free(c->ev_name);
@@ -234,6 +265,14 @@ static tq_status layout_tensors(tq_compressor *c, const tq_tensor_desc *tensors,
 static tq_status create_encode_kernels(tq_compressor *c, tq_err *e) {
   const tq_family_info *f = tq_method_family_info(c->cfg.method);
   if (!f->encode_kernel) return TQ_OK; /* nothing is encoded */
+  if (f->wire_sparse) { /* one gather, and the residual's zeroing (kernels/quant_codec.cl) */
+    TQ_TRY(tq_cl_kernel(&c->cl, f->encode_kernel, &c->k_gather, e));
+    return tq_cl_kernel(&c->cl, "q_topk_zero", &c->k_zero, e);
+  }
+  if (tq_method_info_of(c->cfg.method)->norm == TQ_NORM_L1MEAN) {
+    TQ_TRY(tq_cl_kernel(&c->cl, "q_norm_l1part", &c->k_l1part, e));
+    TQ_TRY(tq_cl_kernel(&c->cl, "q_norm_l1fin", &c->k_l1fin, e));
+  }
   char name[48];
   const int eb = c->cfg.bits >= 1 && c->cfg.bits <= 8 ? c->cfg.bits : 8;
   const char *efp = c->cfg.error_feedback ? "e" : ""; /* kernels/quant_codec.cl: names */
@@ -268,6 +307,27 @@ static tq_status create_kernels(tq_compressor *c, tq_err *e) {
   return check_hist(c, e);
 }
 
+/* A top-k tensor's candidate buffers: as many as elements (every element can be a candidate:
+ * ties, zeros), on the device and the host. */
+static tq_status alloc_sparse(tq_compressor *c, int i, tq_err *e) {
+  const size_t n = c->t[i].count;
+  sparse_st *sp = c->st[i].sp = calloc(1, sizeof *sp);
+  if (!sp) return tq_fail(e, TQ_ENOMEM, "out of memory");
+  sp->k = tq_sparse_k(n, c->cfg.bits);
+  const size_t kk = sp->k ? sp->k : 1;
+  TQ_TRY(tq_cl_alloc(&c->cl, 4 * n, &sp->cidx, e));
+  TQ_TRY(tq_cl_alloc(&c->cl, 4 * n, &sp->cval, e));
+  TQ_TRY(tq_cl_alloc(&c->cl, 4, &sp->ccnt, e));
+  TQ_TRY(tq_cl_alloc(&c->cl, 4 * kk, &sp->sel, e));
+  sp->hidx = malloc(4 * n);
+  sp->hval = malloc(4 * n);
+  sp->selidx = malloc(4 * kk);
+  sp->selval = malloc(4 * kk);
+  if (!sp->hidx || !sp->hval || !sp->selidx || !sp->selval)
+    return tq_fail(e, TQ_ENOMEM, "out of memory for the top-k candidates of tensor %d", i);
+  return TQ_OK;
+}
+
 /* A compressed tensor's own device memory (a few percent of the tensor): statistics partials
  * and their host copies where the family fits a tail, levels, norms, codes. */
 static tq_status alloc_tensor(tq_compressor *c, int i, tq_err *e) {
@@ -290,6 +350,7 @@ static tq_status alloc_tensor(tq_compressor *c, int i, tq_err *e) {
   for (size_t k = 0; k < sizeof al / sizeof al[0]; k++)
     TQ_TRY(tq_cl_alloc(&c->cl, al[k].bytes, al[k].m, e));
   TQ_TRY(tq_cl_fill_zero(&c->cl, t->sinv, 0, 4 * ((size_t)t->nb + 1), e));
+  if (tq_method_family_info(c->cfg.method)->wire_sparse) TQ_TRY(alloc_sparse(c, i, e));
   if (!fits) return TQ_OK;
   t->nsg = (uint32_t)sg;
   t->nhg = (uint32_t)hg;
@@ -328,6 +389,7 @@ tq_status tq_compressor_create(const tq_cl *cl, const tq_compress_cfg *cfg, uint
   if (!c) return tq_fail(e, TQ_ENOMEM, "out of memory creating a compressor");
   c->cl = *cl;
   c->cfg = *cfg;
+  c->cfg.error_feedback = tq_compress_ef(cfg); /* efsign, topk: implied */
   c->worker = worker;
   c->nt = ntensors;
   c->t = malloc(sizeof *c->t * (size_t)ntensors);
@@ -438,11 +500,12 @@ static void parse_stats(const tstate *ts, cl_uint n, bool hist, tq_tail_stats *s
  * which the kernel settles with one comparison each way (kernels/quant_codec.cl). */
 static void prepare_levels(tstate *ts) {
   const tq_design *d = &ts->design;
+  if (d->nlev < 1) return; /* top-k: no table */
   for (int k = 0; k < TQ_MAX_LEVELS; k++) ts->lvpad[k] = d->levels[k < d->nlev ? k : d->nlev - 1];
   /* The count table of the small-table lookup: l_j while j <= nlev - 2, +inf after, at even
    * places; l_{j+1} at even places 32 further. */
   for (int j = 0; j < 16; j++) {
-    ts->lvpad[TQ_MAX_LEVELS + 2 * j] = j <= d->nlev - 2 ? d->levels[j] : INFINITY;
+    ts->lvpad[TQ_MAX_LEVELS + 2 * j] = (j == 0 || j <= d->nlev - 2) ? d->levels[j] : INFINITY;
     ts->lvpad[TQ_MAX_LEVELS + 2 * j + 1] = 0.0f;
     ts->lvpad[TQ_MAX_LEVELS + 32 + 2 * j] = d->levels[j + 1 < d->nlev ? j + 1 : d->nlev - 1];
     ts->lvpad[TQ_MAX_LEVELS + 32 + 2 * j + 1] = 0.0f;
@@ -480,8 +543,8 @@ static tq_status queue_phase1(tq_compressor *c, cl_mem grad, uint32_t iteration,
       TQ_TRY(run(c, c->k_ef_add, n, tq_cl_group1d(&c->cl, c->k_ef_add, 256), a, TQ_NARGS(a),
                  "q_ef_add", e));
     }
-    if (fits && (!ts->have || iteration < ts->fit_iter ||
-                  iteration - ts->fit_iter >= cfg->refit_every)) {
+    if (fits && (ts->sp || !ts->have || iteration < ts->fit_iter ||
+                  iteration - ts->fit_iter >= cfg->refit_every)) { /* top-k: every call */
       ts->refit_now = true;
       nrefit++;
       TQ_TRY(queue_stats(c, ts, x, xoff, n, hist, false, e));
@@ -543,6 +606,57 @@ static tq_status refit_tensor(tq_compressor *c, cl_mem grad, uint32_t iteration,
   return TQ_OK;
 }
 
+/* Top-k, after the statistics: queues the gather of the elements above the histogram's
+ * threshold and the reads of exactly the count the histogram announces. */
+static tq_status queue_gather(tq_compressor *c, tstate *ts, int tensor, tq_err *e) {
+  sparse_st *sp = ts->sp;
+  const cl_uint n = (cl_uint)c->t[tensor].count;
+  tq_topk_threshold(&ts->stats, sp->k, &sp->thr, &sp->ncand);
+  if (sp->ncand > n)
+    return tq_fail(e, TQ_EINTERNAL, "top-k threshold of tensor %d admits %llu of %u elements",
+                   tensor, (unsigned long long)sp->ncand, n);
+  const bool ef = c->cfg.error_feedback;
+  cl_mem x = ef ? c->resid : NULL;
+  cl_uint xoff = (cl_uint)(ef ? ts->roff : c->t[tensor].offset), cap = n;
+  if (!ef) return tq_fail(e, TQ_EINTERNAL, "top-k runs with error feedback only");
+  TQ_TRY(tq_cl_fill_zero(&c->cl, sp->ccnt, 0, 4, e));
+  tq_karg a[] = {TQ_ARG(x),        TQ_ARG(xoff), TQ_ARG(n),        TQ_ARG(sp->thr),
+                 TQ_ARG(sp->ccnt), TQ_ARG(cap),  TQ_ARG(sp->cidx), TQ_ARG(sp->cval)};
+  TQ_TRY(run(c, c->k_gather, n, tq_cl_group1d(&c->cl, c->k_gather, 256), a, TQ_NARGS(a),
+             "q_topk_gather", e));
+  cl_command_queue q = c->cl.queue;
+  TQ_TRY(TQ_CL(clEnqueueReadBuffer(q, sp->ccnt, CL_FALSE, 0, 4, &sp->hcnt, 0, NULL, NULL), e));
+  if (!sp->ncand) return TQ_OK;
+  TQ_TRY(TQ_CL(clEnqueueReadBuffer(q, sp->cidx, CL_FALSE, 0, 4 * sp->ncand, sp->hidx, 0, NULL,
+                                   NULL), e));
+  return TQ_CL(clEnqueueReadBuffer(q, sp->cval, CL_FALSE, 0, 4 * sp->ncand, sp->hval, 0, NULL,
+                                   NULL), e);
+}
+
+/* Phase 2b (top-k): every tensor's gather queued, one wait, then each selection on the host
+ * (sorted: deterministic whatever order the gather found the candidates in). */
+static tq_status select_set(tq_compressor *c, const int *ids, int k, tq_err *e) {
+  int queued = 0;
+  for (int j = 0; j < k; j++) {
+    tstate *ts = &c->st[ids[j]];
+    if (!ts->compressed || !ts->sp || !ts->sp->k) continue;
+    TQ_TRY(queue_gather(c, ts, ids[j], e));
+    queued++;
+  }
+  if (!queued) return TQ_OK;
+  TQ_TRY(TQ_CL(clFinish(c->cl.queue), e));
+  for (int j = 0; j < k; j++) {
+    tstate *ts = &c->st[ids[j]];
+    sparse_st *sp = ts->sp;
+    if (!ts->compressed || !sp || !sp->k) continue;
+    if (sp->hcnt != sp->ncand)
+      return tq_fail(e, TQ_EINTERNAL, "top-k gather of tensor %d found %u candidates, the "
+                     "histogram %llu", ids[j], sp->hcnt, (unsigned long long)sp->ncand);
+    TQ_TRY(tq_topk_pick(sp->hidx, sp->hval, sp->ncand, sp->k, sp->selidx, sp->selval, e));
+  }
+  return TQ_OK;
+}
+
 /* Phase 2: every design on the host (refitting tensors from their statistics; a tensor of a
  * family without a fit gets its design once). */
 static tq_status design_set(tq_compressor *c, cl_mem grad, uint32_t iteration, const int *ids,
@@ -559,7 +673,7 @@ static tq_status design_set(tq_compressor *c, cl_mem grad, uint32_t iteration, c
       prepare_levels(ts);
     }
   }
-  return TQ_OK;
+  return select_set(c, ids, k, e);
 }
 
 /* What every encode kernel of a tensor reads and writes. */
@@ -582,13 +696,28 @@ static tq_status queue_encode_table(tq_compressor *c, tstate *ts, enc_args *a, t
   return run(c, kk, eglobal, el, k, TQ_NARGS(k), "q_encode_table", e);
 }
 
-/* The bucket norms (32-element parts when the bucket allows, then per bucket), the encode, and
- * the read of the scales into the message. */
+/* efsign's scales: the sums of |x| per part, then mean |x| per bucket and its reciprocal. */
+static tq_status queue_means(tq_compressor *c, tstate *ts, enc_args *a, tq_err *e) {
+  cl_uint bucket = ts->bucket, sub = ts->sub, per = ts->per, np = ts->nparts, nb = ts->nb;
+  tq_karg a1[] = {TQ_ARG(a->x), TQ_ARG(a->xoff), TQ_ARG(a->n), TQ_ARG(bucket),
+                  TQ_ARG(sub),  TQ_ARG(per),     TQ_ARG(np),   TQ_ARG(ts->parts)};
+  TQ_TRY(run(c, c->k_l1part, np, tq_cl_group1d(&c->cl, c->k_l1part, 64), a1, TQ_NARGS(a1),
+             "q_norm_l1part", e));
+  tq_karg a2[] = {TQ_ARG(ts->parts), TQ_ARG(per), TQ_ARG(nb), TQ_ARG(bucket), TQ_ARG(a->n),
+                  TQ_ARG(ts->scales), TQ_ARG(ts->sinv)};
+  return run(c, c->k_l1fin, nb, tq_cl_group1d(&c->cl, c->k_l1fin, 64), a2, TQ_NARGS(a2),
+             "q_norm_l1fin", e);
+}
+
+/* The bucket norms (32-element parts when the bucket allows, then per bucket; efsign: the
+ * means), the encode, and the read of the scales into the message. */
 static tq_status queue_encode_bucket(tq_compressor *c, tstate *ts, enc_args *a, float *scales,
                                      tq_err *e) {
   cl_uint bucket = ts->bucket, sub = ts->sub, per = ts->per, np = ts->nparts, nb = ts->nb;
   cl_int maxnorm = tq_method_maxnorm(c->cfg.method) ? 1 : 0;
-  if (sub == 32 && bucket % 32u == 0) {
+  if (c->k_l1part) {
+    TQ_TRY(queue_means(c, ts, a, e));
+  } else if (sub == 32 && bucket % 32u == 0) {
     tq_karg a1[] = {TQ_ARG(a->x), TQ_ARG(a->xoff), TQ_ARG(a->n), TQ_ARG(np), TQ_ARG(maxnorm),
                     TQ_ARG(ts->parts)};
     TQ_TRY(run(c, c->k_npart32, np, tq_cl_group1d(&c->cl, c->k_npart32, 256), a1, TQ_NARGS(a1),
@@ -602,8 +731,9 @@ static tq_status queue_encode_bucket(tq_compressor *c, tstate *ts, enc_args *a, 
   }
   tq_karg a2[] = {TQ_ARG(ts->parts),  TQ_ARG(per),     TQ_ARG(nb), TQ_ARG(maxnorm),
                   TQ_ARG(ts->scales), TQ_ARG(ts->sinv)};
-  TQ_TRY(run(c, c->k_nfin, nb, tq_cl_group1d(&c->cl, c->k_nfin, 64), a2, TQ_NARGS(a2),
-             "q_norm_fin", e));
+  if (!c->k_l1part)
+    TQ_TRY(run(c, c->k_nfin, nb, tq_cl_group1d(&c->cl, c->k_nfin, 64), a2, TQ_NARGS(a2),
+               "q_norm_fin", e));
   if (tq_method_info_of(c->cfg.method)->norm == TQ_NORM_MAX_CAPPED) {
     cl_float alpha = (cl_float)ts->design.alpha; /* +inf: no cap */
     tq_karg a4[] = {TQ_ARG(ts->scales), TQ_ARG(ts->sinv), TQ_ARG(nb), TQ_ARG(alpha)};
@@ -619,6 +749,22 @@ static tq_status queue_encode_bucket(tq_compressor *c, tstate *ts, enc_args *a, 
   TQ_TRY(run(c, kk, eglobal, el, a3, TQ_NARGS(a3), "q_encode_bucket", e));
   return TQ_CL(clEnqueueReadBuffer(c->cl.queue, ts->scales, CL_FALSE, 0, 4u * (size_t)nb, scales,
                                    0, NULL, NULL), e);
+}
+
+/* Top-k's message: the selection (made on the host) as the payload; the residual x with the
+ * sent elements zeroed on the device (selidx outlives the call's wait). */
+static tq_status queue_sparse(tq_compressor *c, tstate *ts, tq_wire_parts *parts, tq_err *e) {
+  sparse_st *sp = ts->sp;
+  if (!sp->k) return TQ_OK;
+  memcpy(parts->payload, sp->selidx, 4u * (size_t)sp->k);
+  memcpy((uint8_t *)parts->payload + 4u * (size_t)sp->k, sp->selval, 4u * (size_t)sp->k);
+  if (!c->cfg.error_feedback) return TQ_OK;
+  TQ_TRY(TQ_CL(clEnqueueWriteBuffer(c->cl.queue, sp->sel, CL_FALSE, 0, 4u * (size_t)sp->k,
+                                    sp->selidx, 0, NULL, NULL), e));
+  cl_uint roff = (cl_uint)ts->roff, k = sp->k;
+  tq_karg a[] = {TQ_ARG(c->resid), TQ_ARG(roff), TQ_ARG(sp->sel), TQ_ARG(k)};
+  return run(c, c->k_zero, k, tq_cl_group1d(&c->cl, c->k_zero, 64), a, TQ_NARGS(a),
+             "q_topk_zero", e);
 }
 
 /* Phase 3 for one tensor: its message's header, the upload of its levels, its encode kernels
@@ -649,6 +795,7 @@ static tq_status queue_message(tq_compressor *c, cl_mem grad, uint32_t iteration
   tq_wire_hdr_design(&h, cfg, d, ts->bucket, ef);
   ts->hdr = h;
   TQ_TRY(tq_wire_begin(msg, &h, &parts, e));
+  if (ts->sp) return queue_sparse(c, ts, &parts, e);
   memcpy(parts.levels, d->levels, 4u * (size_t)d->nlev);
   /* Non-blocking: ts->lvpad outlives the wait at the end of this call. */
   TQ_TRY(TQ_CL(clEnqueueWriteBuffer(c->cl.queue, ts->levels, CL_FALSE, 0, 4u * (size_t)ts->lvlen,
@@ -812,6 +959,10 @@ static tq_status create_decode_kernels(tq_decoder *d, tq_err *e) {
   for (int f = 0; f < TQ_FAMILY_COUNT; f++) {
     const tq_family_info *fi = tq_family_info_of((tq_family)f);
     if (f == TQ_FAMILY_NONE) continue;
+    if (fi->wire_sparse) { /* one kernel, no widths */
+      TQ_TRY(tq_cl_kernel(&d->cl, fi->decode_kernel, &d->k_dec[f][0], e));
+      continue;
+    }
     for (int b = 1; b <= 8; b++) {
       snprintf(name, sizeof name, "%s_b%d", fi->decode_kernel, b);
       TQ_TRY(tq_cl_kernel(&d->cl, name, &d->k_dec[f][b - 1], e));
@@ -900,6 +1051,20 @@ static tq_status queue_decode_bucket(tq_decoder *d, const tq_wire_msg *m, dec_ar
                      TQ_NARGS(k_args), tq_method_family_info(m->h.method)->decode_kernel, e);
 }
 
+/* Sparse: the upload of the K indices and values, one work-item per entry (K = 0: nothing). */
+static tq_status queue_decode_sparse(tq_decoder *d, const tq_wire_msg *m, dec_args *a,
+                                     cl_bool blocking, tq_err *e) {
+  cl_uint k = m->h.k;
+  if (!k) return TQ_OK;
+  TQ_TRY(TQ_CL(clEnqueueWriteBuffer(d->cl.queue, d->words, blocking, 0, 8u * (size_t)k,
+                                    m->payload, 0, NULL, NULL), e));
+  cl_kernel kk = d->k_dec[TQ_FAMILY_SPARSE][0];
+  tq_karg k_args[] = {TQ_ARG(d->words), TQ_ARG(k), TQ_ARG(a->weight), TQ_ARG(a->out),
+                      TQ_ARG(a->ooff)};
+  return tq_cl_run1d(&d->cl, kk, k, tq_cl_group1d(&d->cl, kk, 64), k_args, TQ_NARGS(k_args),
+                     "q_decode_sparse", e);
+}
+
 /* Validates, uploads (blocking or not) and queues the decode kernel (explicit work-groups: left
  * to the driver, a global size with few divisors, a prime tensor size, got groups of one). The
  * decoder's staging buffers are reused by every message: the queue is in order, so a later
@@ -921,6 +1086,7 @@ static tq_status decode_msg(tq_decoder *d, const uint8_t *msg, size_t len, int t
                    obytes);
   const cl_bool bl = blocking ? CL_TRUE : CL_FALSE;
   cl_command_queue q = d->cl.queue;
+  if (tq_method_family_info(m.h.method)->wire_sparse) return queue_decode_sparse(d, &m, &a, bl, e);
   TQ_TRY(TQ_CL(clEnqueueWriteBuffer(q, d->words, bl, 0, 4 * m.payload_words, m.payload, 0, NULL,
                                     NULL), e));
   const tq_family f = tq_method_family(m.h.method);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "compress/baselines.h"
 #include "compress/levels.h"
 
 /* The families. Kernel names: kernels/quant_codec.cl. */
@@ -24,6 +25,11 @@ static const tq_family_info tq_families[TQ_FAMILY_COUNT] = {
                              .encode_kernel = "q_encode_table",
                              .decode_kernel = "q_decode_table",
                              .uniform_kernel_bits = 5},
+    [TQ_FAMILY_SPARSE] = {.family = TQ_FAMILY_SPARSE,
+                          .name = "sparse",
+                          .wire_sparse = true,
+                          .encode_kernel = "q_topk_gather",
+                          .decode_kernel = "q_decode_sparse"},
 };
 
 /* The methods, in the order of their codes (and of every list made from this table). */
@@ -45,6 +51,10 @@ static const tq_method_info tq_methods[TQ_METHOD_COUNT] = {
      "truncation + two uniform grids (body, tails)"},
     {TQ_METHOD_TPQSGD, "tpqsgd", TQ_FAMILY_BUCKETED, TQ_NORM_MAX_CAPPED, 2, 8, tq_design_tpqsgd,
      "max-norm per bucket capped at alpha + power magnitudes, (alpha, p) from the histogram"},
+    {TQ_METHOD_EFSIGN, "efsign", TQ_FAMILY_BUCKETED, TQ_NORM_L1MEAN, 1, 1, tq_design_efsign,
+     "EF-signSGD: sign per element, mean |x| per bucket, error feedback"},
+    {TQ_METHOD_TOPK, "topk", TQ_FAMILY_SPARSE, TQ_NORM_NONE, 1, 8, tq_design_topk,
+     "top-k: the K = floor((b*n-32)/64) largest |x| as (u32 index, f32 value), error feedback"},
 };
 
 const tq_method_info *tq_method_info_of(tq_method m) {
@@ -91,6 +101,7 @@ const char *tq_method_name(tq_method m) {
 }
 
 const char *tq_bucket_norm_name(tq_bucket_norm n) {
+  if (n == TQ_NORM_L1MEAN) return "mean |x|";
   return n == TQ_NORM_MAX ? "max" : n == TQ_NORM_MAX_CAPPED ? "max, capped at alpha," : "L2";
 }
 
@@ -138,7 +149,7 @@ int tq_bits_min(tq_method m, bool zero_level) {
 int tq_bits_max(tq_method m) { return tq_method_info_of(m)->bits_max; }
 
 int tq_levels_count(tq_method m, int bits, bool zero_level) {
-  if (tq_method_family(m) == TQ_FAMILY_NONE) return 0;
+  if (tq_method_family(m) == TQ_FAMILY_NONE || tq_method_family_info(m)->wire_sparse) return 0;
   int codes = 1 << (bits - (tq_method_family_info(m)->sign_bit ? 1 : 0));
   return codes - (tq_method_zero_level(m, zero_level) ? 1 : 0);
 }

@@ -20,6 +20,8 @@ typedef enum tq_method {
   TQ_METHOD_TNQSGD = 5,
   TQ_METHOD_TBQSGD = 6,
   TQ_METHOD_TPQSGD = 7,
+  TQ_METHOD_EFSIGN = 8,
+  TQ_METHOD_TOPK = 9,
   TQ_METHOD_COUNT
 } tq_method;
 
@@ -73,6 +75,7 @@ typedef enum tq_family {
   TQ_FAMILY_NONE = 0,      /* fp32 as it is */
   TQ_FAMILY_BUCKETED = 1,  /* a norm per bucket; codes: magnitude index + sign bit */
   TQ_FAMILY_TRUNCATED = 2, /* clip at alpha; codes: index into a signed level table */
+  TQ_FAMILY_SPARSE = 3,    /* K (index, value) pairs; K from the bit budget (tq_sparse_k) */
   TQ_FAMILY_COUNT
 } tq_family;
 
@@ -82,6 +85,7 @@ typedef enum tq_bucket_norm {
   TQ_NORM_L2 = 1,
   TQ_NORM_MAX = 2,
   TQ_NORM_MAX_CAPPED = 3, /* the max-norm, capped at the design's alpha (TPQSGD) */
+  TQ_NORM_L1MEAN = 4,     /* mean |x| of the bucket: L1 norm / its elements (EF-signSGD) */
 } tq_bucket_norm;
 
 /* What every method of a family shares. */
@@ -96,6 +100,9 @@ typedef struct tq_family_info {
   /* Wire rules (docs/wire-format.md): the header's bucket field and one scale per bucket, or
    * the header's alpha (= the top level) and the zero-level / Laplace flags. */
   bool wire_scales, wire_alpha;
+  /* After the fixed header a u32 K, then K u32 indices and K f32 values (no level table, no
+   * scales, no codes); one encode (gather) kernel and one decode kernel, named as they are. */
+  bool wire_sparse;
   /* Kernels (kernels/quant_codec.cl): encode <encode_kernel>_[e][u|s]b<bits> (e: error
    * feedback; u: uniform grid, from uniform_kernel_bits; s: buckets under 32 elements, where
    * small_bucket_kernel); decode <decode_kernel>_b<bits>, and _pb<bits> for power-of-two
@@ -158,12 +165,24 @@ static inline bool tq_method_is_truncated(tq_method m) {
 /* A refit of m measures max|g|, sum|g| and the histogram of |g| before designing: the families
  * that fit a tail, and the capped max-norm, whose alpha comes from the histogram. */
 static inline bool tq_method_measures(tq_method m) {
-  return tq_method_family_info(m)->fits_tail || tq_method_info_of(m)->norm == TQ_NORM_MAX_CAPPED;
+  return tq_method_family_info(m)->fits_tail || tq_method_info_of(m)->norm == TQ_NORM_MAX_CAPPED ||
+         tq_method_family_info(m)->wire_sparse;
 }
 /* The histogram is among those statistics (the truncated family skips it under tail = laplace). */
 static inline bool tq_method_needs_hist(tq_method m, tq_tail_model tail) {
   return tq_method_info_of(m)->norm == TQ_NORM_MAX_CAPPED ||
+         tq_method_family_info(m)->wire_sparse ||
          (tq_method_family_info(m)->fits_tail && tail == TQ_TAIL_POWERLAW);
+}
+/* The baselines, biased without their residual (EF-signSGD's mean-|x| scale, top-k's sparse
+ * family), turn error feedback on by themselves: for them it is on whatever
+ * cfg.error_feedback (compression.error_feedback) says (docs/compression.md). */
+static inline bool tq_method_needs_ef(tq_method m) {
+  return tq_method_info_of(m)->norm == TQ_NORM_L1MEAN || tq_method_family_info(m)->wire_sparse;
+}
+/* Whether a compressor of cfg keeps residuals: asked for, or implied by the method. */
+static inline bool tq_compress_ef(const tq_compress_cfg *c) {
+  return c->error_feedback || tq_method_needs_ef(c->method);
 }
 /* The bucket norm is a maximum (capped or not) rather than an L2 norm. */
 static inline bool tq_method_maxnorm(tq_method m) {
@@ -187,6 +206,16 @@ int tq_levels_count(tq_method m, int bits, bool zero_level);
  * tensor for 0 or a bucket larger than it). */
 static inline uint32_t tq_bucket_size(const tq_compress_cfg *cfg, size_t n) {
   return cfg->bucket == 0 || cfg->bucket > n ? (uint32_t)n : cfg->bucket;
+}
+
+/* Entries K a sparse message of n elements carries at b bits per element: each costs a u32
+ * index and an f32 value, and K's own u32 field (after the fixed header) and the entries may
+ * not exceed the b*n bits the other methods' payloads take, so K = floor((b*n - 32) / 64), 0
+ * when b*n < 96 (docs/math.md §16; the fixed header and CRC count as for every method). K <
+ * n/8 for b <= 8. */
+static inline uint32_t tq_sparse_k(size_t n, int bits) {
+  uint64_t budget = (uint64_t)n * (uint64_t)(bits > 0 ? bits : 0);
+  return budget > 32u ? (uint32_t)((budget - 32u) / 64u) : 0u;
 }
 
 /* Number of 32-bit payload words for n elements of b bits packed LSB-first. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress/baselines.h"
 #include "compress/design_tp.h"
 #include "util/philox.h"
 
@@ -57,7 +58,9 @@ void tq_ref_encode_bucketed(const float *x, size_t n, const float *mag, int nlev
     float r = fabsf(v) * iv;
     if (r > 1.0f) r = 1.0f;
     int k = search(mag, nlev, r);
-    float d = mag[k + 1] - mag[k], rr = r - mag[k];
+    /* mag[k + 1] exists unless the table has one entry (efsign): then d = 0, no rounding up,
+     * as the device's padded table gives */
+    float d = mag[k + 1 < nlev ? k + 1 : nlev - 1] - mag[k], rr = r - mag[k];
     float u = draw(key, i);
     float ud = u * d;
     uint32_t m = (uint32_t)k + (ud < rr ? 1u : 0u);
@@ -140,6 +143,100 @@ void tq_ref_bucket_norms(const float *x, size_t n, uint32_t bucket, bool maxnorm
   }
 }
 
+/* efsign's scales: one part's sum of |x| (sequential, float); an overflowing sum is redone at
+ * 2^-96 and returned negated. Exact mirror of kernels/quant_stats.cl q_norm_l1part. */
+static float l1_part(const float *x, size_t c0, size_t c1) {
+  float part = 0.0f;
+  for (size_t i = c0; i < c1; i++) part = part + fabsf(x[i]);
+  if (isinf(part)) {
+    part = 0.0f;
+    for (size_t i = c0; i < c1; i++) {
+      float a = fabsf(x[i]) * TQ_NORM_DOWN;
+      part = part + a;
+    }
+    part = -part;
+  }
+  return part;
+}
+
+void tq_ref_bucket_means(const float *x, size_t n, uint32_t bucket, float *scales) {
+  uint32_t sub = tq_norm_sub(bucket);
+  size_t nb = (n + bucket - 1) / bucket;
+  for (size_t b = 0; b < nb; b++) {
+    size_t b0 = b * bucket, b1 = b0 + bucket < n ? b0 + bucket : n;
+    float acc = 0.0f, cnt = (float)(b1 - b0);
+    bool scaled = false;
+    for (size_t c0 = b0; c0 < b1; c0 += sub) {
+      float part = l1_part(x, c0, c0 + sub < b1 ? c0 + sub : b1);
+      scaled |= part < 0.0f;
+      acc = acc + part;
+    }
+    if (scaled || isinf(acc)) {
+      acc = 0.0f;
+      for (size_t c0 = b0; c0 < b1; c0 += sub) {
+        float part = l1_part(x, c0, c0 + sub < b1 ? c0 + sub : b1);
+        float w = part < 0.0f ? -part : part * TQ_NORM_DOWN;
+        acc = acc + w;
+      }
+      scales[b] = (acc / cnt) * TQ_NORM_UP;
+    } else
+      scales[b] = acc / cnt;
+  }
+}
+
+/* The scales a bucketed method sends for x (norms, means, TPQSGD's cap). */
+static void ref_scales(const tq_compress_cfg *cfg, const float *x, size_t n, uint32_t bucket,
+                       const tq_design *d, float *sc) {
+  tq_bucket_norm norm = tq_method_info_of(cfg->method)->norm;
+  if (norm == TQ_NORM_L1MEAN) {
+    tq_ref_bucket_means(x, n, bucket, sc);
+    return;
+  }
+  tq_ref_bucket_norms(x, n, bucket, tq_method_maxnorm(cfg->method), sc);
+  if (norm == TQ_NORM_MAX_CAPPED) tq_tp_cap_scales(sc, (n + bucket - 1) / bucket, (float)d->alpha);
+}
+
+/* Top-k of x (tq_topk_order over all n elements, without the device path's histogram
+ * threshold and gather): k indices in increasing order and their values. */
+tq_status tq_ref_topk(const float *x, size_t n, uint32_t k, uint32_t *idx, float *val,
+                      tq_err *e) {
+  uint32_t *all = malloc(sizeof *all * (n ? n : 1));
+  if (!all) return tq_fail(e, TQ_ENOMEM, "out of memory (%zu elements)", n);
+  for (size_t i = 0; i < n; i++) all[i] = (uint32_t)i;
+  tq_status s = tq_topk_pick(all, x, n, k, idx, val, e);
+  free(all);
+  return s;
+}
+
+/* The sparse payload (K indices, then K values) of x; exact (optional): the dropped elements'
+ * mean square. */
+static tq_status ref_sparse(const float *x, size_t n, uint32_t k, uint8_t *payload,
+                            double *exact, tq_err *e) {
+  uint32_t *idx = malloc(4u * (size_t)k + 4u);
+  float *val = malloc(4u * (size_t)k + 4u);
+  tq_status s = (idx && val) ? tq_ref_topk(x, n, k, idx, val, e)
+                             : tq_fail(e, TQ_ENOMEM, "out of memory");
+  if (s == TQ_OK) {
+    memcpy(payload, idx, 4u * (size_t)k);
+    memcpy(payload + 4u * (size_t)k, val, 4u * (size_t)k);
+  }
+  if (s == TQ_OK && exact) {
+    /* the dropped squares, summed directly (a difference of sums would cancel) */
+    double tot = 0.0;
+    for (size_t i = 0, j = 0; i < n; i++) {
+      if (j < k && idx[j] == i) {
+        j++;
+        continue;
+      }
+      tot += (double)x[i] * x[i];
+    }
+    *exact = n ? tot / (double)n : 0.0;
+  }
+  free(idx);
+  free(val);
+  return s;
+}
+
 /* The codes of a message as values: levels[code] (truncated family), or the bucket's scale
  * times the magnitude below the sign bit (bucketed family). */
 static void decode_table(const tq_wire_msg *m, const uint32_t *w, const float *lv, float weight,
@@ -162,8 +259,23 @@ static void decode_bucketed(const tq_wire_msg *m, const uint32_t *w, const float
   }
 }
 
+/* Sparse: out[index_j] += weight * value_j. */
+static void decode_sparse(const tq_wire_msg *m, float weight, float *out) {
+  const uint32_t k = m->h.k;
+  for (uint32_t j = 0; j < k; j++) {
+    uint32_t i;
+    memcpy(&i, m->payload + 4u * (size_t)j, 4);
+    float p = weight * tq_wire_f32(m->payload + 4u * (size_t)k, j);
+    out[i] = out[i] + p;
+  }
+}
+
 void tq_ref_decode_accumulate(const tq_wire_msg *m, float weight, float *out) {
   const tq_wire_hdr *h = &m->h;
+  if (tq_method_family(h->method) == TQ_FAMILY_SPARSE) {
+    decode_sparse(m, weight, out);
+    return;
+  }
   if (h->method == TQ_METHOD_NONE) {
     for (uint32_t i = 0; i < h->count; i++) {
       float p = weight * tq_wire_f32(m->payload, i);
@@ -209,6 +321,10 @@ double tq_exact_mse_bucketed(const float *x, size_t n, const float *mag, int nle
      * and the rounding of r = 1. */
     double r = a / nr, bias = r > 1 ? (a - nr) * (a - nr) : 0.0;
     if (r > 1) r = 1;
+    if (nlev == 1) { /* efsign: deterministic, the value is sign(x) * scale */
+      tot += (a - nr * mag[0]) * (a - nr * mag[0]);
+      continue;
+    }
     int k = search(mag, nlev, (float)r);
     tot += bias + nr * nr * (r - mag[k]) * ((double)mag[k + 1] - r);
   }
@@ -234,6 +350,7 @@ tq_status tq_ref_recode(const tq_wire_msg *m, const float *x, tq_rng_key key, ui
     tq_ref_encode_table(x, h->count, lv, h->nlev, h->bits, key, words, NULL);
     if (exact) *exact = tq_exact_mse_table(x, h->count, lv, h->nlev);
     return TQ_OK;
+  case TQ_FAMILY_SPARSE: return ref_sparse(x, h->count, h->k, (uint8_t *)words, exact, e);
   default:
     return tq_fail(e, TQ_EINPUT, "a %s message has no codes to recompute",
                    tq_method_name(h->method));
@@ -256,12 +373,22 @@ static tq_status ref_design(const tq_compress_cfg *cfg, const float *x, size_t n
   return TQ_OK;
 }
 
+/* Sparse: the payload words of x's top k, and decoded (x at the selected, 0 elsewhere). */
+static tq_status ref_sparse_encode(const float *x, size_t n, uint32_t k, uint32_t *w,
+                                   float *decoded, tq_err *e) {
+  TQ_TRY(ref_sparse(x, n, k, (uint8_t *)w, NULL, e));
+  if (!decoded) return TQ_OK;
+  memset(decoded, 0, n * sizeof *decoded);
+  for (uint32_t j = 0; j < k; j++) decoded[w[j]] = x[w[j]];
+  return TQ_OK;
+}
+
 /* The level table, the scales (bucketed family) and the codes of x into the message parts;
  * residual (optional): set to x - decoded. */
 static tq_status ref_encode(const tq_compress_cfg *cfg, const float *x, size_t n, tq_rng_key key,
                             const tq_design *d, const tq_wire_hdr *h, tq_wire_parts *parts,
                             float *residual, tq_err *e) {
-  size_t words = tq_packed_words(n, h->bits), nb = tq_wire_nbuckets(h);
+  size_t words = tq_wire_payload_words(h), nb = tq_wire_nbuckets(h);
   uint32_t *w = malloc(4 * words + 4);
   float *dec = residual ? malloc(n * sizeof *dec + 4) : NULL;
   float *sc = malloc(4 * nb + 4);
@@ -270,19 +397,18 @@ static tq_status ref_encode(const tq_compress_cfg *cfg, const float *x, size_t n
     memcpy(parts->levels, d->levels, 4u * (size_t)h->nlev);
     switch (tq_method_family(cfg->method)) {
     case TQ_FAMILY_BUCKETED:
-      tq_ref_bucket_norms(x, n, h->bucket, tq_method_maxnorm(cfg->method), sc);
-      if (tq_method_info_of(cfg->method)->norm == TQ_NORM_MAX_CAPPED)
-        tq_tp_cap_scales(sc, nb, (float)d->alpha);
+      ref_scales(cfg, x, n, h->bucket, d, sc);
       memcpy(parts->scales, sc, 4u * nb);
       tq_ref_encode_bucketed(x, n, d->levels, h->nlev, h->bits, h->bucket, sc, key, w, dec);
       break;
     case TQ_FAMILY_TRUNCATED:
       tq_ref_encode_table(x, n, d->levels, h->nlev, h->bits, key, w, dec);
       break;
+    case TQ_FAMILY_SPARSE: s = ref_sparse_encode(x, n, h->k, w, dec, e); break;
     default: break;
     }
     memcpy(parts->payload, w, 4 * words);
-    if (residual)
+    if (residual && s == TQ_OK)
       for (size_t i = 0; i < n; i++) residual[i] = x[i] - dec[i];
   }
   free(w);
@@ -300,7 +426,7 @@ tq_status tq_ref_compress(const tq_compress_cfg *cfg, const float *g, size_t n, 
   if (!res) res = &local;
   memset(res, 0, sizeof *res);
   bool fp32 = cfg->method == TQ_METHOD_NONE || n < cfg->min_elems;
-  bool ef = cfg->error_feedback && !fp32 && residual;
+  bool ef = tq_compress_ef(cfg) && !fp32 && residual; /* efsign, topk: implied */
   const float *x = g;
   float *xbuf = NULL;
   if (ef) {

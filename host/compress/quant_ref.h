@@ -40,6 +40,16 @@ void tq_ref_encode_bucketed(const float *x, size_t n, const float *mag, int nlev
 uint32_t tq_norm_sub(uint32_t bucket);
 void tq_ref_bucket_norms(const float *x, size_t n, uint32_t bucket, bool maxnorm, float *scales);
 
+/* efsign's scales: mean |x| per bucket, in the device's order (parts of tq_norm_sub(bucket)
+ * elements summed sequentially in float, then the parts of a bucket in order, divided by the
+ * bucket's element count; an overflowing sum is redone at 2^-96 and scaled back). */
+void tq_ref_bucket_means(const float *x, size_t n, uint32_t bucket, float *scales);
+
+/* The k largest |x| (ties: the lower index), selected among all n elements (tq_topk_pick, no
+ * histogram threshold): idx ascending, val the values (docs/math.md §16). */
+tq_status tq_ref_topk(const float *x, size_t n, uint32_t k, uint32_t *idx, float *val,
+                      tq_err *e);
+
 /* The b-bit code of element i of a packed stream. */
 static inline uint32_t tq_unpack_code(const uint32_t *words, size_t i, int bits) {
   size_t p = i * (size_t)bits;
@@ -75,8 +85,9 @@ tq_status tq_ref_recode(const tq_wire_msg *m, const float *x, tq_rng_key key, ui
 
 /* Exact conditional MSE (docs/math.md §2.3) averaged over x: (T(x)-x)^2 + (T-l_k)(l_{k+1}-T)
  * for the truncated family, and sum over buckets of scale^2 (r - m_k)(m_{k+1} - r) for the
- * bucketed family, plus (|x| - scale)^2 where |x| exceeds its scale (§15.1). Computed in
- * double. */
+ * bucketed family, plus (|x| - scale)^2 where |x| exceeds its scale (§15.1); a one-entry table
+ * (efsign, deterministic) gives (|x| - scale)^2 for every element (§16). Computed in double.
+ * (Top-k's: tq_ref_recode, the dropped elements' squares.) */
 double tq_exact_mse_table(const float *x, size_t n, const float *lv, int nlev);
 double tq_exact_mse_bucketed(const float *x, size_t n, const float *mag, int nlev,
                              uint32_t bucket, const float *scales);

@@ -35,6 +35,11 @@ uint32_t tq_crc32(const uint8_t *p, size_t n) {
   return (uint32_t)c;
 }
 
+/* The sparse family's K field (4 bytes after the fixed header); 0 for the others. */
+static size_t tq_wire_k_bytes(const tq_wire_hdr *h) {
+  return tq_method_family_info(h->method)->wire_sparse ? 4u : 0u;
+}
+
 uint32_t tq_wire_nbuckets(const tq_wire_hdr *h) {
   if (!tq_method_family_info(h->method)->wire_scales || h->bucket == 0) return 0;
   return (uint32_t)(((uint64_t)h->count + h->bucket - 1) / h->bucket);
@@ -42,16 +47,19 @@ uint32_t tq_wire_nbuckets(const tq_wire_hdr *h) {
 
 size_t tq_wire_payload_words(const tq_wire_hdr *h) {
   if (h->method == TQ_METHOD_NONE) return h->count;
+  if (tq_method_family_info(h->method)->wire_sparse) return 2u * (size_t)h->k; /* K, K */
   return tq_packed_words(h->count, h->bits);
 }
 
 tq_wire_bits tq_wire_size(const tq_wire_hdr *h) {
   tq_wire_bits b;
   size_t meta = TQ_WIRE_HEADER_BYTES + 4u * (size_t)h->nlev + 4u * (size_t)tq_wire_nbuckets(h) +
-                TQ_WIRE_CRC_BYTES;
+                TQ_WIRE_CRC_BYTES + tq_wire_k_bytes(h);
   size_t words = tq_wire_payload_words(h);
   b.header_bits = 8u * (uint64_t)meta;
-  b.payload_bits = (uint64_t)h->count * (uint64_t)h->bits;
+  b.payload_bits = tq_method_family_info(h->method)->wire_sparse
+                       ? 32u * (uint64_t)words /* K indices and K values, no padding */
+                       : (uint64_t)h->count * (uint64_t)h->bits;
   b.pad_bits = 32u * (uint64_t)words - b.payload_bits;
   b.total_bytes = meta + 4u * words;
   return b;
@@ -94,6 +102,10 @@ tq_status tq_wire_begin(tq_buf *out, const tq_wire_hdr *h, tq_wire_parts *parts,
   off += 4u * (size_t)h->nlev;
   parts->scales = (float *)(void *)(p + off);
   off += 4u * (size_t)tq_wire_nbuckets(h);
+  if (tq_wire_k_bytes(h)) {
+    put32(p + off, h->k);
+    off += 4u;
+  }
   parts->payload = p + off;
   out->len = sz.total_bytes;
   /* Pad bits of the last word must be 0 whatever the caller writes into the payload. */
@@ -111,6 +123,7 @@ void tq_wire_hdr_design(tq_wire_hdr *h, const tq_compress_cfg *cfg, const tq_des
     h->flags = (cfg->zero_level ? TQ_WIRE_F_ZERO_LEVEL : 0) | (d->laplace ? TQ_WIRE_F_LAPLACE : 0);
   }
   if (f->wire_scales) h->bucket = bucket;
+  if (f->wire_sparse) h->k = tq_sparse_k(h->count, h->bits);
   if (ef) h->flags |= TQ_WIRE_F_EF;
 }
 
@@ -147,6 +160,12 @@ static tq_status parse_header(const uint8_t *buf, size_t len, tq_wire_hdr *h, tq
   h->bucket = get32(buf + 28);
   uint32_t a = get32(buf + 32);
   memcpy(&h->alpha, &a, 4);
+  if (tq_method_family_info(h->method)->wire_sparse) { /* K, before anything is sized by it */
+    if (len < TQ_WIRE_HEADER_BYTES + 4u + TQ_WIRE_CRC_BYTES)
+      return BAD("%zu bytes is shorter than the %d-byte header, K and checksum", len,
+                 TQ_WIRE_HEADER_BYTES + 4 + TQ_WIRE_CRC_BYTES);
+    h->k = get32(buf + TQ_WIRE_HEADER_BYTES);
+  }
   return TQ_OK;
 }
 
@@ -165,6 +184,13 @@ static tq_status check_family_rules(const tq_wire_hdr *h, tq_err *e) {
                tq_method_name(h->method), h->bits, zl ? " with zero level" : "", want_lev);
   if (f->wire_scales ? h->bucket == 0 : h->bucket != 0)
     return BAD("bucket size %u invalid for method %s", h->bucket, tq_method_name(h->method));
+  if (f->wire_sparse) {
+    uint32_t k = tq_sparse_k(h->count, h->bits);
+    if (h->k > h->count) return BAD("K %u exceeds the %u elements", h->k, h->count);
+    if (h->k != k)
+      return BAD("K %u, %s at %d bits on %u elements sends %u", h->k, tq_method_name(h->method),
+                 h->bits, h->count, k);
+  }
   return TQ_OK;
 }
 
@@ -183,7 +209,7 @@ static tq_status check_framing(const uint8_t *buf, size_t len, tq_wire_msg *out,
   if (crc != want) return BAD("bad checksum 0x%08x (computed 0x%08x)", crc, want);
   out->levels = buf + TQ_WIRE_HEADER_BYTES;
   out->scales = out->levels + 4u * (size_t)h->nlev;
-  out->payload = out->scales + 4u * (size_t)out->nbuckets;
+  out->payload = out->scales + 4u * (size_t)out->nbuckets + tq_wire_k_bytes(h);
   return TQ_OK;
 }
 
@@ -239,10 +265,30 @@ static tq_status check_codes(const tq_wire_msg *out, tq_err *e) {
   return TQ_OK;
 }
 
+/* Sparse: K indices strictly increasing and < count, then K finite values. */
+static tq_status check_sparse(const tq_wire_msg *out, tq_err *e) {
+  const tq_wire_hdr *h = &out->h;
+  const uint32_t k = h->k;
+  for (uint32_t j = 0; j < k; j++) {
+    uint32_t i = get32(out->payload + 4u * (size_t)j);
+    if (i >= h->count)
+      return BAD("index %u of entry %u is outside the %u elements", i, j, h->count);
+    if (j > 0 && i <= get32(out->payload + 4u * ((size_t)j - 1)))
+      return BAD("index %u of entry %u does not increase (after %u)", i, j,
+                 get32(out->payload + 4u * ((size_t)j - 1)));
+  }
+  for (uint32_t j = 0; j < k; j++) {
+    float v = tq_wire_f32(out->payload + 4u * (size_t)k, j);
+    if (!isfinite(v)) return BAD("value of entry %u is not finite (%g)", j, v);
+  }
+  return TQ_OK;
+}
+
 /* fp32: every value finite. Codes: in range, and the pad bits zero (they are part of what the
  * sender declared). */
 static tq_status check_payload(const tq_wire_msg *out, tq_err *e) {
   const tq_wire_hdr *h = &out->h;
+  if (tq_method_family_info(h->method)->wire_sparse) return check_sparse(out, e);
   if (h->method == TQ_METHOD_NONE) {
     for (uint32_t i = 0; i < h->count; i++) {
       float v = tq_wire_f32(out->payload, i);

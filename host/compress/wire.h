@@ -47,10 +47,13 @@ typedef struct tq_wire_hdr {
   uint32_t count;  /* elements */
   uint32_t bucket; /* bucketed: elements per scale (>= 1); otherwise 0 */
   float alpha;     /* truncated: = levels[nlev-1]; otherwise 0 */
+  uint32_t k;      /* sparse: entries (the u32 after the fixed header); otherwise 0 */
 } tq_wire_hdr;
 
 /* Sizes of a message: header_bits counts everything but the payload (fixed header, level
- * table, scales, CRC); payload_bits = count * bits; pad_bits fill the last payload word. */
+ * table, scales, CRC); payload_bits = count * bits (sparse: 64 K, and K's
+ * own field counts as header); pad_bits fill the last
+ * payload word. */
 typedef struct tq_wire_bits {
   uint64_t header_bits, payload_bits, pad_bits;
   size_t total_bytes;
@@ -93,7 +96,8 @@ typedef struct tq_wire_msg {
  * expect_count), level count for method and bits, bucket, exact length (truncated / trailing
  * bytes), CRC, alpha, level table finite and strictly increasing, alpha == last level, scales
  * finite and >= 0, every code < nlev (for tables smaller than the code space), fp32 payload
- * finite. Never reads outside buf[0..len). */
+ * finite; sparse: K = tq_sparse_k(count, bits) (<= count), indices strictly increasing and
+ * < count, values finite. Never reads outside buf[0..len). */
 tq_status tq_wire_parse(const uint8_t *buf, size_t len, uint32_t expect_tensor,
                         uint32_t expect_count, tq_wire_msg *out, tq_err *e);
 

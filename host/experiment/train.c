@@ -158,6 +158,12 @@ static tq_status check_fit(const trainer *t, tq_err *e) {
   return TQ_OK;
 }
 
+/* Error feedback is on: asked for, or implied by the method (efsign, topk). */
+static bool uses_ef(const tq_experiment *x) {
+  const tq_method_info *mi = tq_method_info_by_name(x->method);
+  return x->error_feedback || (mi && tq_method_needs_ef(mi->method));
+}
+
 static tq_status compress_cfg(const tq_experiment *x, tq_compress_cfg *c, tq_err *e) {
   tq_compress_cfg_default(c);
   TQ_TRY(tq_method_from_name(x->method, &c->method, e));
@@ -167,6 +173,7 @@ static tq_status compress_cfg(const tq_experiment *x, tq_compress_cfg *c, tq_err
   c->bucket = (uint32_t)x->bucket;
   c->zero_level = x->zero_level;
   c->error_feedback = x->error_feedback;
+  c->error_feedback = tq_compress_ef(c); /* efsign, topk: implied (docs/compression.md) */
   c->min_elems = (uint32_t)x->min_elems;
   c->refit_every = (uint32_t)x->refit_every;
   c->seed = (uint32_t)x->seed;
@@ -427,7 +434,7 @@ static tq_status save_checkpoint(trainer *t, long it, const tq_ckpt_header *tota
   c.h.nparams = np;
   c.h.workers = (uint32_t)N;
   c.h.iteration = (uint32_t)it;
-  c.h.has_residuals = t->x->error_feedback;
+  c.h.has_residuals = uses_ef(t->x);
   tq_mpi *mpi = t->o->mpi;
   bool rank0 = !mpi || mpi->rank == 0;
   long long bytes = 0;
@@ -584,7 +591,7 @@ static void stop_with_checkpoint(trainer *t, long it, const tq_ckpt_worker *befo
   if (t->o->mpi || it <= 1 || !t->met_open) return;
   char path[TQ_PATH_MAX + 300];
   snprintf(path, sizeof path, "%s/checkpoint.bin", t->dir);
-  if (t->x->error_feedback) {
+  if (uses_ef(t->x)) {
     if (access(path, F_OK) == 0) tq_wrap(e, "stopped; resume from the last checkpoint with --resume %s", t->dir);
     return;
   }

@@ -136,6 +136,7 @@ tailquant_status tailquant_codec_create(const char *options, tailquant_codec **o
   if (s == TAILQUANT_OK && c->cfg.method == TQ_METHOD_NONE) c->cfg.bits = 32;
   tq_err e = {0};
   if (s == TAILQUANT_OK && tq_compress_cfg_check(&c->cfg, &e) != TQ_OK) s = fail_from(&e);
+  c->cfg.error_feedback = tq_compress_ef(&c->cfg); /* efsign, topk: implied */
   c->device = strcmp(device, "host") != 0;
   if (s == TAILQUANT_OK && !c->device && c->cfg.refit_every != 1)
     s = fail(TAILQUANT_EINPUT, "option refit_every=%u: the host path designs the levels at every "
