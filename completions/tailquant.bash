@@ -9,7 +9,11 @@ _tailquant() {
     return
   fi
   case $prev in
-    --method) COMPREPLY=($(compgen -W "none qsgd qsgdinf nuqsgd tqsgd tnqsgd tbqsgd all" -- "$cur")); return ;;
+    --method)
+      # the method table, as the program lists it (quantize --help), so this never goes stale
+      local methods
+      methods=$("${COMP_WORDS[0]}" quantize --help 2>&1 | awk '/^Methods/ {on = 1; next} on && NF {print $1}')
+      COMPREPLY=($(compgen -W "$methods all" -- "$cur")); return ;;
     --bits) COMPREPLY=($(compgen -W "1 2 3 4 5 6 7 8" -- "$cur")); return ;;
     --device) COMPREPLY=($(compgen -W "auto cpu gpu" -- "$cur")); return ;;
     --transport) COMPREPLY=($(compgen -W "inproc mpi" -- "$cur")); return ;;

@@ -46,6 +46,10 @@ typedef enum tailquant_status {
 /* "0.1.0 (git v0.1.0-12-gabcdef0)": the library's version and the commit it was built from. */
 TAILQUANT_API const char *tailquant_version(void);
 
+/* The name of method i (0, 1, ...) of the library's method table (docs/compression.md), NULL
+ * past the last: how a binding lists the methods without copying the table. */
+TAILQUANT_API const char *tailquant_method_name(int i);
+
 /* The message of the last failed call on this thread ("" if none). */
 TAILQUANT_API const char *tailquant_last_error(void);
 

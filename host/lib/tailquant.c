@@ -36,6 +36,10 @@ static tailquant_status fail(tailquant_status code, const char *fmt, ...) {
 
 const char *tailquant_last_error(void) { return last_error; }
 
+const char *tailquant_method_name(int i) {
+  return i >= 0 && i < TQ_METHOD_COUNT ? tq_method_name((tq_method)i) : NULL;
+}
+
 const char *tailquant_version(void) {
   static char v[160];
   if (!v[0]) snprintf(v, sizeof v, "%s (git %s)", TQ_VERSION, tq_git_describe);

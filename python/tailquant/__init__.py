@@ -19,8 +19,6 @@ import numpy as np
 
 __all__ = ["Codec", "TailquantError", "message_info", "version", "METHODS"]
 
-METHODS = ("none", "qsgd", "qsgdinf", "nuqsgd", "tqsgd", "tnqsgd", "tbqsgd")
-
 
 class TailquantError(Exception):
     """A failed libtailquant call: .code is the tailquant_status (2 bad input, 3 I/O,
@@ -81,6 +79,22 @@ _u8p = ctypes.POINTER(ctypes.c_uint8)
 _f32p = ctypes.POINTER(ctypes.c_float)
 _lib.tailquant_version.restype = ctypes.c_char_p
 _lib.tailquant_last_error.restype = ctypes.c_char_p
+_lib.tailquant_method_name.argtypes = [ctypes.c_int]
+_lib.tailquant_method_name.restype = ctypes.c_char_p
+
+
+def _method_names():
+    names, i = [], 0
+    while True:
+        n = _lib.tailquant_method_name(i)
+        if n is None:
+            return tuple(names)
+        names.append(n.decode())
+        i += 1
+
+
+# The library's method table, in its order (docs/compression.md).
+METHODS = _method_names()
 _lib.tailquant_codec_create.argtypes = [ctypes.c_char_p, ctypes.POINTER(_P)]
 _lib.tailquant_codec_free.argtypes = [_P]
 _lib.tailquant_codec_free.restype = None

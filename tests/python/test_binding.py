@@ -27,7 +27,7 @@ g = (rng.standard_t(2.5, size=20000) * 1e-3).astype(np.float32)
 print("libtailquant", tailquant.version())
 
 for m in tailquant.METHODS:
-    bits = 32 if m == "none" else 3
+    bits = {"none": 32, "efsign": 1}.get(m, 3)  # efsign sends the sign alone
     c = tailquant.Codec(m, bits=bits, seed=5)
     check(c.device == "host", "host path by default")
     msg = c.encode(g, tensor=2, iteration=7)
