@@ -69,7 +69,7 @@ static void test_philox_device_matches_host(void) {
   TQ_ASSERT_OK(tq_cl_kernel(cl, "philox_fill", &k, &e), &e);
   tq_karg args[] = {TQ_ARG(buf), TQ_ARG(n), TQ_ARG(seed), TQ_ARG(worker), TQ_ARG(iter),
                     TQ_ARG(tensor), TQ_ARG(domain)};
-  TQ_ASSERT_OK(tq_cl_run1d(cl, k, n, 64, args, 7, "philox_fill", &e), &e);
+  TQ_ASSERT_OK(tq_cl_run1d(cl, k, n, 64, args, "philox_fill", &e), &e);
   uint32_t *got = malloc(n * sizeof *got);
   TQ_ASSERT_OK(tq_cl_read(cl, buf, 0, n * sizeof *got, got, &e), &e);
   int bad = 0;

@@ -127,7 +127,7 @@ static void test_cap_kernel(void) {
   TQ_ASSERT_OK(tq_cl_write(cl, ds, 0, sizeof s, s, &e), &e);
   cl_uint nb = NB;
   tq_karg a[] = {TQ_ARG(ds), TQ_ARG(di), TQ_ARG(nb), TQ_ARG(alpha)};
-  TQ_ASSERT_OK(tq_cl_run1d(cl, k, NB, tq_cl_group1d(cl, k, 64), a, TQ_NARGS(a), "q_norm_cap", &e),
+  TQ_ASSERT_OK(tq_cl_run1d(cl, k, NB, tq_cl_group1d(cl, k, 64), a, "q_norm_cap", &e),
                &e);
   TQ_ASSERT_OK(tq_cl_read(cl, ds, 0, sizeof got, got, &e), &e);
   TQ_ASSERT_OK(tq_cl_read(cl, di, 0, sizeof inv, inv, &e), &e);

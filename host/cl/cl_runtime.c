@@ -456,8 +456,8 @@ tq_status tq_cl_check_fit(const tq_cl *cl, cl_kernel k, size_t items, const char
   return TQ_OK;
 }
 
-tq_status tq_cl_run1d(const tq_cl *cl, cl_kernel k, size_t global, size_t local,
-                      const tq_karg *args, int nargs, const char *what, tq_err *e) {
+tq_status tq_cl_run1d_n(const tq_cl *cl, cl_kernel k, size_t global, size_t local,
+                        const tq_karg *args, int nargs, const char *what, tq_err *e) {
   TQ_TRY(set_args(k, args, nargs, what, e));
   if (global == 0) return TQ_OK;
   if (local) TQ_TRY(tq_cl_check_fit(cl, k, local, what, e));
@@ -475,9 +475,9 @@ tq_status tq_cl_run1d(const tq_cl *cl, cl_kernel k, size_t global, size_t local,
   return TQ_OK;
 }
 
-tq_status tq_cl_runnd(const tq_cl *cl, cl_kernel k, int dims, const size_t *global,
-                      const size_t *local, const tq_karg *args, int nargs, const char *what,
-                      tq_err *e) {
+tq_status tq_cl_runnd_n(const tq_cl *cl, cl_kernel k, int dims, const size_t *global,
+                        const size_t *local, const tq_karg *args, int nargs, const char *what,
+                        tq_err *e) {
   if (dims < 1 || dims > 3)
     return tq_fail(e, TQ_EINTERNAL, "%s: %d-D range (1 to 3 allowed)", what, dims);
   TQ_TRY(set_args(k, args, nargs, what, e));

@@ -92,16 +92,26 @@ typedef struct tq_karg {
 } tq_karg;
 #define TQ_ARG(x) ((tq_karg){sizeof(x), &(x)})
 #define TQ_LOCAL(bytes) ((tq_karg){(bytes), NULL})
-/* The argument count of an array of tq_karg, so that no call counts by hand. */
-#define TQ_NARGS(a) ((int)(sizeof(a) / sizeof((a)[0])))
-tq_status tq_cl_run1d(const tq_cl *cl, cl_kernel k, size_t global, size_t local,
-                      const tq_karg *args, int nargs, const char *what, tq_err *e);
+/* The argument count of an array of tq_karg. A pointer is refused at compile time (its sizeof
+ * would give a wrong count silently), so no launch can pass a count that does not match its
+ * arguments: tq_cl_run1d and tq_cl_runnd take the array and count it themselves. */
+#define TQ_NARGS(a)                                                                               \
+  ((int)(sizeof(a) / sizeof((a)[0])) +                                                            \
+   0 * (int)sizeof(struct {                                                                       \
+     int not_an_array : __builtin_types_compatible_p(__typeof__(a), __typeof__(&(a)[0])) ? -1 : 1; \
+   }))
+tq_status tq_cl_run1d_n(const tq_cl *cl, cl_kernel k, size_t global, size_t local,
+                        const tq_karg *args, int nargs, const char *what, tq_err *e);
+#define tq_cl_run1d(cl, k, global, local, args, what, e)                                          \
+  tq_cl_run1d_n(cl, k, global, local, args, TQ_NARGS(args), what, e)
 
 /* The same for a 1-, 2- or 3-D range: global[d] is rounded up to a multiple of local[d]
  * (local NULL lets the driver choose). */
-tq_status tq_cl_runnd(const tq_cl *cl, cl_kernel k, int dims, const size_t *global,
-                      const size_t *local, const tq_karg *args, int nargs, const char *what,
-                      tq_err *e);
+tq_status tq_cl_runnd_n(const tq_cl *cl, cl_kernel k, int dims, const size_t *global,
+                        const size_t *local, const tq_karg *args, int nargs, const char *what,
+                        tq_err *e);
+#define tq_cl_runnd(cl, k, dims, global, local, args, what, e)                                    \
+  tq_cl_runnd_n(cl, k, dims, global, local, args, TQ_NARGS(args), what, e)
 
 /* The check tq_cl_run1d makes before a launch of `items` work-items per group (arguments set). */
 tq_status tq_cl_check_fit(const tq_cl *cl, cl_kernel k, size_t items, const char *what,

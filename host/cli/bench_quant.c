@@ -24,10 +24,10 @@ static tq_status copy_bw(tq_cl *cl, cl_mem src, cl_mem dst, cl_uint n, int reps,
   cl_kernel k;
   TQ_TRY(tq_cl_kernel(cl, "q_copy", &k, e));
   tq_karg a[] = {TQ_ARG(src), TQ_ARG(dst), TQ_ARG(n)};
-  tq_status s = tq_cl_run1d(cl, k, n, 0, a, TQ_NARGS(a), "q_copy", e);
+  tq_status s = tq_cl_run1d(cl, k, n, 0, a, "q_copy", e);
   if (s == TQ_OK) s = TQ_CL(clFinish(cl->queue), e);
   double t0 = tq_now_seconds();
-  for (int r = 0; s == TQ_OK && r < reps; r++) s = tq_cl_run1d(cl, k, n, 0, a, TQ_NARGS(a), "q_copy", e);
+  for (int r = 0; s == TQ_OK && r < reps; r++) s = tq_cl_run1d(cl, k, n, 0, a, "q_copy", e);
   if (s == TQ_OK) s = TQ_CL(clFinish(cl->queue), e);
   *gbs = 8.0 * n * reps / (tq_now_seconds() - t0) / 1e9;
   clReleaseKernel(k);

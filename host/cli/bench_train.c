@@ -37,10 +37,10 @@ static tq_status fma_peak(tq_cl *cl, double *gflops, tq_err *e) {
   /* Grow the work until one call takes at least 0.2 s (so launch overhead is noise). */
   for (int round = 0; s == TQ_OK && round < 16; round++) {
     tq_karg args[] = {TQ_ARG(out), TQ_ARG(iters), TQ_ARG(a), TQ_ARG(b)};
-    s = tq_cl_run1d(cl, k, items, 0, args, TQ_NARGS(args), "bench_fma_peak", e);
+    s = tq_cl_run1d(cl, k, items, 0, args, "bench_fma_peak", e);
     if (s == TQ_OK) s = TQ_CL(clFinish(cl->queue), e);
     double t0 = tq_now_seconds();
-    if (s == TQ_OK) s = tq_cl_run1d(cl, k, items, 0, args, TQ_NARGS(args), "bench_fma_peak", e);
+    if (s == TQ_OK) s = tq_cl_run1d(cl, k, items, 0, args, "bench_fma_peak", e);
     if (s == TQ_OK) s = TQ_CL(clFinish(cl->queue), e);
     t = tq_now_seconds() - t0;
     if (t >= 0.2) break;

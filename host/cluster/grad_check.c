@@ -36,7 +36,7 @@ static tq_status launch(tq_grad_check *g, const tq_cl *cl, cl_mem x, size_t off,
                    g->groups, *groups);
   cl_uint o = (cl_uint)off, cnt = (cl_uint)n, ch = (cl_uint)g->chunk;
   tq_karg a[] = {TQ_ARG(x), TQ_ARG(o), TQ_ARG(cnt), TQ_ARG(ch), TQ_ARG(g->counts)};
-  return tq_cl_run1d(cl, g->k, *groups, 0, a, TQ_NARGS(a), "dist_count_nonfinite", e);
+  return tq_cl_run1d(cl, g->k, *groups, 0, a, "dist_count_nonfinite", e);
 }
 
 tq_status tq_grad_check_run(tq_grad_check *g, const tq_cl *cl, cl_mem x, size_t off, size_t n,

@@ -81,11 +81,15 @@ struct tq_compressor {
   cl_mem stats_grad;
 };
 
-/* tq_cl_run1d, keeping the kernel's event when the queue profiles (tq_encode_info.t_device). */
-static tq_status run(tq_compressor *c, cl_kernel k, size_t global, size_t local,
-                     const tq_karg *args, int nargs, const char *what, tq_err *e) {
-  if (!c->cl.profiling || c->nev >= c->evcap) return tq_cl_run1d(&c->cl, k, global, local, args, nargs, what, e);
-  TQ_TRY(tq_cl_run1d(&c->cl, k, 0, local, args, nargs, what, e)); /* sets the arguments */
+/* tq_cl_run1d, keeping the kernel's event when the queue profiles (tq_encode_info.t_device);
+ * run() counts the arguments of its array, as tq_cl_run1d does. */
+#define run(c, k, global, local, args, what, e)                                                   \
+  run_n(c, k, global, local, args, TQ_NARGS(args), what, e)
+static tq_status run_n(tq_compressor *c, cl_kernel k, size_t global, size_t local,
+                       const tq_karg *args, int nargs, const char *what, tq_err *e) {
+  if (!c->cl.profiling || c->nev >= c->evcap)
+    return tq_cl_run1d_n(&c->cl, k, global, local, args, nargs, what, e);
+  TQ_TRY(tq_cl_run1d_n(&c->cl, k, 0, local, args, nargs, what, e)); /* sets the arguments */
   if (local) TQ_TRY(tq_cl_check_fit(&c->cl, k, local, what, e));
   size_t g = local ? (global + local - 1) / local * local : global;
   cl_int rc = clEnqueueNDRangeKernel(c->cl.queue, k, 1, NULL, &g, local ? &local : NULL, 0, NULL,
@@ -450,15 +454,14 @@ static tq_status queue_stats(tq_compressor *c, tstate *ts, cl_mem x, cl_uint xof
   tq_karg a1[] = {TQ_ARG(x),        TQ_ARG(xoff),     TQ_ARG(n),
                   TQ_ARG(ts->pmax), TQ_ARG(ts->psum), TQ_ARG(ts->pcnt),
                   TQ_LOCAL(4 * STATS_L), TQ_LOCAL(4 * STATS_L), TQ_LOCAL(8 * STATS_L)};
-  TQ_TRY(run(c, c->k_stats, (size_t)nsg * STATS_L, STATS_L, a1, TQ_NARGS(a1), "q_stats", e));
+  TQ_TRY(run(c, c->k_stats, (size_t)nsg * STATS_L, STATS_L, a1, "q_stats", e));
   cl_command_queue q = c->cl.queue;
   if (hist) {
     tq_karg a3[] = {TQ_ARG(x),          TQ_ARG(xoff),      TQ_ARG(n),
                     TQ_ARG(ts->pmax),   TQ_ARG(nsg),       TQ_ARG(c->ratios),
                     TQ_ARG(ts->phist),  TQ_ARG(nhg),
                     TQ_LOCAL(c->hist_lmem), TQ_LOCAL(4 * (TQ_HIST_BINS + 1))};
-    TQ_TRY(run(c, exact ? c->k_hist_exact : c->k_hist, (size_t)nhg * c->hist_l, c->hist_l, a3,
-               TQ_NARGS(a3), exact ? "q_hist_exact" : "q_hist", e));
+    TQ_TRY(run(c, exact ? c->k_hist_exact : c->k_hist, (size_t)nhg * c->hist_l, c->hist_l, a3, exact ? "q_hist_exact" : "q_hist", e));
     TQ_TRY(TQ_CL(clEnqueueReadBuffer(q, ts->phist, CL_FALSE, 0, 4u * TQ_HIST_BINS * (size_t)nhg,
                                      ts->hhist, 0, NULL, NULL), e));
   }
@@ -540,8 +543,7 @@ static tq_status queue_phase1(tq_compressor *c, cl_mem grad, uint32_t iteration,
     if (ef) {
       cl_uint roff = (cl_uint)ts->roff;
       tq_karg a[] = {TQ_ARG(grad), TQ_ARG(goff), TQ_ARG(c->resid), TQ_ARG(roff), TQ_ARG(n)};
-      TQ_TRY(run(c, c->k_ef_add, n, tq_cl_group1d(&c->cl, c->k_ef_add, 256), a, TQ_NARGS(a),
-                 "q_ef_add", e));
+      TQ_TRY(run(c, c->k_ef_add, n, tq_cl_group1d(&c->cl, c->k_ef_add, 256), a, "q_ef_add", e));
     }
     if (fits && (ts->sp || !ts->have || iteration < ts->fit_iter ||
                   iteration - ts->fit_iter >= cfg->refit_every)) { /* top-k: every call */
@@ -622,8 +624,7 @@ static tq_status queue_gather(tq_compressor *c, tstate *ts, int tensor, tq_err *
   TQ_TRY(tq_cl_fill_zero(&c->cl, sp->ccnt, 0, 4, e));
   tq_karg a[] = {TQ_ARG(x),        TQ_ARG(xoff), TQ_ARG(n),        TQ_ARG(sp->thr),
                  TQ_ARG(sp->ccnt), TQ_ARG(cap),  TQ_ARG(sp->cidx), TQ_ARG(sp->cval)};
-  TQ_TRY(run(c, c->k_gather, n, tq_cl_group1d(&c->cl, c->k_gather, 256), a, TQ_NARGS(a),
-             "q_topk_gather", e));
+  TQ_TRY(run(c, c->k_gather, n, tq_cl_group1d(&c->cl, c->k_gather, 256), a, "q_topk_gather", e));
   cl_command_queue q = c->cl.queue;
   TQ_TRY(TQ_CL(clEnqueueReadBuffer(q, sp->ccnt, CL_FALSE, 0, 4, &sp->hcnt, 0, NULL, NULL), e));
   if (!sp->ncand) return TQ_OK;
@@ -693,7 +694,7 @@ static tq_status queue_encode_table(tq_compressor *c, tstate *ts, enc_args *a, t
                  TQ_ARG(a->nlev), TQ_ARG(a->inv),    TQ_ARG(a->seed),   TQ_ARG(a->worker),
                  TQ_ARG(a->iter), TQ_ARG(a->tid),    TQ_ARG(ts->words), TQ_ARG(a->nwords),
                  TQ_ARG(a->ef)};
-  return run(c, kk, eglobal, el, k, TQ_NARGS(k), "q_encode_table", e);
+  return run(c, kk, eglobal, el, k, "q_encode_table", e);
 }
 
 /* efsign's scales: the sums of |x| per part, then mean |x| per bucket and its reciprocal. */
@@ -701,12 +702,10 @@ static tq_status queue_means(tq_compressor *c, tstate *ts, enc_args *a, tq_err *
   cl_uint bucket = ts->bucket, sub = ts->sub, per = ts->per, np = ts->nparts, nb = ts->nb;
   tq_karg a1[] = {TQ_ARG(a->x), TQ_ARG(a->xoff), TQ_ARG(a->n), TQ_ARG(bucket),
                   TQ_ARG(sub),  TQ_ARG(per),     TQ_ARG(np),   TQ_ARG(ts->parts)};
-  TQ_TRY(run(c, c->k_l1part, np, tq_cl_group1d(&c->cl, c->k_l1part, 64), a1, TQ_NARGS(a1),
-             "q_norm_l1part", e));
+  TQ_TRY(run(c, c->k_l1part, np, tq_cl_group1d(&c->cl, c->k_l1part, 64), a1, "q_norm_l1part", e));
   tq_karg a2[] = {TQ_ARG(ts->parts), TQ_ARG(per), TQ_ARG(nb), TQ_ARG(bucket), TQ_ARG(a->n),
                   TQ_ARG(ts->scales), TQ_ARG(ts->sinv)};
-  return run(c, c->k_l1fin, nb, tq_cl_group1d(&c->cl, c->k_l1fin, 64), a2, TQ_NARGS(a2),
-             "q_norm_l1fin", e);
+  return run(c, c->k_l1fin, nb, tq_cl_group1d(&c->cl, c->k_l1fin, 64), a2, "q_norm_l1fin", e);
 }
 
 /* The bucket norms (32-element parts when the bucket allows, then per bucket; efsign: the
@@ -720,25 +719,21 @@ static tq_status queue_encode_bucket(tq_compressor *c, tstate *ts, enc_args *a, 
   } else if (sub == 32 && bucket % 32u == 0) {
     tq_karg a1[] = {TQ_ARG(a->x), TQ_ARG(a->xoff), TQ_ARG(a->n), TQ_ARG(np), TQ_ARG(maxnorm),
                     TQ_ARG(ts->parts)};
-    TQ_TRY(run(c, c->k_npart32, np, tq_cl_group1d(&c->cl, c->k_npart32, 256), a1, TQ_NARGS(a1),
-               "q_norm_part32", e));
+    TQ_TRY(run(c, c->k_npart32, np, tq_cl_group1d(&c->cl, c->k_npart32, 256), a1, "q_norm_part32", e));
   } else {
     tq_karg a1[] = {TQ_ARG(a->x), TQ_ARG(a->xoff), TQ_ARG(a->n),       TQ_ARG(bucket),
                     TQ_ARG(sub),  TQ_ARG(per),     TQ_ARG(np),         TQ_ARG(maxnorm),
                     TQ_ARG(ts->parts)};
-    TQ_TRY(run(c, c->k_npart, np, tq_cl_group1d(&c->cl, c->k_npart, 64), a1, TQ_NARGS(a1),
-               "q_norm_part", e));
+    TQ_TRY(run(c, c->k_npart, np, tq_cl_group1d(&c->cl, c->k_npart, 64), a1, "q_norm_part", e));
   }
   tq_karg a2[] = {TQ_ARG(ts->parts),  TQ_ARG(per),     TQ_ARG(nb), TQ_ARG(maxnorm),
                   TQ_ARG(ts->scales), TQ_ARG(ts->sinv)};
   if (!c->k_l1part)
-    TQ_TRY(run(c, c->k_nfin, nb, tq_cl_group1d(&c->cl, c->k_nfin, 64), a2, TQ_NARGS(a2),
-               "q_norm_fin", e));
+    TQ_TRY(run(c, c->k_nfin, nb, tq_cl_group1d(&c->cl, c->k_nfin, 64), a2, "q_norm_fin", e));
   if (tq_method_info_of(c->cfg.method)->norm == TQ_NORM_MAX_CAPPED) {
     cl_float alpha = (cl_float)ts->design.alpha; /* +inf: no cap */
     tq_karg a4[] = {TQ_ARG(ts->scales), TQ_ARG(ts->sinv), TQ_ARG(nb), TQ_ARG(alpha)};
-    TQ_TRY(run(c, c->k_ncap, nb, tq_cl_group1d(&c->cl, c->k_ncap, 64), a4, TQ_NARGS(a4),
-               "q_norm_cap", e));
+    TQ_TRY(run(c, c->k_ncap, nb, tq_cl_group1d(&c->cl, c->k_ncap, 64), a4, "q_norm_cap", e));
   }
   cl_kernel kk = bucket < 32u ? c->k_enc_s : (a->inv > 0 && c->k_enc_u ? c->k_enc_u : c->k_enc);
   const size_t el = enc_local(c, kk, a->n), eglobal = ceil_div(ceil_div(a->n, 32u), el) * el;
@@ -746,7 +741,7 @@ static tq_status queue_encode_bucket(tq_compressor *c, tstate *ts, enc_args *a, 
                   TQ_ARG(a->nlev),   TQ_ARG(a->inv),    TQ_ARG(bucket),    TQ_ARG(ts->scales),
                   TQ_ARG(ts->sinv),  TQ_ARG(a->seed),   TQ_ARG(a->worker), TQ_ARG(a->iter),
                   TQ_ARG(a->tid),    TQ_ARG(ts->words), TQ_ARG(a->nwords), TQ_ARG(a->ef)};
-  TQ_TRY(run(c, kk, eglobal, el, a3, TQ_NARGS(a3), "q_encode_bucket", e));
+  TQ_TRY(run(c, kk, eglobal, el, a3, "q_encode_bucket", e));
   return TQ_CL(clEnqueueReadBuffer(c->cl.queue, ts->scales, CL_FALSE, 0, 4u * (size_t)nb, scales,
                                    0, NULL, NULL), e);
 }
@@ -763,8 +758,7 @@ static tq_status queue_sparse(tq_compressor *c, tstate *ts, tq_wire_parts *parts
                                     sp->selidx, 0, NULL, NULL), e));
   cl_uint roff = (cl_uint)ts->roff, k = sp->k;
   tq_karg a[] = {TQ_ARG(c->resid), TQ_ARG(roff), TQ_ARG(sp->sel), TQ_ARG(k)};
-  return run(c, c->k_zero, k, tq_cl_group1d(&c->cl, c->k_zero, 64), a, TQ_NARGS(a),
-             "q_topk_zero", e);
+  return run(c, c->k_zero, k, tq_cl_group1d(&c->cl, c->k_zero, 64), a, "q_topk_zero", e);
 }
 
 /* Phase 3 for one tensor: its message's header, the upload of its levels, its encode kernels
@@ -1026,8 +1020,7 @@ static tq_status queue_decode_table(tq_decoder *d, const tq_wire_msg *m, dec_arg
   tq_karg k_args[] = {TQ_ARG(d->words),  TQ_ARG(zero),      TQ_ARG(a->nwords), TQ_ARG(a->n),
                       TQ_ARG(d->levels), TQ_ARG(a->nlev),   TQ_ARG(a->weight), TQ_ARG(a->out),
                       TQ_ARG(a->ooff)};
-  return tq_cl_run1d(&d->cl, k, a->groups, tq_cl_group1d(&d->cl, k, 256), k_args,
-                     TQ_NARGS(k_args), tq_method_family_info(m->h.method)->decode_kernel, e);
+  return tq_cl_run1d(&d->cl, k, a->groups, tq_cl_group1d(&d->cl, k, 256), k_args, tq_method_family_info(m->h.method)->decode_kernel, e);
 }
 
 /* The scales' upload, then the decode (by a shift where the bucket is a power of two). */
@@ -1047,8 +1040,7 @@ static tq_status queue_decode_bucket(tq_decoder *d, const tq_wire_msg *m, dec_ar
                       TQ_ARG(d->levels), TQ_ARG(a->nlev),   TQ_ARG(bucket),    TQ_ARG(d->scales),
                       TQ_ARG(zero),      TQ_ARG(a->weight), TQ_ARG(a->out),    TQ_ARG(a->ooff)};
   cl_kernel k = p2 ? d->k_dec_p[f][a->bi] : d->k_dec[f][a->bi];
-  return tq_cl_run1d(&d->cl, k, a->groups, tq_cl_group1d(&d->cl, k, 256), k_args,
-                     TQ_NARGS(k_args), tq_method_family_info(m->h.method)->decode_kernel, e);
+  return tq_cl_run1d(&d->cl, k, a->groups, tq_cl_group1d(&d->cl, k, 256), k_args, tq_method_family_info(m->h.method)->decode_kernel, e);
 }
 
 /* Sparse: the upload of the K indices and values, one work-item per entry (K = 0: nothing). */
@@ -1061,8 +1053,7 @@ static tq_status queue_decode_sparse(tq_decoder *d, const tq_wire_msg *m, dec_ar
   cl_kernel kk = d->k_dec[TQ_FAMILY_SPARSE][0];
   tq_karg k_args[] = {TQ_ARG(d->words), TQ_ARG(k), TQ_ARG(a->weight), TQ_ARG(a->out),
                       TQ_ARG(a->ooff)};
-  return tq_cl_run1d(&d->cl, kk, k, tq_cl_group1d(&d->cl, kk, 64), k_args, TQ_NARGS(k_args),
-                     "q_decode_sparse", e);
+  return tq_cl_run1d(&d->cl, kk, k, tq_cl_group1d(&d->cl, kk, 64), k_args, "q_decode_sparse", e);
 }
 
 /* Validates, uploads (blocking or not) and queues the decode kernel (explicit work-groups: left
@@ -1094,8 +1085,7 @@ static tq_status decode_msg(tq_decoder *d, const uint8_t *msg, size_t len, int t
     cl_uint zero = 0;
     tq_karg k[] = {TQ_ARG(d->words), TQ_ARG(zero), TQ_ARG(a.n), TQ_ARG(a.weight), TQ_ARG(out),
                    TQ_ARG(a.ooff)};
-    return tq_cl_run1d(&d->cl, d->k_f32, a.n, tq_cl_group1d(&d->cl, d->k_f32, 256), k,
-                       TQ_NARGS(k), "q_decode_f32", e);
+    return tq_cl_run1d(&d->cl, d->k_f32, a.n, tq_cl_group1d(&d->cl, d->k_f32, 256), k, "q_decode_f32", e);
   }
   TQ_TRY(TQ_CL(clEnqueueWriteBuffer(q, d->levels, bl, 0, 4u * (size_t)m.h.nlev, m.levels, 0,
                                     NULL, NULL), e));

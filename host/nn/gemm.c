@@ -99,7 +99,7 @@ tq_status tq_gemm_run(const tq_gemm *g, const tq_cl *cl, const tq_gemm_shape *s,
     /* 16 work-items (256 columns) per group: POCL pays per group. */
     size_t gl[2] = {(N + 15) / 16, (M + 7) / 8}, l[2] = {16, 1};
     snprintf(what, sizeof what, "nn_gemm_rows8 %cN %zux%zux%zu", ta ? 'T' : 'N', M, N, K);
-    return tq_cl_runnd(cl, g->rows8, 2, gl, l, a, TQ_NARGS(a), what, e);
+    return tq_cl_runnd(cl, g->rows8, 2, gl, l, a, what, e);
   }
   if (kind == TQ_GEMM_NT4X4) {
     tq_karg a[] = {TQ_ARG(A), TQ_ARG(ao), TQ_ARG(ld_a), TQ_ARG(B), TQ_ARG(bo), TQ_ARG(ld_b),
@@ -107,7 +107,7 @@ tq_status tq_gemm_run(const tq_gemm *g, const tq_cl *cl, const tq_gemm_shape *s,
     /* Few, long work-items: one per group so both cores get some. */
     size_t gl[2] = {(N + 3) / 4, (M + 3) / 4}, l[2] = {1, 1};
     snprintf(what, sizeof what, "nn_gemm_nt4x4 NT %zux%zux%zu", M, N, K);
-    return tq_cl_runnd(cl, g->nt4x4, 2, gl, l, a, TQ_NARGS(a), what, e);
+    return tq_cl_runnd(cl, g->nt4x4, 2, gl, l, a, what, e);
   }
   cl_command_queue q = cl->queue;
   cl_event mark = tq_profile_blast_begin(cl), ev = NULL;

@@ -107,14 +107,14 @@ static tq_status im2col(tq_net *n, int li, const conv_dims *dp, tq_err *e) {
                    TQ_ARG(d.OH), TQ_ARG(d.OW)};
     size_t g[3] = {d.OW, d.OH, (size_t)d.CKK * d.B}, l[3];
     tq_cl_local_image(&n->cl, n->k.im2col_s1, g[0], g[1], g[2], l);
-    return tq_cl_runnd(&n->cl, n->k.im2col_s1, 3, g, l, a, TQ_NARGS(a), "nn_im2col_s1", e);
+    return tq_cl_runnd(&n->cl, n->k.im2col_s1, 3, g, l, a, "nn_im2col_s1", e);
   }
   tq_karg a[] = {TQ_ARG(x),   TQ_ARG(zero), TQ_ARG(col),  TQ_ARG(d.B),  TQ_ARG(d.C),
                  TQ_ARG(d.H), TQ_ARG(d.W),  TQ_ARG(d.KH), TQ_ARG(d.KW), TQ_ARG(d.S),
                  TQ_ARG(d.P), TQ_ARG(d.OH), TQ_ARG(d.OW)};
   size_t g[3] = {(size_t)d.OH * d.OW, d.B, d.CKK}, l[3];
   tq_cl_local2(&n->cl, n->k.im2col, g[0], g[1], l);
-  return tq_cl_runnd(&n->cl, n->k.im2col, 3, g, l, a, TQ_NARGS(a), "nn_im2col", e);
+  return tq_cl_runnd(&n->cl, n->k.im2col, 3, g, l, a, "nn_im2col", e);
 }
 
 static tq_status conv_forward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
@@ -133,8 +133,7 @@ static tq_status conv_forward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
                   TQ_ARG(d.B), TQ_ARG(d.K), TQ_ARG(P), TQ_ARG(relu), TQ_ARG(has_bias)};
   size_t g2[2] = {P, (size_t)d.B * d.K}, l2[3];
   tq_cl_local2(&n->cl, n->k.knp_to_nchw_bias, g2[0], g2[1], l2);
-  return tq_cl_runnd(&n->cl, n->k.knp_to_nchw_bias, 2, g2, l2, a2, TQ_NARGS(a2),
-                     relu ? "nn_knp_to_nchw_bias (+relu)" : "nn_knp_to_nchw_bias", e);
+  return tq_cl_runnd(&n->cl, n->k.knp_to_nchw_bias, 2, g2, l2, a2, relu ? "nn_knp_to_nchw_bias (+relu)" : "nn_knp_to_nchw_bias", e);
 }
 
 /* dx = col2im(dcol): fixed tap counts (and stride 1) let the kernel vectorise
@@ -150,14 +149,13 @@ static tq_status col2im(tq_net *n, int li, const conv_dims *dp, tq_err *e) {
     tq_karg a[] = {TQ_ARG(col), TQ_ARG(dx), TQ_ARG(zero), TQ_ARG(d.B),  TQ_ARG(d.C),
                    TQ_ARG(d.H), TQ_ARG(d.W), TQ_ARG(d.P),  TQ_ARG(d.OH), TQ_ARG(d.OW)};
     tq_cl_local_image(&n->cl, k, g[0], g[1], g[2], l);
-    return tq_cl_runnd(&n->cl, k, 3, g, l, a, TQ_NARGS(a),
-                       k3 ? "nn_col2im_k3s1" : "nn_col2im_k5s1", e);
+    return tq_cl_runnd(&n->cl, k, 3, g, l, a, k3 ? "nn_col2im_k3s1" : "nn_col2im_k5s1", e);
   }
   tq_karg a[] = {TQ_ARG(col), TQ_ARG(dx),   TQ_ARG(zero), TQ_ARG(d.B),  TQ_ARG(d.C),
                  TQ_ARG(d.H), TQ_ARG(d.W),  TQ_ARG(d.KH), TQ_ARG(d.KW), TQ_ARG(d.S),
                  TQ_ARG(d.P), TQ_ARG(d.OH), TQ_ARG(d.OW)};
   tq_cl_local_image(&n->cl, n->k.col2im, g[0], g[1], g[2], l);
-  return tq_cl_runnd(&n->cl, n->k.col2im, 3, g, l, a, TQ_NARGS(a), "nn_col2im", e);
+  return tq_cl_runnd(&n->cl, n->k.col2im, 3, g, l, a, "nn_col2im", e);
 }
 
 static tq_status conv_backward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
@@ -176,15 +174,13 @@ static tq_status conv_backward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
                   TQ_ARG(d.K), TQ_ARG(P), TQ_ARG(relu)};
   size_t g1[2] = {P, (size_t)d.B * d.K}, l1[3];
   tq_cl_local2(&n->cl, n->k.nchw_to_knp, g1[0], g1[1], l1);
-  TQ_TRY(tq_cl_runnd(&n->cl, n->k.nchw_to_knp, 2, g1, l1, a1, TQ_NARGS(a1),
-                     relu ? "nn_nchw_to_knp (+relu')" : "nn_nchw_to_knp", e));
+  TQ_TRY(tq_cl_runnd(&n->cl, n->k.nchw_to_knp, 2, g1, l1, a1, relu ? "nn_nchw_to_knp (+relu')" : "nn_nchw_to_knp", e));
   TQ_TRY(tq_net_gemm(n, &g[1], dyk, 0, d.NP, col, 0, d.NP, n->grads, w->offset, d.CKK, e));
   /* db = row sums of dY: one work-group of TQ_NN_SUM_L per output channel (nn_row_sums). */
   const size_t sum_l = TQ_NN_SUM_L;
   tq_karg a2[] = {TQ_ARG(dyk), TQ_ARG(d.K), TQ_ARG(d.NP), TQ_ARG(n->grads), TQ_ARG(b_off)};
   if (l->b_tensor >= 0)
-    TQ_TRY(tq_cl_run1d(&n->cl, n->k.row_sums, (size_t)d.K * sum_l, sum_l, a2, TQ_NARGS(a2),
-                       "nn_row_sums", e));
+    TQ_TRY(tq_cl_run1d(&n->cl, n->k.row_sums, (size_t)d.K * sum_l, sum_l, a2, "nn_row_sums", e));
   if (!p->need_dx) return TQ_OK;
   /* col is dead after dW, so it holds dcol. */
   TQ_TRY(tq_net_gemm(n, &g[2], n->params, w->offset, d.CKK, dyk, 0, d.NP, col, 0, d.NP, e));

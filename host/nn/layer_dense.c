@@ -60,8 +60,7 @@ static tq_status dense_forward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
                  TQ_ARG(B),    TQ_ARG(O),    TQ_ARG(relu)};
   size_t gl[2] = {O, B}, lo[3];
   tq_cl_local2(&n->cl, n->k.add_bias_cols, gl[0], gl[1], lo);
-  return tq_cl_runnd(&n->cl, n->k.add_bias_cols, 2, gl, lo, a, TQ_NARGS(a),
-                     relu ? "nn_add_bias_cols (+relu)" : "nn_add_bias_cols", e);
+  return tq_cl_runnd(&n->cl, n->k.add_bias_cols, 2, gl, lo, a, relu ? "nn_add_bias_cols (+relu)" : "nn_add_bias_cols", e);
 }
 
 static tq_status dense_backward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
@@ -74,7 +73,7 @@ static tq_status dense_backward(tq_net *n, int li, const tq_pass *p, tq_err *e) 
   dense_gemms(n->model, li, (size_t)n->batch, g);
   TQ_TRY(tq_net_gemm(n, &g[1], dy, 0, O, x, 0, I, n->grads, w->offset, I, e));
   tq_karg a[] = {TQ_ARG(dy), TQ_ARG(zero), TQ_ARG(B), TQ_ARG(O), TQ_ARG(n->grads), TQ_ARG(b_off)};
-  TQ_TRY(tq_cl_run1d(&n->cl, n->k.col_sums, O, 0, a, TQ_NARGS(a), "nn_col_sums", e));
+  TQ_TRY(tq_cl_run1d(&n->cl, n->k.col_sums, O, 0, a, "nn_col_sums", e));
   if (!p->need_dx) return TQ_OK;
   TQ_TRY(tq_net_gemm(n, &g[2], dy, 0, O, n->params, w->offset, I, tq_net_layer_dinput(n, li), 0,
                      I, e));

@@ -77,24 +77,22 @@ static tq_status bn_forward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
   float eps = l->bn_eps, mom = l->bn_momentum;
   if (p->train) {
     tq_karg a1[] = {TQ_ARG(x), TQ_ARG(d.C), TQ_ARG(d.HW), TQ_ARG(d.count), TQ_ARG(stat)};
-    TQ_TRY(tq_cl_run1d(&n->cl, n->k.bn_mean, (size_t)d.C * BN_L, BN_L, a1, TQ_NARGS(a1),
-                       "nn_bn_mean", e));
+    TQ_TRY(tq_cl_run1d(&n->cl, n->k.bn_mean, (size_t)d.C * BN_L, BN_L, a1, "nn_bn_mean", e));
     cl_uint update = 1;
     tq_karg a2[] = {TQ_ARG(x),   TQ_ARG(d.C),    TQ_ARG(d.HW), TQ_ARG(d.count),
                     TQ_ARG(stat), TQ_ARG(eps),   TQ_ARG(update), TQ_ARG(mom),
                     TQ_ARG(n->state), TQ_ARG(d.s_off)};
-    TQ_TRY(tq_cl_run1d(&n->cl, n->k.bn_var, (size_t)d.C * BN_L, BN_L, a2, TQ_NARGS(a2),
-                       "nn_bn_var", e));
+    TQ_TRY(tq_cl_run1d(&n->cl, n->k.bn_var, (size_t)d.C * BN_L, BN_L, a2, "nn_bn_var", e));
   } else {
     tq_karg a1[] = {TQ_ARG(n->state), TQ_ARG(d.s_off), TQ_ARG(d.C), TQ_ARG(eps), TQ_ARG(stat)};
     TQ_TRY(tq_cl_run1d(&n->cl, n->k.bn_eval_stat, d.C, tq_cl_group1d(&n->cl, n->k.bn_eval_stat, 64),
-                       a1, TQ_NARGS(a1), "nn_bn_eval_stat", e));
+                       a1, "nn_bn_eval_stat", e));
   }
   tq_karg a3[] = {TQ_ARG(x),     TQ_ARG(n->act[li]), TQ_ARG(stat), TQ_ARG(n->params),
                   TQ_ARG(d.g_off), TQ_ARG(d.b_off),  TQ_ARG(d.C),  TQ_ARG(d.HW)};
   size_t g[2] = {d.HW, d.BC}, lo[3];
   tq_cl_local2(&n->cl, n->k.bn_apply, g[0], g[1], lo);
-  return tq_cl_runnd(&n->cl, n->k.bn_apply, 2, g, lo, a3, TQ_NARGS(a3), "nn_bn_apply", e);
+  return tq_cl_runnd(&n->cl, n->k.bn_apply, 2, g, lo, a3, "nn_bn_apply", e);
 }
 
 static tq_status bn_backward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
@@ -105,8 +103,7 @@ static tq_status bn_backward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
     tq_karg a[] = {TQ_ARG(x),        TQ_ARG(dy),      TQ_ARG(d.C),     TQ_ARG(d.HW),
                    TQ_ARG(d.count),  TQ_ARG(stat),    TQ_ARG(n->grads), TQ_ARG(d.g_off),
                    TQ_ARG(d.b_off),  TQ_ARG(which)};
-    TQ_TRY(tq_cl_run1d(&n->cl, n->k.bn_bwd_reduce, (size_t)d.C * BN_L, BN_L, a, TQ_NARGS(a),
-                       which ? "nn_bn_bwd_reduce (dgamma)" : "nn_bn_bwd_reduce (dbeta)", e));
+    TQ_TRY(tq_cl_run1d(&n->cl, n->k.bn_bwd_reduce, (size_t)d.C * BN_L, BN_L, a, which ? "nn_bn_bwd_reduce (dgamma)" : "nn_bn_bwd_reduce (dbeta)", e));
   }
   if (!p->need_dx) return TQ_OK;
   cl_mem dx = tq_net_layer_dinput(n, li);
@@ -114,7 +111,7 @@ static tq_status bn_backward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
                  TQ_ARG(d.g_off), TQ_ARG(d.C), TQ_ARG(d.HW), TQ_ARG(d.count)};
   size_t g[2] = {d.HW, d.BC}, lo[3];
   tq_cl_local2(&n->cl, n->k.bn_bwd_dx, g[0], g[1], lo);
-  TQ_TRY(tq_cl_runnd(&n->cl, n->k.bn_bwd_dx, 2, g, lo, a, TQ_NARGS(a), "nn_bn_bwd_dx", e));
+  TQ_TRY(tq_cl_runnd(&n->cl, n->k.bn_bwd_dx, 2, g, lo, a, "nn_bn_bwd_dx", e));
   return tq_net_add_dinput(n, li, e);
 }
 
@@ -141,8 +138,7 @@ static tq_status avgpool_forward(tq_net *n, int li, const tq_pass *p, tq_err *e)
   cl_uint BC = (cl_uint)(n->batch * l->in.c), HW = (cl_uint)(l->in.h * l->in.w);
   cl_mem x = tq_net_layer_input(n, li);
   tq_karg a[] = {TQ_ARG(x), TQ_ARG(n->act[li]), TQ_ARG(BC), TQ_ARG(HW)};
-  return tq_cl_run1d(&n->cl, n->k.avgpool_fwd, BC, tq_cl_group1d(&n->cl, n->k.avgpool_fwd, 64), a,
-                     TQ_NARGS(a), "nn_avgpool_fwd", e);
+  return tq_cl_run1d(&n->cl, n->k.avgpool_fwd, BC, tq_cl_group1d(&n->cl, n->k.avgpool_fwd, 64), a, "nn_avgpool_fwd", e);
 }
 
 static tq_status avgpool_backward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
@@ -153,7 +149,7 @@ static tq_status avgpool_backward(tq_net *n, int li, const tq_pass *p, tq_err *e
   tq_karg a[] = {TQ_ARG(n->dact[li]), TQ_ARG(dx), TQ_ARG(HW)};
   size_t g[2] = {HW, BC}, lo[3];
   tq_cl_local2(&n->cl, n->k.avgpool_bwd, g[0], g[1], lo);
-  TQ_TRY(tq_cl_runnd(&n->cl, n->k.avgpool_bwd, 2, g, lo, a, TQ_NARGS(a), "nn_avgpool_bwd", e));
+  TQ_TRY(tq_cl_runnd(&n->cl, n->k.avgpool_bwd, 2, g, lo, a, "nn_avgpool_bwd", e));
   return tq_net_add_dinput(n, li, e);
 }
 
@@ -196,8 +192,7 @@ static tq_status add_forward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
   cl_uint cnt = (cl_uint)(n->batch * tq_shape_size(l->out));
   cl_mem a0 = tq_net_layer_input(n, li), b0 = l->from < 0 ? n->input : n->act[l->from];
   tq_karg a[] = {TQ_ARG(a0), TQ_ARG(b0), TQ_ARG(n->act[li]), TQ_ARG(cnt)};
-  return tq_cl_run1d(&n->cl, n->k.add_fwd, cnt, tq_cl_group1d(&n->cl, n->k.add_fwd, 64), a,
-                     TQ_NARGS(a), "nn_add_fwd", e);
+  return tq_cl_run1d(&n->cl, n->k.add_fwd, cnt, tq_cl_group1d(&n->cl, n->k.add_fwd, 64), a, "nn_add_fwd", e);
 }
 
 /* d(input) = d(from) = dy: each written (the first reader of that layer in the backward

@@ -48,8 +48,7 @@ static tq_status maxpool_forward(tq_net *n, int li, const tq_pass *p, tq_err *e)
   cl_kernel k = two ? n->k.maxpool_fwd_2x2 : n->k.maxpool_fwd;
   size_t g[2] = {(size_t)OH * OW, BC}, lo[3];
   tq_cl_local2(&n->cl, k, g[0], g[1], lo);
-  return tq_cl_runnd(&n->cl, k, 2, g, lo, a, TQ_NARGS(a),
-                     two ? "nn_maxpool_fwd_2x2" : "nn_maxpool_fwd", e);
+  return tq_cl_runnd(&n->cl, k, 2, g, lo, a, two ? "nn_maxpool_fwd_2x2" : "nn_maxpool_fwd", e);
 }
 
 static tq_status maxpool_backward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
@@ -65,8 +64,7 @@ static tq_status maxpool_backward(tq_net *n, int li, const tq_pass *p, tq_err *e
   cl_kernel k = two ? n->k.maxpool_bwd_2x2 : n->k.maxpool_bwd;
   size_t g[2] = {(size_t)H * W, BC}, lo[3];
   tq_cl_local2(&n->cl, k, g[0], g[1], lo);
-  TQ_TRY(tq_cl_runnd(&n->cl, k, 2, g, lo, a, TQ_NARGS(a),
-                     two ? "nn_maxpool_bwd_2x2" : "nn_maxpool_bwd", e));
+  TQ_TRY(tq_cl_runnd(&n->cl, k, 2, g, lo, a, two ? "nn_maxpool_bwd_2x2" : "nn_maxpool_bwd", e));
   return tq_net_add_dinput(n, li, e);
 }
 
@@ -90,8 +88,7 @@ static tq_status relu_forward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
   cl_uint cnt = (cl_uint)(n->batch * tq_shape_size(n->model->layers[li].out));
   cl_mem x = tq_net_layer_input(n, li);
   tq_karg a[] = {TQ_ARG(x), TQ_ARG(n->act[li]), TQ_ARG(cnt)};
-  return tq_cl_run1d(&n->cl, n->k.relu_fwd, cnt, tq_cl_group1d(&n->cl, n->k.relu_fwd, 64), a,
-                     TQ_NARGS(a), "nn_relu_fwd", e);
+  return tq_cl_run1d(&n->cl, n->k.relu_fwd, cnt, tq_cl_group1d(&n->cl, n->k.relu_fwd, 64), a, "nn_relu_fwd", e);
 }
 
 static tq_status relu_backward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
@@ -104,8 +101,7 @@ static tq_status relu_backward(tq_net *n, int li, const tq_pass *p, tq_err *e) {
   cl_uint cnt = (cl_uint)(n->batch * tq_shape_size(n->model->layers[li].out));
   cl_mem dx = tq_net_layer_dinput(n, li);
   tq_karg a[] = {TQ_ARG(n->act[li]), TQ_ARG(n->dact[li]), TQ_ARG(dx), TQ_ARG(cnt)};
-  TQ_TRY(tq_cl_run1d(&n->cl, n->k.relu_bwd, cnt, tq_cl_group1d(&n->cl, n->k.relu_bwd, 64), a,
-                     TQ_NARGS(a), "nn_relu_bwd", e));
+  TQ_TRY(tq_cl_run1d(&n->cl, n->k.relu_bwd, cnt, tq_cl_group1d(&n->cl, n->k.relu_bwd, 64), a, "nn_relu_bwd", e));
   return tq_net_add_dinput(n, li, e);
 }
 
@@ -135,8 +131,7 @@ static tq_status dropout_forward(tq_net *n, int li, const tq_pass *ps, tq_err *e
   uint32_t iteration = ps->iteration;
   tq_karg a[] = {TQ_ARG(x), TQ_ARG(n->act[li]), TQ_ARG(cnt), TQ_ARG(p), TQ_ARG(n->seed),
                  TQ_ARG(n->worker), TQ_ARG(iteration), TQ_ARG(layer)};
-  return tq_cl_run1d(&n->cl, n->k.dropout_fwd, cnt, tq_cl_group1d(&n->cl, n->k.dropout_fwd, 64), a,
-                     TQ_NARGS(a), "nn_dropout_fwd", e);
+  return tq_cl_run1d(&n->cl, n->k.dropout_fwd, cnt, tq_cl_group1d(&n->cl, n->k.dropout_fwd, 64), a, "nn_dropout_fwd", e);
 }
 
 static tq_status dropout_backward(tq_net *n, int li, const tq_pass *ps, tq_err *e) {
@@ -149,7 +144,7 @@ static tq_status dropout_backward(tq_net *n, int li, const tq_pass *ps, tq_err *
   tq_karg a[] = {TQ_ARG(n->dact[li]), TQ_ARG(dx), TQ_ARG(cnt), TQ_ARG(p), TQ_ARG(n->seed),
                  TQ_ARG(n->worker), TQ_ARG(iteration), TQ_ARG(layer)};
   TQ_TRY(tq_cl_run1d(&n->cl, n->k.dropout_bwd, cnt, tq_cl_group1d(&n->cl, n->k.dropout_bwd, 64),
-                     a, TQ_NARGS(a), "nn_dropout_bwd", e));
+                     a, "nn_dropout_bwd", e));
   return tq_net_add_dinput(n, li, e);
 }
 

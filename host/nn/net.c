@@ -239,7 +239,7 @@ tq_status tq_softmax_xent(tq_net *n, int count, tq_err *e) {
   cl_uint B = (cl_uint)n->batch, C = (cl_uint)m->classes, cnt = (cl_uint)count;
   tq_karg a[] = {TQ_ARG(n->act[last]), TQ_ARG(n->labels), TQ_ARG(B), TQ_ARG(C), TQ_ARG(cnt),
                  TQ_ARG(n->loss), TQ_ARG(n->correct), TQ_ARG(n->dact[last])};
-  return tq_cl_run1d(&n->cl, n->k.softmax_xent, B, 0, a, TQ_NARGS(a), "nn_softmax_xent", e);
+  return tq_cl_run1d(&n->cl, n->k.softmax_xent, B, 0, a, "nn_softmax_xent", e);
 }
 
 tq_status tq_net_backward(tq_net *n, uint32_t iteration, tq_err *e) {
@@ -263,8 +263,7 @@ tq_status tq_net_add_dinput(tq_net *n, int layer, tq_err *e) {
 tq_status tq_net_grad_acc(tq_net *n, cl_mem dst, cl_mem src, size_t count, bool acc, tq_err *e) {
   cl_uint cnt = (cl_uint)count, a_ = acc ? 1u : 0u;
   tq_karg a[] = {TQ_ARG(dst), TQ_ARG(src), TQ_ARG(cnt), TQ_ARG(a_)};
-  return tq_cl_run1d(&n->cl, n->k.grad_acc, cnt, tq_cl_group1d(&n->cl, n->k.grad_acc, 64), a,
-                     TQ_NARGS(a), acc ? "nn_grad_acc (+=)" : "nn_grad_acc (=)", e);
+  return tq_cl_run1d(&n->cl, n->k.grad_acc, cnt, tq_cl_group1d(&n->cl, n->k.grad_acc, 64), a, acc ? "nn_grad_acc (+=)" : "nn_grad_acc (=)", e);
 }
 
 tq_status tq_net_read_state(tq_net *n, float *state, tq_err *e) {
@@ -295,6 +294,5 @@ tq_status tq_net_sgd(tq_net *n, float lr, float momentum, float weight_decay, tq
   cl_uint np = (cl_uint)n->model->nparams;
   tq_karg a[] = {TQ_ARG(n->params), TQ_ARG(n->grads), TQ_ARG(n->momentum), TQ_ARG(np),
                  TQ_ARG(lr), TQ_ARG(momentum), TQ_ARG(weight_decay)};
-  return tq_cl_run1d(&n->cl, n->k.sgd, np, tq_cl_group1d(&n->cl, n->k.sgd, 64), a, TQ_NARGS(a),
-                     "nn_sgd", e);
+  return tq_cl_run1d(&n->cl, n->k.sgd, np, tq_cl_group1d(&n->cl, n->k.sgd, 64), a, "nn_sgd", e);
 }
