@@ -34,9 +34,15 @@ order=$($tq quantize --help 2>&1 | awk '/^Methods/ {on = 1; next} on && NF {prin
 declare -A colour=([none]="#000000" [qsgd]="#1f77b4" [qsgdinf]="#17becf" [nuqsgd]="#9467bd"
                    [tqsgd]="#ff7f0e" [tnqsgd]="#d62728" [tbqsgd]="#2ca02c" [tpqsgd]="#8c564b")
 spare=("#e377c2" "#7f7f7f" "#bcbd22" "#393b79" "#637939" "#843c39")
-i=0
+# A point type, dash pattern and width per method as well, widths falling along the table's
+# order: methods with identical curves (QSGD and NUQSGD at 2 bits share their levels) stay
+# visible, the earlier one as a wider line under the later.
+declare -A ptype dtype lwidth
+i=0 j=0
 for m in $order; do
   [ -n "${colour[$m]:-}" ] || { colour[$m]=${spare[$((i % ${#spare[@]}))]}; i=$((i + 1)); }
+  ptype[$m]=$((4 + 2 * (j % 6))) dtype[$m]=$((1 + j % 3))
+  lwidth[$m]=$(awk -v j=$j 'BEGIN {w = 4.5 - 0.5 * j; print (w < 1.5 ? 1.5 : w)}'); j=$((j + 1))
 done
 
 # every experiment/model/bits group; fp32-only groups are drawn inside the others
@@ -60,11 +66,12 @@ for g in $groups; do
       bands+="'$f' using 1:6:7 with filledcurves fc rgb '$c' fs transparent solid 0.15 notitle, "
     t=$m; [ "$m" = none ] && t="fp32 (no compression)"
     t="$t (n = $nruns)"
-    lines+="'$f' using 1:5 with linespoints lw 2 pt 7 ps 0.6 lc rgb '$c' title '$t', "
-    blines+="'$f' using 8:5 with linespoints lw 2 pt 7 ps 0.6 lc rgb '$c' title '$t', "
+    style="lw ${lwidth[$m]} pt ${ptype[$m]} ps 0.8 dt ${dtype[$m]} lc rgb '$c'"
+    lines+="'$f' using 1:5 with linespoints $style title '$t', "
+    blines+="'$f' using 8:5 with linespoints $style title '$t', "
     [ "$nruns" -gt 1 ] &&
       lbands+="'$f' using 1:3:4 with filledcurves fc rgb '$c' fs transparent solid 0.15 notitle, "
-    llines+="'$f' using 1:2 with lines lw 1.5 lc rgb '$c' title '$t', "
+    llines+="'$f' using 1:2 with lines lw 1.5 dt ${dtype[$m]} lc rgb '$c' title '$t', "
   done
   first=$(ls "$out"/curves_"${g}"_*.csv | head -1)
   # columns 10-12 of a data row: experiment, dataset, model
