@@ -63,7 +63,7 @@ static void run_steps(tq_cluster *c, int workers, int batch, int steps, tq_step_
         idx[w * batch + k] = (uint32_t)((s * workers * batch + w * batch + k) % data.n);
       b[w] = (tq_worker_batch){idx + w * batch, batch};
     }
-    tq_step_in in = {.data = &data, .norm = {0.5, 0.25}, .batches = b, .iteration = (uint32_t)s + 1,
+    tq_step_in in = {.data = &data, .norm = {.mean = 0.5, .std = 0.25}, .batches = b, .iteration = (uint32_t)s + 1,
                      .lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f, .compress = true};
     tq_err e = {0};
     TQ_ASSERT_OK(tq_cluster_step(c, &in, last, &e), &e);

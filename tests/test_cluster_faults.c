@@ -60,7 +60,7 @@ static tq_status step(tq_cluster *c, int workers, uint32_t it, tq_step_out *out,
     for (int k = 0; k < 4; k++) idx[w * 4 + k] = (uint32_t)(w * 4 + k);
     b[w] = (tq_worker_batch){idx + w * 4, 4};
   }
-  tq_step_in in = {.data = &data, .norm = {0.5, 0.25}, .batches = b, .iteration = it,
+  tq_step_in in = {.data = &data, .norm = {.mean = 0.5, .std = 0.25}, .batches = b, .iteration = it,
                    .lr = 0.05f, .momentum = 0.9f, .compress = true};
   return tq_cluster_step(c, &in, out, e);
 }

@@ -58,7 +58,7 @@ static tq_status bench(const char *model_path, int workers, int batch, const cha
       for (int k = 0; k < batch; k++) idx[w * batch + k] = (uint32_t)((it * workers * batch + w * batch + k) % d.n);
       b[w] = (tq_worker_batch){idx + w * batch, batch};
     }
-    tq_step_in in = {.data = &d, .norm = {0.3, 0.35}, .batches = b, .iteration = (uint32_t)it + 1,
+    tq_step_in in = {.data = &d, .norm = {.mean = 0.3, .std = 0.35}, .batches = b, .iteration = (uint32_t)it + 1,
                      .lr = 0.01f, .momentum = 0.9f, .weight_decay = 5e-4f, .compress = true};
     tq_step_out o;
     double ts = tq_now_seconds();
