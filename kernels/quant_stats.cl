@@ -176,14 +176,21 @@ Q_HIST_ATOMIC_KERNEL(q_hist_atomic_exact, q_bin_search(le, a))
 
 /* Bucket norms, first level: part p covers sub-chunk p % per of bucket p / per
  * (sub elements each), summed sequentially (x^2, or max |x|). Order = tq_ref_bucket_norms. */
+/* The elements [*c0, *c1) of part p: sub-chunk p % per of bucket p / per, cut at the bucket's
+ * and the tensor's end (q_norm_part, q_norm_l1part). */
+inline void q_part_range(uint p, uint per, uint bucket, uint sub, uint n, ulong *c0, ulong *c1) {
+  ulong b0 = (ulong)(p / per) * bucket;
+  *c0 = b0 + (ulong)(p % per) * sub;
+  *c1 = min(min(*c0 + sub, b0 + bucket), (ulong)n);
+}
+
 __kernel void q_norm_part(__global const float *x, uint off, uint n, uint bucket, uint sub,
                           uint per, uint nparts, int maxnorm, __global float *part) {
 #pragma OPENCL FP_CONTRACT OFF
   uint p = get_global_id(0);
   if (p >= nparts) return;
-  ulong b0 = (ulong)(p / per) * bucket;
-  ulong c0 = b0 + (ulong)(p % per) * sub;
-  ulong c1 = min(min(c0 + sub, b0 + bucket), (ulong)n);
+  ulong c0, c1;
+  q_part_range(p, per, bucket, sub, n, &c0, &c1);
   float acc = 0.0f;
   for (ulong i = c0; i < c1; i++) {
     float a = fabs(x[off + i]);
@@ -287,9 +294,8 @@ __kernel void q_norm_l1part(__global const float *x, uint off, uint n, uint buck
 #pragma OPENCL FP_CONTRACT OFF
   uint p = get_global_id(0);
   if (p >= nparts) return;
-  ulong b0 = (ulong)(p / per) * bucket;
-  ulong c0 = b0 + (ulong)(p % per) * sub;
-  ulong c1 = min(min(c0 + sub, b0 + bucket), (ulong)n);
+  ulong c0, c1;
+  q_part_range(p, per, bucket, sub, n, &c0, &c1);
   float acc = 0.0f;
   for (ulong i = c0; i < c1; i++) acc = acc + fabs(x[off + i]);
   if (isinf(acc)) {
