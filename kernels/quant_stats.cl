@@ -122,7 +122,7 @@ inline int q_bin_guess(__local const float *le, float a, uint mbits) {
     if (l < TQ_HIST_BINS) le[l] = le[TQ_HIST_BINS] * R[l];                                       \
     barrier(CLK_LOCAL_MEM_FENCE);                                                              \
     uint mbits = as_uint(le[TQ_HIST_BINS]);                                                     \
-    uint base = g * L * TQ_HIST_E;                                                                  \
+    uint base = g * L * TQ_HIST_E;                                                                 \
     Q_UNROLL for (int j = 0; j < TQ_HIST_E; j++) {                                         \
       uint i = base + (uint)j * L + l;                                                         \
       bool in = i < n;                                                                         \
@@ -159,8 +159,8 @@ Q_HIST_KERNEL(q_hist_exact, q_bin_search(le, a))
     if (l < TQ_HIST_BINS) le[l] = le[TQ_HIST_BINS] * R[l];                                       \
     barrier(CLK_LOCAL_MEM_FENCE);                                                              \
     uint mbits = as_uint(le[TQ_HIST_BINS]);                                                     \
-    uint base = g * L * TQ_HIST_E;                                                                  \
-    for (int j = 0; j < TQ_HIST_E; j++) {                                                           \
+    uint base = g * L * TQ_HIST_E;                                                                 \
+    for (int j = 0; j < TQ_HIST_E; j++) {                                                          \
       uint i = base + (uint)j * L + l;                                                         \
       if (i < n) {                                                                             \
         float a = Q_FABS(x[off + i]);                                                          \

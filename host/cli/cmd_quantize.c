@@ -152,7 +152,8 @@ static void print_legend(bool all, tq_alpha_rule rule) {
          "               (the Laplace scale),\n"
          "               KS = Kolmogorov-Smirnov distance of the fit over the tail elements\n"
          "  data         max|g|, mean|g| and the non-zero count of the file's d elements\n"
-         "  alpha        truncation threshold = the outermost level (truncated family; 0 otherwise)\n");
+         "  alpha        truncation threshold: the outermost level (truncated family), the cap\n"
+         "               of the bucket scales (tpqsgd, not sent: inside the scales); 0 otherwise\n");
   if (!all)
     printf("  design       the rule that made the levels: the fitted power-law model, or the Laplace\n"
            "               rule (and why: too few elements, no fit, gamma <= 3.05, --tail laplace)\n"

@@ -617,10 +617,11 @@ static tq_status queue_gather(tq_compressor *c, tstate *ts, int tensor, tq_err *
   if (sp->ncand > n)
     return tq_fail(e, TQ_EINTERNAL, "top-k threshold of tensor %d admits %llu of %u elements",
                    tensor, (unsigned long long)sp->ncand, n);
-  const bool ef = c->cfg.error_feedback;
-  cl_mem x = ef ? c->resid : NULL;
-  cl_uint xoff = (cl_uint)(ef ? ts->roff : c->t[tensor].offset), cap = n;
-  if (!ef) return tq_fail(e, TQ_EINTERNAL, "top-k runs with error feedback only");
+  /* top-k always runs with error feedback (tq_compress_ef): it selects from g + r */
+  if (!c->cfg.error_feedback)
+    return tq_fail(e, TQ_EINTERNAL, "top-k runs with error feedback only");
+  cl_mem x = c->resid;
+  cl_uint xoff = (cl_uint)ts->roff, cap = n;
   TQ_TRY(tq_cl_fill_zero(&c->cl, sp->ccnt, 0, 4, e));
   tq_karg a[] = {TQ_ARG(x),        TQ_ARG(xoff), TQ_ARG(n),        TQ_ARG(sp->thr),
                  TQ_ARG(sp->ccnt), TQ_ARG(cap),  TQ_ARG(sp->cidx), TQ_ARG(sp->cval)};

@@ -45,6 +45,8 @@ static tq_status str(const char *json, const char *path, const char *key, char *
   return TQ_OK;
 }
 
+static double iterations_to_target(const tq_run_summary *r);
+
 static tq_status read_summary(const char *dir, const char *path, tq_run_summary *r, bool *complete,
                               tq_err *e) {
   char *json = NULL;
@@ -82,6 +84,7 @@ static tq_status read_summary(const char *dir, const char *path, tq_run_summary 
   r->bits_total = v[6];
   r->ratio = v[7];
   r->seconds = v[8];
+  r->iters_to_target = iterations_to_target(r);
   return TQ_OK;
 }
 
@@ -210,8 +213,6 @@ typedef struct group_row {
   double final_m, final_sd, best_m, best_sd, bits, ratio, mse, t2t, i2t, i2t_sd;
 } group_row;
 
-static double iterations_to_target(const tq_run_summary *r);
-
 static group_row aggregate(const tq_run_summary *r, int k) {
   group_row g = {.first = r, .runs = k, .it_min = r[0].iterations, .it_max = r[0].iterations};
   double *fa = malloc((size_t)k * sizeof *fa), *ba = malloc((size_t)k * sizeof *ba);
@@ -233,8 +234,7 @@ static group_row aggregate(const tq_run_summary *r, int k) {
       t2t += r[q].time_to_target;
       g.reached++;
     }
-    double it = iterations_to_target(&r[q]);
-    if (ia && isfinite(it)) ia[ni++] = it;
+    if (ia && isfinite(r[q].iters_to_target)) ia[ni++] = r[q].iters_to_target;
   }
   g.i2t = g.i2t_sd = NAN;
   if (ia && ni == k) mean_sd(ia, k, &g.i2t, &g.i2t_sd);

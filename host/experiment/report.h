@@ -14,6 +14,7 @@ typedef struct tq_run_summary {
   char dataset[128]; /* summary.json's "dataset"; "-" for runs written before it existed */
   int bits, seed, workers, iterations;
   double final_acc, best_acc, bits_total, ratio, time_to_target, target, mse, seconds;
+  double iters_to_target; /* first evaluation at or above target (metrics.csv); NaN: never */
 } tq_run_summary;
 
 /* Finds every summary.json under dir (any depth) with "status": "complete". A summary that
