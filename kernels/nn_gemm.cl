@@ -1,7 +1,8 @@
-/* Small GEMMs that CLBlast runs slowly on POCL: the skinny ones of small convolutions
- * (LeNet-5: 6 x 50176 x 25, 16 x 6400 x 150, 150 x 6400 x 16 and the weight gradients
- * 6 x 25 x 50176, 16 x 150 x 6400), which CLBlast's direct kernel ran at 1-3 GFLOP/s.
- * Row-major, alpha 1, beta 0; host/nn/gemm.c (tq_gemm_route) decides which GEMM comes here.
+/* The cpu device profile's GEMMs (host/nn/gemm.c, tq_gemm_route, decides which shape comes
+ * here): every shape the layers issue, from LeNet-5's skinny ones (6 x 50176 x 25, on which
+ * CLBlast's direct kernel ran at 1-3 GFLOP/s) to AlexNet-small's large ones (256 x 3136 x 2304),
+ * which these kernels run at 70-90 % of the FMA peak on POCL (docs/performance.md).
+ * Row-major, alpha 1, beta 0.
  *
  * These kernels loop over K inside a work-item, which stops POCL vectorising across work-items,
  * so they use float16 (one AVX-512 register) explicitly. No builtins in the loops (POCL does
@@ -18,55 +19,76 @@ inline float nn_hsum16(float16 v) {
   return c.x + c.y;
 }
 
+#define NN_STORE16(v, p)                                                                           \
+  do {                                                                                             \
+    float16 v_ = (v);                                                                              \
+    (p)[0] = v_.s0, (p)[1] = v_.s1, (p)[2] = v_.s2, (p)[3] = v_.s3, (p)[4] = v_.s4;                \
+    (p)[5] = v_.s5, (p)[6] = v_.s6, (p)[7] = v_.s7, (p)[8] = v_.s8, (p)[9] = v_.s9;                \
+    (p)[10] = v_.sa, (p)[11] = v_.sb, (p)[12] = v_.sc, (p)[13] = v_.sd, (p)[14] = v_.se;           \
+    (p)[15] = v_.sf;                                                                               \
+  } while (0)
+
+/* Row r of the tile: one broadcast of A(m0+r, k) into both halves of the 32 columns. */
+#define NN_ROW(r)                                                                                  \
+  x = a[r][ak];                                                                                    \
+  c##r += x * b0;                                                                                  \
+  d##r += x * b1;
+
 /* C[m][n] = sum_k A(m,k) B[k][n] with A(m,k) = A[a_off + m*a_sm + k*a_sk] (so A may be stored
  * transposed) and B row-major (leading dimension ldb). Work-item (i, r) computes columns
- * 16i..16i+15 of rows 8r..8r+7; rows past M use a clamped row and are not stored; columns
- * past N (the last work-item of a row) are loaded and stored one by one. */
-__kernel void nn_gemm_rows8(__global const float *A, uint a_off, uint a_sm, uint a_sk,
-                            __global const float *Bm, uint b_off, uint ldb, __global float *C,
-                            uint c_off, uint ldc, uint M, uint N, uint K) {
-  uint j0 = get_global_id(0) * 16u, m0 = get_global_id(1) * 8u;
+ * 32i..32i+31 of rows 8r..8r+7 in 16 float16 accumulators (AVX-512: 16 of the 32 registers),
+ * each step over k two vector loads of B, eight broadcasts of A and 16 multiply-adds. The host
+ * puts the row blocks of one column strip in one work-group (host/nn/gemm.c), which POCL runs
+ * on one core one work-item after another: the strip of B (32 x K floats) is read from memory
+ * once and from cache for every further row block. Rows past M use a clamped row and are not
+ * stored; columns past N (the last strip) are loaded and stored one by one. */
+__kernel void nn_gemm_8x32(__global const float *A, uint a_off, uint a_sm, uint a_sk,
+                           __global const float *Bm, uint b_off, uint ldb, __global float *C,
+                           uint c_off, uint ldc, uint M, uint N, uint K) {
+  uint j0 = get_global_id(0) * 32u, m0 = get_global_id(1) * 8u;
   if (j0 >= N || m0 >= M) return;
-  bool full = j0 + 16u <= N;
-  uint nv = full ? 16u : N - j0;
+  bool full = j0 + 32u <= N;
+  uint nv = full ? 32u : N - j0;
   __global const float *a[8];
   for (uint r = 0; r < 8u; r++) a[r] = A + a_off + (m0 + r < M ? m0 + r : M - 1u) * a_sm;
   float16 c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f, c4 = 0.0f, c5 = 0.0f, c6 = 0.0f, c7 = 0.0f;
+  float16 d0 = 0.0f, d1 = 0.0f, d2 = 0.0f, d3 = 0.0f, d4 = 0.0f, d5 = 0.0f, d6 = 0.0f, d7 = 0.0f;
   __global const float *bp = Bm + b_off + j0;
   uint ak = 0;
   for (uint k = 0; k < K; k++, bp += ldb, ak += a_sk) {
-    float16 b;
+    float16 b0, b1;
     if (full) {
-      b = NN_LOAD16(bp);
+      b0 = NN_LOAD16(bp);
+      b1 = NN_LOAD16(bp + 16);
     } else {
-      float t[16];
-      for (uint e = 0; e < 16u; e++) t[e] = e < nv ? bp[e] : 0.0f;
-      b = NN_LOAD16(t);
+      float t[32];
+      for (uint e = 0; e < 32u; e++) t[e] = e < nv ? bp[e] : 0.0f;
+      b0 = NN_LOAD16(t);
+      b1 = NN_LOAD16(t + 16);
     }
-    c0 += a[0][ak] * b;
-    c1 += a[1][ak] * b;
-    c2 += a[2][ak] * b;
-    c3 += a[3][ak] * b;
-    c4 += a[4][ak] * b;
-    c5 += a[5][ak] * b;
-    c6 += a[6][ak] * b;
-    c7 += a[7][ak] * b;
+    float x;
+    NN_ROW(0) NN_ROW(1) NN_ROW(2) NN_ROW(3) NN_ROW(4) NN_ROW(5) NN_ROW(6) NN_ROW(7)
   }
-  float16 rows[8] = {c0, c1, c2, c3, c4, c5, c6, c7};
+  float16 lo[8] = {c0, c1, c2, c3, c4, c5, c6, c7}, hi[8] = {d0, d1, d2, d3, d4, d5, d6, d7};
   for (uint r = 0; r < 8u && m0 + r < M; r++) {
     __global float *cp = C + c_off + (size_t)(m0 + r) * ldc + j0;
-    float t[16];
-    float16 v = rows[r];
-    t[0] = v.s0, t[1] = v.s1, t[2] = v.s2, t[3] = v.s3, t[4] = v.s4, t[5] = v.s5;
-    t[6] = v.s6, t[7] = v.s7, t[8] = v.s8, t[9] = v.s9, t[10] = v.sa, t[11] = v.sb;
-    t[12] = v.sc, t[13] = v.sd, t[14] = v.se, t[15] = v.sf;
-    for (uint e = 0; e < nv; e++) cp[e] = t[e];
+    if (full) {
+      NN_STORE16(lo[r], cp);
+      NN_STORE16(hi[r], cp + 16);
+    } else {
+      float t[32];
+      NN_STORE16(lo[r], t);
+      NN_STORE16(hi[r], t + 16);
+      for (uint e = 0; e < nv; e++) cp[e] = t[e];
+    }
   }
 }
 
 /* C[m][n] = sum_k A[a_off + m*lda + k] Bt[b_off + n*ldb + k]: both operands row-major with the
  * long K contiguous (the weight gradient dY col^T). Work-item (i, r) computes a 4 x 4 block,
- * rows 4r.., columns 4i..; clamped rows/columns are computed and not stored. */
+ * rows 4r.., columns 4i.., as 16 float16 dot products; clamped rows/columns are computed and not
+ * stored. As for nn_gemm_8x32, the host groups the row blocks of one column block, so that its
+ * four rows of Bt come from cache after the first. */
 __kernel void nn_gemm_nt4x4(__global const float *A, uint a_off, uint lda, __global const float *Bt,
                             uint b_off, uint ldb, __global float *C, uint c_off, uint ldc, uint M,
                             uint N, uint K) {

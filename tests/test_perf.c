@@ -46,7 +46,7 @@ static void test_profile_counts_kernels(void) {
   CU_ASSERT(tq_profile_lookup("nn_sgd", &calls, NULL));
   CU_ASSERT_EQUAL(calls, steps);
   /* conv1 forward GEMM, K x B*OH*OW x CKK: a skinny one, on the project's kernel */
-  CU_ASSERT(tq_profile_lookup("nn_gemm_rows8 NN 6x3136x25", &calls, &sec));
+  CU_ASSERT(tq_profile_lookup("nn_gemm_8x32 NN 6x3136x25", &calls, &sec));
   CU_ASSERT_EQUAL(calls, steps);
   /* With TAILQUANT_GEMM=clblast the same GEMM runs in CLBlast, timed as a whole routine (from a
    * marker to the routine's last event). */

@@ -72,11 +72,8 @@ static void report_gemms(const tq_model *m, int batch, double peak) {
   for (int r = 0, shown = 0; r < n && shown < 5; r++) {
     const tq_gemm_shape *s = &g[order[r]];
     char names[3][64];
-    snprintf(names[0], sizeof names[0], "sgemm %c%c %zux%zux%zu", s->ta ? 'T' : 'N',
-             s->tb ? 'T' : 'N', s->m, s->n, s->k);
-    snprintf(names[1], sizeof names[1], "nn_gemm_rows8 %cN %zux%zux%zu", s->ta ? 'T' : 'N', s->m,
-             s->n, s->k);
-    snprintf(names[2], sizeof names[2], "nn_gemm_nt4x4 NT %zux%zux%zu", s->m, s->n, s->k);
+    const tq_gemm_kernel kinds[3] = {TQ_GEMM_CLBLAST, TQ_GEMM_8X32, TQ_GEMM_NT4X4};
+    for (int q = 0; q < 3; q++) tq_gemm_profile_name(kinds[q], s, names[q], sizeof names[q]);
     for (int q = 0; q < 3; q++) {
       long calls = 0;
       double sec = 0;

@@ -42,7 +42,7 @@ int tq_gemm_shapes(const tq_model *m, int batch, tq_gemm_shape *out, int cap);
 
 typedef enum tq_gemm_kernel {
   TQ_GEMM_CLBLAST,
-  TQ_GEMM_ROWS8, /* nn_gemm_rows8: A (either layout) times plain B */
+  TQ_GEMM_8X32,  /* nn_gemm_8x32: A (either layout) times plain B */
   TQ_GEMM_NT4X4, /* nn_gemm_nt4x4: plain A times transposed B (the weight gradients) */
 } tq_gemm_kernel;
 
@@ -61,7 +61,7 @@ tq_gemm_kernel tq_gemm_route(const tq_gemm_routing *r, bool ta, bool tb, size_t 
 /* A replica's GEMM runner: its device's routing and its own kernel objects. */
 typedef struct tq_gemm {
   tq_gemm_routing routing;
-  cl_kernel rows8, nt4x4;
+  cl_kernel k8x32, nt4x4;
 } tq_gemm;
 
 tq_status tq_gemm_init(tq_gemm *g, const tq_cl *cl, tq_err *e);
@@ -71,6 +71,10 @@ void tq_gemm_release(tq_gemm *g);
 tq_status tq_gemm_run(const tq_gemm *g, const tq_cl *cl, const tq_gemm_shape *s, cl_mem A,
                       size_t a_off, size_t lda, cl_mem B, size_t b_off, size_t ldb, cl_mem C,
                       size_t c_off, size_t ldc, tq_err *e);
+
+/* The name a profiling queue times a call of shape s under when kernel k runs it ("sgemm NT
+ * 256x2304x3136", "nn_gemm_8x32 TN 2304x3136x256"): `bench train` looks its figures up by it. */
+void tq_gemm_profile_name(tq_gemm_kernel k, const tq_gemm_shape *s, char *buf, size_t cap);
 
 /* For tests: every tq_gemm_run calls hook(ctx, shape, kernel) before it queues anything.
  * Process-wide and unsynchronised: set it while no replica runs. NULL: none. */
