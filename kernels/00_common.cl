@@ -11,6 +11,12 @@
 #define Q_FABS(v) as_float(as_uint(v) & 0x7fffffffu)
 #define Q_ISFINITE(v) ((as_uint(v) & 0x7fffffffu) < 0x7f800000u)
 
+/* 16 consecutive floats from p as a float16, from scalar loads (which LLVM merges into one
+ * vector load): vload16 is a builtin call on POCL. */
+#define Q_LOAD16(p)                                                                                \
+  (float16)((p)[0], (p)[1], (p)[2], (p)[3], (p)[4], (p)[5], (p)[6], (p)[7], (p)[8], (p)[9],        \
+            (p)[10], (p)[11], (p)[12], (p)[13], (p)[14], (p)[15])
+
 /* Full-unroll hints for POCL, whose vectoriser needs loop-free bodies; the cpu device profile
  * builds with -DTQ_UNROLL_HINTS (host/cl/cl_devprofile.c). Elsewhere the compiler decides:
  * Oclgrind's pipeline does not unroll at all and warned on every hint. */

@@ -6,11 +6,8 @@
  *
  * These kernels loop over K inside a work-item, which stops POCL vectorising across work-items,
  * so they use float16 (one AVX-512 register) explicitly. No builtins in the loops (POCL does
- * not inline them): vectors are built from 16 consecutive scalar loads, which LLVM merges. */
-
-#define NN_LOAD16(p)                                                                               \
-  (float16)((p)[0], (p)[1], (p)[2], (p)[3], (p)[4], (p)[5], (p)[6], (p)[7], (p)[8], (p)[9],        \
-            (p)[10], (p)[11], (p)[12], (p)[13], (p)[14], (p)[15])
+ * not inline them): vectors are built from 16 consecutive scalar loads, which LLVM merges.
+ * Uses: 00_common.cl (Q_LOAD16). */
 
 inline float nn_hsum16(float16 v) {
   float8 a = v.lo + v.hi;
@@ -58,13 +55,13 @@ __kernel void nn_gemm_8x32(__global const float *A, uint a_off, uint a_sm, uint 
   for (uint k = 0; k < K; k++, bp += ldb, ak += a_sk) {
     float16 b0, b1;
     if (full) {
-      b0 = NN_LOAD16(bp);
-      b1 = NN_LOAD16(bp + 16);
+      b0 = Q_LOAD16(bp);
+      b1 = Q_LOAD16(bp + 16);
     } else {
       float t[32];
       for (uint e = 0; e < 32u; e++) t[e] = e < nv ? bp[e] : 0.0f;
-      b0 = NN_LOAD16(t);
-      b1 = NN_LOAD16(t + 16);
+      b0 = Q_LOAD16(t);
+      b1 = Q_LOAD16(t + 16);
     }
     float x;
     NN_ROW(0) NN_ROW(1) NN_ROW(2) NN_ROW(3) NN_ROW(4) NN_ROW(5) NN_ROW(6) NN_ROW(7)
@@ -107,10 +104,10 @@ __kernel void nn_gemm_nt4x4(__global const float *A, uint a_off, uint lda, __glo
           s32 = 0.0f, s33 = 0.0f;
   uint k = 0;
   for (; k + 16u <= K; k += 16u) {
-    float16 x0 = NN_LOAD16(a0 + k), x1 = NN_LOAD16(a1 + k), x2 = NN_LOAD16(a2 + k),
-            x3 = NN_LOAD16(a3 + k);
-    float16 y0 = NN_LOAD16(b0 + k), y1 = NN_LOAD16(b1 + k), y2 = NN_LOAD16(b2 + k),
-            y3 = NN_LOAD16(b3 + k);
+    float16 x0 = Q_LOAD16(a0 + k), x1 = Q_LOAD16(a1 + k), x2 = Q_LOAD16(a2 + k),
+            x3 = Q_LOAD16(a3 + k);
+    float16 y0 = Q_LOAD16(b0 + k), y1 = Q_LOAD16(b1 + k), y2 = Q_LOAD16(b2 + k),
+            y3 = Q_LOAD16(b3 + k);
     s00 += x0 * y0, s01 += x0 * y1, s02 += x0 * y2, s03 += x0 * y3;
     s10 += x1 * y0, s11 += x1 * y1, s12 += x1 * y2, s13 += x1 * y3;
     s20 += x2 * y0, s21 += x2 * y1, s22 += x2 * y2, s23 += x2 * y3;

@@ -2,7 +2,7 @@
  * atomics. Work-items of a group run as SIMD lanes on POCL's CPU device, so kernel bodies are
  * loop-free after unrolling and neighbouring lanes read neighbouring elements:
  *   q_stats:  with E = TQ_STATS_E, group g covers elements [g*L*E, (g+1)*L*E), work-item l
- *             reads the E elements from g*L*E + l*E and reduces them by a pairwise tree;
+ *             reads the E elements g*L*E + j*L + l and reduces them by a pairwise tree;
  *             per-group partial max|g| (finite values), sum|g| (work-items summed in order),
  *             non-zero and non-finite counts;
  *   q_hist*:  M = max of the q_stats partials and the edges e_j = M * R[j] (j = 0..112, as
@@ -17,25 +17,25 @@
  *             Counts are integers, so both give the same histogram. Groups of >= 112 items.
  * The host reads the per-group partials and sums them in a fixed order (compressor.c), with the
  * payload-independent read it already waits for: no reduction kernel, no edges kernel.
- * Uses: 00_common.cl (Q_FABS, Q_ISFINITE, Q_MIN, Q_MAX, Q_UNROLL), the build options of
- * host/cl/kernel_constants.h (TQ_HIST_BINS, TQ_HIST_BPD; TQ_STATS_E, TQ_HIST_E: elements per
- * work-item of q_stats and of q_hist*). */
+ * Uses: 00_common.cl (Q_FABS, Q_ISFINITE, Q_MIN, Q_MAX, Q_UNROLL, Q_LOAD16), the build options
+ * of host/cl/kernel_constants.h (TQ_HIST_BINS, TQ_HIST_BPD; TQ_STATS_E, TQ_HIST_E: elements per
+ * work-item of q_stats and of q_hist*; TQ_STATS_L: q_stats' group size). */
 
 __kernel void q_stats(__global const float *x, uint off, uint n, __global float *pmax,
                       __global float *psum, __global uint *pcnt, __local float *lm,
                       __local float *ls, __local uint *lc) {
   uint l = get_local_id(0), L = get_local_size(0), g = get_group_id(0);
-  /* Work-item l: the TQ_STATS_E consecutive elements from base, reduced by a fixed pairwise tree
-   * (sum, max, counts): deterministic, and the shape the build-time vectoriser turns into
-   * whole-vector loads and operations (a sequential chain over elements kept lanes scalar). */
-  uint base = g * L * TQ_STATS_E + l * TQ_STATS_E;
+  /* Work-item l: the TQ_STATS_E elements base + j*L (neighbouring work-items read neighbouring
+   * elements, so SIMD lanes load whole vectors; consecutive elements per work-item made every
+   * load a gather), reduced by a fixed pairwise tree (sum, max, counts): deterministic. */
+  uint base = g * L * TQ_STATS_E + l;
   float a[TQ_STATS_E], mx[TQ_STATS_E];
   uint z[TQ_STATS_E], nfc[TQ_STATS_E];
   Q_UNROLL
   for (int j = 0; j < TQ_STATS_E; j++) {
-    uint i = base + (uint)j;
-    bool in = i < n;
-    float v = in ? Q_FABS(x[off + i]) : 0.0f;
+    uint i = base + (uint)j * L;
+    float v = 0.0f;
+    if (i < n) v = Q_FABS(x[off + i]); /* a masked vector load; `in ? x[..] : 0` was a gather */
     int fin = Q_ISFINITE(v);
     v = fin ? v : 0.0f;
     a[j] = v;
@@ -72,6 +72,68 @@ __kernel void q_stats(__global const float *x, uint off, uint n, __global float 
     pcnt[2 * g] = nz;
     pcnt[2 * g + 1] = nf;
   }
+}
+
+/* The cpu profile's q_stats (host/cl/cl_devprofile.h: vector_stats): the same partials bit for
+ * bit, in the same order (lane l's pairwise tree over its TQ_STATS_E elements base + j*L + l,
+ * then the lanes in order), one work-item per chunk of L*E elements, sixteen lanes at a time in
+ * float16 registers. POCL kept q_stats' per-lane arrays on the stack and ran it as scalar code
+ * (0.2 G elements/s); this form is written in vectors, so nothing depends on its vectoriser.
+ * Max and counts do not depend on the order; the sum is the same sequence of float additions. */
+/* Counts by integer arithmetic on the bit patterns, not from vector comparisons (Oclgrind
+ * 21.10 summed a true int16 comparison as 254, not -1, and miscounted u | -u): u <= 0x7fffffff
+ * is non-finite iff u + 2^23 reaches 2^31, and a finite u is non-zero iff u + 2^31 - 1 does. */
+#define Q_STATS_LANES(vec)                                                                         \
+  do {                                                                                             \
+    uint16 u_ = as_uint16(vec) & (uint16)0x7fffffffu;                                              \
+    uint16 nf_ = (u_ + (uint16)0x00800000u) >> 31;                                                 \
+    u_ = u_ & (nf_ - (uint16)1u); /* non-finite -> 0 */                                            \
+    float16 v_ = as_float16(u_);                                                                   \
+    a[j] = v_;                                                                                     \
+    mx = v_ > mx ? v_ : mx;                                                                        \
+    nzv += (u_ + (uint16)0x7fffffffu) >> 31;                                                       \
+    nfv += nf_;                                                                                    \
+  } while (0)
+__kernel void q_stats_v16(__global const float *x, uint off, uint n, uint nchunks,
+                          __global float *pmax, __global float *psum, __global uint *pcnt) {
+  const uint L = TQ_STATS_L;
+  uint g = get_global_id(0);
+  if (g >= nchunks) return;
+  uint base = g * L * TQ_STATS_E;
+  bool full = base + L * TQ_STATS_E <= n;
+  float16 mx = 0.0f;
+  uint16 nzv = 0u, nfv = 0u;
+  float s = 0.0f;
+  for (uint l0 = 0; l0 < L; l0 += 16u) {
+    float16 a[TQ_STATS_E];
+    for (int j = 0; j < TQ_STATS_E; j++) {
+      uint i = base + (uint)j * L + l0;
+      float16 v;
+      if (full) {
+        v = Q_LOAD16(x + off + i);
+      } else {
+        float t[16];
+        for (uint e = 0; e < 16u; e++) t[e] = i + e < n ? x[off + i + e] : 0.0f;
+        v = Q_LOAD16(t);
+      }
+      Q_STATS_LANES(v);
+    }
+    for (int w = TQ_STATS_E / 2; w >= 1; w /= 2)
+      for (int j = 0; j < w; j++) a[j] = a[j] + a[j + w];
+    float16 r = a[0];
+    s = s + r.s0, s = s + r.s1, s = s + r.s2, s = s + r.s3, s = s + r.s4, s = s + r.s5;
+    s = s + r.s6, s = s + r.s7, s = s + r.s8, s = s + r.s9, s = s + r.sa, s = s + r.sb;
+    s = s + r.sc, s = s + r.sd, s = s + r.se, s = s + r.sf;
+  }
+  float8 m8 = mx.lo > mx.hi ? mx.lo : mx.hi;
+  float4 m4 = m8.lo > m8.hi ? m8.lo : m8.hi;
+  float2 m2 = m4.lo > m4.hi ? m4.lo : m4.hi;
+  uint8 z8 = nzv.lo + nzv.hi, f8 = nfv.lo + nfv.hi;
+  uint4 z4 = z8.lo + z8.hi, f4 = f8.lo + f8.hi;
+  pmax[g] = m2.x > m2.y ? m2.x : m2.y;
+  psum[g] = s;
+  pcnt[2 * g] = z4.x + z4.y + z4.z + z4.w;
+  pcnt[2 * g + 1] = f4.x + f4.y + f4.z + f4.w;
 }
 
 /* Bin of a: number of edges e_0..e_111 below a, minus one. Exact: a binary search. */
@@ -126,7 +188,8 @@ inline int q_bin_guess(__local const float *le, float a, uint mbits) {
     Q_UNROLL for (int j = 0; j < TQ_HIST_E; j++) {                                         \
       uint i = base + (uint)j * L + l;                                                         \
       bool in = i < n;                                                                         \
-      float a = Q_FABS(x[off + (in ? i : 0u)]);                                                \
+      float a = 0.0f;                                                                          \
+      if (in) a = Q_FABS(x[off + i]); /* masked vector load, not a gather */                   \
       int bin = BIN;                                                                           \
       uint ok = (in & (a > 0.0f) & Q_ISFINITE(a) & (bin >= 0)) ? 1u : 0u;                      \
       lh[(uint)Q_MAX(bin, 0) * L + l] += ok;                                                   \

@@ -14,6 +14,7 @@ static const tq_devprofile profiles[] = {
      .summary = "POCL-shaped: lane-private histogram, own GEMM kernels for small and transposed "
                 "shapes, groups in multiples of 16 lanes",
      .hist = TQ_HIST_PRIVATE_COUNTS,
+     .vector_stats = true,
      .hist_group = 128,
      .own_gemms = true,
      .lane_multiple = 16,
@@ -23,6 +24,7 @@ static const tq_devprofile profiles[] = {
      .summary = "warp-shaped: local-atomic histogram, CLBlast for every GEMM, groups in multiples "
                 "of the kernel's preferred size (warp/wavefront), at most 256",
      .hist = TQ_HIST_LOCAL_ATOMICS,
+     .vector_stats = false,
      .hist_group = 256,
      .own_gemms = false,
      .lane_multiple = 0,

@@ -33,6 +33,10 @@ typedef struct tq_devprofile {
   const char *name;    /* what users type: "cpu", "gpu" */
   const char *summary; /* one line for `tailquant devices` and the banner */
   tq_hist_kind hist;
+  /* true: the statistics pass runs as q_stats_v16 (one work-item per chunk, in float16
+   * vectors: CPUs); false: as q_stats (a work-group per chunk, work-items as lanes: GPUs). The
+   * partials are the same bit for bit (kernels/quant_stats.cl). */
+  bool vector_stats;
   size_t hist_group;   /* work-items per histogram group wanted (fewer if the device says so) */
   /* true: the GEMMs nn/gemm.c routes to kernels/nn_gemm.cl go there (written for CPU SIMD lanes:
    * one work-item per 8x16 or 4x4 block); false: every GEMM goes to CLBlast, which ships tuned

@@ -23,6 +23,9 @@ _Static_assert(TQ_HIST_BINS == TQ_HIST_BPD * TQ_HIST_DECADES, "bins = per decade
 /* Elements per work-item of the statistics kernels (kernels/quant_stats.cl): q_stats reads
  * TQ_STATS_E consecutive elements, q_hist* TQ_HIST_E strided ones. */
 #define TQ_STATS_E 32
+/* q_stats' work-group size, and so the order its partial sums follow to the last bit (q_stats_v16
+ * follows the same order in float16 vectors). */
+#define TQ_STATS_L 256
 #define TQ_HIST_E 64
 
 /* The fixed work-group sizes of the reductions in kernels/nn_conv.cl (row sums of dY for the
@@ -35,6 +38,7 @@ _Static_assert(TQ_HIST_BINS == TQ_HIST_BPD * TQ_HIST_DECADES, "bins = per decade
   X(TQ_HIST_BINS)                                                                                 \
   X(TQ_HIST_BPD)                                                                                  \
   X(TQ_STATS_E)                                                                                   \
+  X(TQ_STATS_L)                                                                                   \
   X(TQ_HIST_E)                                                                                    \
   X(TQ_NN_SUM_L)                                                                                  \
   X(TQ_NN_BN_L)                                                                                   \

@@ -15,7 +15,7 @@
  * size is fixed: its partial sums, and so sum|g| to the last bit, follow it. The histogram's
  * and the encoder's are not (integer counts; per-element codes) and are sized per device
  * (size_groups). */
-#define STATS_L 256u        /* q_stats local size */
+#define STATS_L ((unsigned)TQ_STATS_L) /* q_stats local size */
 
 typedef struct tstate {
   bool compressed; /* false: travels as fp32 */
@@ -63,7 +63,7 @@ struct tq_compressor {
   int nt;
   tq_tensor_desc *t;
   tstate *st;
-  cl_kernel k_stats, k_hist, k_hist_exact, k_npart, k_nfin, k_enc, k_ef_add;
+  cl_kernel k_stats, k_stats_v16, k_hist, k_hist_exact, k_npart, k_nfin, k_enc, k_ef_add;
   cl_kernel k_npart32, k_enc_u, k_enc_s; /* 32-element norm parts; uniform-grid; small buckets */
   cl_kernel k_ncap;                      /* the capped max-norm (TPQSGD) */
   cl_kernel k_l1part, k_l1fin;           /* mean |x| per bucket (efsign) */
@@ -209,7 +209,7 @@ void tq_compressor_free(tq_compressor *c) {
   if (c->k_hist_exact) clReleaseKernel(c->k_hist_exact);
   cl_kernel ks[] = {c->k_stats,  c->k_hist,    c->k_npart, c->k_nfin,  c->k_enc,
                     c->k_ef_add, c->k_npart32, c->k_enc_u, c->k_enc_s, c->k_ncap,
-                    c->k_l1part, c->k_l1fin, c->k_gather, c->k_zero};
+                    c->k_l1part, c->k_l1fin, c->k_gather, c->k_zero, c->k_stats_v16};
   for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
     if (ks[i]) clReleaseKernel(ks[i]);
   tq_cl_release(&c->ratios);
@@ -301,6 +301,8 @@ static tq_status create_kernels(tq_compressor *c, tq_err *e) {
                      &c->k_ef_add, &c->k_npart32, &c->k_ncap};
   for (size_t i = 0; i < sizeof kn / sizeof kn[0]; i++)
     TQ_TRY(tq_cl_kernel(&c->cl, kn[i], kp[i], e));
+  if (c->cl.profile && c->cl.profile->vector_stats)
+    TQ_TRY(tq_cl_kernel(&c->cl, "q_stats_v16", &c->k_stats_v16, e));
   TQ_TRY(create_encode_kernels(c, e));
   const char *hk = NULL;
   char hk_exact[32];
@@ -454,7 +456,15 @@ static tq_status queue_stats(tq_compressor *c, tstate *ts, cl_mem x, cl_uint xof
   tq_karg a1[] = {TQ_ARG(x),        TQ_ARG(xoff),     TQ_ARG(n),
                   TQ_ARG(ts->pmax), TQ_ARG(ts->psum), TQ_ARG(ts->pcnt),
                   TQ_LOCAL(4 * STATS_L), TQ_LOCAL(4 * STATS_L), TQ_LOCAL(8 * STATS_L)};
-  TQ_TRY(run(c, c->k_stats, (size_t)nsg * STATS_L, STATS_L, a1, "q_stats", e));
+  if (c->k_stats_v16) {
+    tq_karg av[] = {TQ_ARG(x), TQ_ARG(xoff), TQ_ARG(n), TQ_ARG(nsg), TQ_ARG(ts->pmax),
+                    TQ_ARG(ts->psum), TQ_ARG(ts->pcnt)};
+    /* Groups of 8 chunks (64 Ki elements): POCL pays per group. */
+    size_t lv = tq_cl_group_cap(&c->cl, c->k_stats_v16) >= 8 ? 8 : 1;
+    TQ_TRY(run(c, c->k_stats_v16, nsg, lv, av, "q_stats", e));
+  } else {
+    TQ_TRY(run(c, c->k_stats, (size_t)nsg * STATS_L, STATS_L, a1, "q_stats", e));
+  }
   cl_command_queue q = c->cl.queue;
   if (hist) {
     tq_karg a3[] = {TQ_ARG(x),          TQ_ARG(xoff),      TQ_ARG(n),
