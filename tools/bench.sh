@@ -82,12 +82,16 @@ ratio_of() {
 
 if ((do_steps)); then
   echo
-  printf "%-15s %-7s %14s %10s %14s %10s %8s\n" model method tailquant_st/s compress pytorch_st/s quantize ratio
+  # compress: the share of a step's wall time inside the workers' encode and the server's decode
+  # phases (it includes waits behind the other workers' kernels on a shared device); vs_none:
+  # tailquant's steps/s under the method over its steps/s under none in this run, so
+  # 1 - vs_none is what compressing costs the step (noise: a few percent).
+  printf "%-15s %-7s %14s %10s %8s %14s %10s %8s\n" model method tailquant_st/s compress vs_none pytorch_st/s quantize ratio
   for model in lenet5 alexnet_small; do
     # AlexNet-small steps take seconds each: fewer of them.
     n=$steps; [ "$model" = alexnet_small ] && n=$(( (steps + 2) / 3 ))
     t=$threads; [ "$model" = lenet5 ] && t=1
-    peer_none="absent"; peer_none_q="-"; peer_q="absent"; peer_q_share="-"
+    peer_none="absent"; peer_none_q="-"; peer_q="absent"; peer_q_share="-"; sps_none="-"
     if ((peer)); then
       for m in none qsgd; do
         out=$(/usr/bin/python3 tools/peer_torch.py step --model "$model" --workers 8 --batch 32 \
@@ -106,10 +110,10 @@ if ((do_steps)); then
               --bits 3 --steps "$n" --device "$device" 2>/dev/null)
       sps=$(echo "$out" | awk '/^bench_step/ {for (i = 1; i < NF; i++) if ($i == "steps_per_s") print $(i + 1)}')
       share=$(echo "$out" | awk '/^bench_step/ {for (i = 1; i < NF; i++) if ($i == "compress_share") print $(i + 1)}')
-      if [ "$method" = none ]; then theirs=$peer_none; tq_share="-"; their_share=$peer_none_q
+      if [ "$method" = none ]; then theirs=$peer_none; tq_share="-"; their_share=$peer_none_q; sps_none=$sps
       else theirs=$peer_q; tq_share=${share:--}; their_share=$peer_q_share; fi
-      printf "%-15s %-7s %14s %10s %14s %10s %8s\n" "$model" "$method" "${sps:-failed}" "$tq_share" \
-        "$theirs" "$their_share" "$(ratio_of "$sps" "$theirs")"
+      printf "%-15s %-7s %14s %10s %8s %14s %10s %8s\n" "$model" "$method" "${sps:-failed}" "$tq_share" \
+        "$(ratio_of "$sps" "$sps_none")" "$theirs" "$their_share" "$(ratio_of "$sps" "$theirs")"
     done
   done
 fi
