@@ -11,8 +11,8 @@
  * and have not been measured here: no GPU was available (docs/performance.md says so). */
 static const tq_devprofile profiles[] = {
     {.name = "cpu",
-     .summary = "POCL-shaped: lane-private histogram, own GEMM kernels for small and transposed "
-                "shapes, groups in multiples of 16 lanes",
+     .summary = "POCL-shaped: lane-private histogram, vector statistics pass, own GEMM kernels, "
+                "groups in multiples of 16 lanes",
      .hist = TQ_HIST_PRIVATE_COUNTS,
      .vector_stats = true,
      .hist_group = 128,

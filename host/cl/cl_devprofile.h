@@ -39,7 +39,7 @@ typedef struct tq_devprofile {
   bool vector_stats;
   size_t hist_group;   /* work-items per histogram group wanted (fewer if the device says so) */
   /* true: the GEMMs nn/gemm.c routes to kernels/nn_gemm.cl go there (written for CPU SIMD lanes:
-   * one work-item per 8x16 or 4x4 block); false: every GEMM goes to CLBlast, which ships tuned
+   * one work-item per 8x32 or 4x4 block); false: every GEMM goes to CLBlast, which ships tuned
    * parameters for most GPUs. */
   bool own_gemms;
   /* Work-group sizes of the elementwise and layout kernels are multiples of this many items;
