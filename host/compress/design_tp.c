@@ -29,22 +29,25 @@ static int level_below(const double *mag, int nlev, double r) {
 
 /* The design objective for one (alpha, levels): every binned element sits at its bin's
  * geometric centre c and costs its truncation bias (c - T)^2 plus the rounding variance
- * alpha^2 (r - m_j)(m_{j+1} - r) of r = T / alpha, T = min(c, alpha). The model uses alpha for
- * every bucket; buckets whose maximum is below alpha get finer steps than it assumes. */
+ * alpha^2 (r - m_j)(m_{j+1} - r) of r = T / alpha, T = min(c, alpha), the variance divided by
+ * navg when the error that matters is that of an average over navg workers (their rounding is
+ * independent, their bias is not: it has the sign of the gradient on every worker). The model
+ * uses alpha for every bucket; buckets whose maximum is below alpha get finer steps than it
+ * assumes. */
 static double model_cost(const double *centre, const uint32_t *hist, double alpha,
-                         const double *mag, int nlev) {
+                         const double *mag, int nlev, double navg) {
   double tot = 0.0;
   for (int j = 0; j < TQ_HIST_BINS; j++) {
     if (!hist[j]) continue;
     double c = centre[j], t = c < alpha ? c : alpha, r = t / alpha;
     int l = level_below(mag, nlev, r);
     double bias = c - t;
-    tot += (double)hist[j] * (bias * bias + alpha * alpha * (r - mag[l]) * (mag[l + 1] - r));
+    tot += (double)hist[j] * (bias * bias + alpha * alpha * (r - mag[l]) * (mag[l + 1] - r) / navg);
   }
   return tot;
 }
 
-tq_tp_design tq_tp_design_levels(const tq_tail_stats *st, int bits) {
+tq_tp_design tq_tp_design_levels(const tq_tail_stats *st, int bits, uint32_t navg) {
   tq_tp_design best = {.k = TQ_TP_K_MIN, .a = TQ_HIST_BINS, .alpha = (float)st->max_abs,
                        .cost = 0.0};
   float M = (float)st->max_abs;
@@ -61,7 +64,7 @@ tq_tp_design tq_tp_design_levels(const tq_tail_stats *st, int bits) {
     for (int j = 0; j < nlev; j++) mag[j] = magf[j];
     for (int a = TQ_HIST_BINS; a >= TQ_TP_A_MIN; a--) {
       float alpha = M * R[a];
-      double c = model_cost(centre, st->hist, alpha, mag, nlev);
+      double c = model_cost(centre, st->hist, alpha, mag, nlev, navg > 1 ? (double)navg : 1.0);
       if (c < best.cost) best = (tq_tp_design){.k = k, .a = a, .alpha = alpha, .cost = c};
     }
   }

@@ -38,9 +38,10 @@ typedef struct tq_tp_design {
  * sqrt sqrt t), so every machine designs the same table from the same statistics. */
 void tq_tp_levels(int bits, int k, float *mag);
 
-/* (a, k) from the statistics of one tensor (max|g| and the histogram; tailfit.h). All-zero
- * tensors get QSGDinf's choice. */
-tq_tp_design tq_tp_design_levels(const tq_tail_stats *st, int bits);
+/* (a, k) from the statistics of one tensor (max|g| and the histogram; tailfit.h), minimising
+ * bias^2 + variance / navg per element (navg: workers averaged; 1 = one message's own error).
+ * All-zero tensors get QSGDinf's choice. */
+tq_tp_design tq_tp_design_levels(const tq_tail_stats *st, int bits, uint32_t navg);
 
 /* scales[b] = min(maxnorm[b], alpha) for nb buckets, in place (as kernel q_norm_cap). */
 void tq_tp_cap_scales(float *scales, size_t nb, float alpha);

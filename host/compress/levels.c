@@ -316,7 +316,7 @@ tq_status tq_design_tbqsgd(TQ_DESIGN_ARGS) {
 tq_status tq_design_tpqsgd(TQ_DESIGN_ARGS) {
   (void)fit, (void)d, (void)e;
   tq_tp_design t = {.k = TQ_TP_K_MIN, .alpha = INFINITY};
-  if (st) t = tq_tp_design_levels(st, cfg->bits);
+  if (st) t = tq_tp_design_levels(st, cfg->bits, cfg->design_average);
   out->nlev = 1 << (cfg->bits - 1);
   tq_tp_levels(cfg->bits, t.k, out->levels);
   out->alpha = t.alpha > 0.0f ? t.alpha : INFINITY; /* an all-zero tensor: no cap */

@@ -94,6 +94,7 @@ void tq_compress_cfg_default(tq_compress_cfg *c) {
   c->min_elems = TQ_DEFAULT_MIN_ELEMS;
   c->refit_every = 1;
   c->seed = 1;
+  c->design_average = 1;
 }
 
 const char *tq_method_name(tq_method m) {

@@ -49,6 +49,10 @@ typedef struct tq_compress_cfg {
   uint32_t min_elems;       /* tensors with fewer elements travel as fp32 */
   uint32_t refit_every;     /* refit tail + redesign levels every K iterations (>= 1) */
   uint32_t seed;            /* key of the stochastic-rounding stream */
+  /* TPQSGD: the number of workers whose decoded messages the server averages, when the design
+   * is to minimise the error of that average (truncation bias^2 + rounding variance / N:
+   * docs/math.md §15); 1 = one worker's own error (the default). */
+  uint32_t design_average;
 } tq_compress_cfg;
 
 #define TQ_DEFAULT_BUCKET 512u

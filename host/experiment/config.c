@@ -72,6 +72,7 @@ static const key_def schema[] = {
     {"compression.alpha_rule", K_STRING, F(alpha_rule), 0, 0, "bound", "bound|truevar", false},
     {"compression.zero_level", K_BOOL, F(zero_level), 0, 0, "false", NULL, false},
     {"compression.error_feedback", K_BOOL, F(error_feedback), 0, 0, "false", NULL, false},
+    {"compression.design_for_average", K_BOOL, F(design_for_average), 0, 0, "false", NULL, false},
     {"compression.min_elems", K_INT, F(min_elems), 0, 1 << 30, "1024", NULL, false},
     {"compression.refit_every", K_INT, F(refit_every), 1, 1000000, "1", NULL, false},
     {"compression.warmup_iterations", K_INT, F(warmup_iterations), 0, 100000000, "0", NULL, false},

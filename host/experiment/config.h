@@ -51,7 +51,7 @@ typedef struct tq_experiment {
   char method[16];
   int bits, bucket, min_elems, refit_every, warmup_iterations;
   char tail_model[16], alpha_rule[16];
-  bool zero_level, error_feedback;
+  bool zero_level, error_feedback, design_for_average;
   /* link model */
   double bandwidth_mbps, latency_ms;
   bool downlink;

@@ -177,6 +177,8 @@ static tq_status compress_cfg(const tq_experiment *x, tq_compress_cfg *c, tq_err
   c->min_elems = (uint32_t)x->min_elems;
   c->refit_every = (uint32_t)x->refit_every;
   c->seed = (uint32_t)x->seed;
+  /* TPQSGD's design for the server's average over the workers instead of one message */
+  c->design_average = x->design_for_average ? (uint32_t)x->workers : 1u;
   tq_status s = tq_compress_cfg_check(c, e);
   if (s != TQ_OK) tq_wrap(e, "%s: compression", x->source);
   return s;
