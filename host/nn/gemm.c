@@ -26,10 +26,7 @@ int tq_gemm_shapes(const tq_model *m, int batch, tq_gemm_shape *out, int cap) {
  * or not (AlexNet-small's at 160-200 GFLOP/s of a 224 GFLOP/s peak; CLBlast's direct kernel ran
  * LeNet-5's skinny ones at 1-3). Only very narrow outputs (N < 16, mostly padding in a 32-column
  * strip) stay with CLBlast. */
-static bool use_8x32(bool ta, bool tb, bool tuned, size_t M, size_t N, size_t K) {
-  (void)ta, (void)tuned, (void)M, (void)K;
-  return !tb && N >= 16;
-}
+static bool use_8x32(bool tb, size_t N) { return !tb && N >= 16; }
 
 static bool use_nt4x4(bool ta, bool tb, size_t M, size_t N, size_t K) {
   /* The weight gradients: ours 1.3-1.9x tuned CLBlast at AlexNet-small's sizes before the
@@ -51,7 +48,7 @@ tq_gemm_kernel tq_gemm_route(const tq_gemm_routing *r, bool ta, bool tb, size_t 
   bool all_own = v && !strcmp(v, "own");
   bool own = all_own || (r->own && !(v && !strcmp(v, "clblast")));
   if (!own) return TQ_GEMM_CLBLAST;
-  if (use_8x32(ta, tb, r->tuned, M, N, K) || (all_own && !tb)) return TQ_GEMM_8X32;
+  if (use_8x32(tb, N) || (all_own && !tb)) return TQ_GEMM_8X32;
   if (use_nt4x4(ta, tb, M, N, K) || (all_own && !ta && tb)) return TQ_GEMM_NT4X4;
   return TQ_GEMM_CLBLAST;
 }
