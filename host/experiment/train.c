@@ -179,6 +179,9 @@ static tq_status compress_cfg(const tq_experiment *x, tq_compress_cfg *c, tq_err
   c->seed = (uint32_t)x->seed;
   /* TPQSGD's design for the server's average over the workers instead of one message */
   c->design_average = x->design_for_average ? (uint32_t)x->workers : 1u;
+  if (x->design_for_average && c->method != TQ_METHOD_TPQSGD)
+    return tq_fail(e, TQ_EINPUT, "%s: compression.design_for_average = true applies to tpqsgd "
+                   "only, not to compression.method = \"%s\"", x->source, tq_method_name(c->method));
   tq_status s = tq_compress_cfg_check(c, e);
   if (s != TQ_OK) tq_wrap(e, "%s: compression", x->source);
   return s;
